@@ -1,0 +1,44 @@
+"""The one place boto3 clients and the Arrow S3 filesystem are made (lazily: nothing at import)."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from forecourt.config import settings
+
+if TYPE_CHECKING:
+    from pyarrow.fs import S3FileSystem
+
+
+@cache
+def client(service: str) -> Any:
+    """A boto3 client for ``service`` in the configured region (endpoint from AWS_ENDPOINT_URL)."""
+    import boto3
+
+    conf = settings()
+    return boto3.session.Session().client(service, region_name=conf.region, endpoint_url=conf.endpoint_url)
+
+
+@cache
+def s3_filesystem() -> S3FileSystem:
+    """The Arrow S3 filesystem used to stream Parquet data files in and out of the lake."""
+    from pyarrow.fs import S3FileSystem
+
+    conf = settings()
+    if conf.endpoint_url:
+        url = urlparse(conf.endpoint_url)
+        return S3FileSystem(
+            region=conf.region,
+            endpoint_override=url.netloc,
+            scheme=url.scheme or "http",
+            allow_bucket_creation=False,
+        )
+    return S3FileSystem(region=conf.region)
+
+
+def clear_clients() -> None:
+    """Forget cached clients (after the settings or the endpoint changed)."""
+    client.cache_clear()
+    s3_filesystem.cache_clear()

@@ -1,0 +1,29 @@
+"""The ``forecourt`` command line: one entry point, a verb per task, ``--help`` everywhere."""
+
+from __future__ import annotations
+
+import click
+
+from forecourt.cli import data, local
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(package_name="forecourt")
+def main() -> None:
+    """Forecourt: dealer and OEM data in, one shared lake out.
+
+    Start the local stack with `forecourt local up` (or just run `forecourt demo`), register a
+    dealer with `forecourt dealers add`, send files with `forecourt ingest`, and query the tables
+    with Athena SQL through `forecourt query`.
+    """
+
+
+main.add_command(local.local)
+main.add_command(local.demo)
+main.add_command(data.dealers)
+main.add_command(data.ingest)
+main.add_command(data.feeds_cmd)
+main.add_command(data.query)
+main.add_command(data.catalog_cmd)
+main.add_command(data.schemas_cmd)
+main.add_command(data.uploads)

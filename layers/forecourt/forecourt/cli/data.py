@@ -1,0 +1,219 @@
+"""Verbs that talk to the lake: dealers, ingest, feeds, query, catalog, schemas, uploads."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+
+from forecourt.cli.output import console, emit, fail
+from forecourt.local import stack
+
+
+def _connect() -> stack.StackInfo:
+    try:
+        return stack.connect()
+    except stack.StackNotRunning as exc:
+        fail(str(exc))
+        raise
+
+
+@click.group()
+def dealers() -> None:
+    """Register and list dealers (the dealer registry)."""
+
+
+@dealers.command("add")
+@click.argument("dealer_id")
+@click.option("--name", default="", help="Display name.")
+@click.option("--feed", "feeds", multiple=True, help="Feed the dealer sends (repeat for several); see `forecourt feeds`.")
+@click.option("--timezone", default="America/New_York", show_default=True, help="IANA time zone of the dealer's systems.")
+@click.option("--country", default="US", show_default=True, help="ISO country code: default for phones and addresses.")
+@click.option("--zip", "zip_code", default=None, help="The dealer's zip code.")
+def dealers_add(dealer_id: str, name: str, feeds: tuple[str, ...], timezone: str, country: str, zip_code: str | None) -> None:
+    """Register (or update) dealer DEALER_ID."""
+    from pydantic import ValidationError
+
+    from forecourt import registry
+
+    _connect()
+    try:
+        dealer = registry.Dealer(dealer_id=dealer_id, name=name, feeds=list(feeds), timezone=timezone,
+                                 country=country.upper(), zip=zip_code)
+    except (ValidationError, KeyError) as exc:
+        fail(str(exc))
+        return
+    registry.put_dealer(dealer)
+    console.print(f"dealer {dealer_id} registered (feeds: {', '.join(feeds) or 'detected per file'})")
+
+
+@dealers.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def dealers_list(as_json: bool) -> None:
+    """List registered dealers."""
+    from forecourt import registry
+
+    _connect()
+    rows = [d.model_dump() | {"feeds": ", ".join(d.feeds)} for d in registry.list_dealers()]
+    emit(rows, as_json=as_json, title="Dealers", columns=["dealer_id", "name", "feeds", "timezone", "country", "zip"])
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dealer", "dealer_id", help="Dealer the files belong to.")
+@click.option("--oem", is_flag=True, help="The files are OEM-level data (campaigns, spend).")
+@click.option("--feed", help="Feed profile to use; detected from content and headers when omitted.")
+@click.option("--arrival-date", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Arrival date for raw/ (default today, UTC).")
+@click.option("--timeout", default=300.0, show_default=True, help="Seconds to wait for each upload's report.")
+@click.option("--json", "as_json", is_flag=True, help="Print the upload reports as JSON.")
+def ingest(files: tuple[Path, ...], dealer_id: str | None, oem: bool, feed: str | None, arrival_date: Any,
+           timeout: float, as_json: bool) -> None:
+    """Send FILES to the lake's raw zone and report what became of them."""
+    from forecourt import feeds, lake, uploader
+
+    if bool(dealer_id) == oem:
+        fail("give exactly one of --dealer ID or --oem")
+    if feed:
+        try:
+            feeds.get(feed)
+        except KeyError as exc:
+            fail(str(exc.args[0]))
+    running = _connect()
+    owner = lake.OEM_DEALER_ID if oem else str(dealer_id)
+    arrival: date | None = arrival_date.date() if arrival_date else None
+    reports = []
+    with console.status("uploading…") as progress:
+        for i, path in enumerate(files, 1):
+            progress.update(f"[{i}/{len(files)}] {path.name}: uploading and waiting for ingest…")
+            _, upload = uploader.put_file(path, owner, feed=feed, arrival=arrival)
+            reports.append(uploader.wait_report(owner, upload, timeout=timeout))
+        stack.wait_idle(running, timeout=timeout)
+    if as_json:
+        click.echo(json.dumps([r.model_dump(mode="json", exclude={"files"}) for r in reports], indent=2))
+        return
+    for report in reports:
+        _print_report(report)
+
+
+def _print_report(report: Any) -> None:
+    how = "detected" if report.feed_detected else "named"
+    console.print(f"\n[bold]{report.object_key}[/]  upload {report.upload_id}")
+    console.print(f"  status      {report.status}" + (f" — {report.message}" if report.message else ""))
+    if report.feed:
+        console.print(f"  feed        {report.feed} ({how}) → {report.dataset} v{report.schema_version}")
+    console.print(f"  file        {report.format}, {report.encoding}, compression {report.compression}"
+                  + (f", delimiter {report.delimiter!r}" if report.delimiter else ""))
+    console.print(f"  rows        in {report.rows_in:,} = curated {report.rows_curated:,} + quarantined {report.rows_quarantined:,}")
+    for reason, count in sorted(report.quarantine_reasons.items(), key=lambda kv: -kv[1]):
+        console.print(f"  quarantined {count:>7,}  {reason}")
+    for issue, count in sorted(report.field_issues.items(), key=lambda kv: -kv[1])[:10]:
+        console.print(f"  nulled      {count:>7,}  {issue}")
+    if report.ignored_columns:
+        console.print(f"  ignored     {', '.join(report.ignored_columns)} (kept in extras)")
+    if report.missing_columns:
+        console.print(f"  missing     {', '.join(report.missing_columns)}")
+
+
+@click.command("feeds")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def feeds_cmd(as_json: bool) -> None:
+    """List the feed profiles (format + dialect + dataset)."""
+    from forecourt import feeds
+
+    rows = [
+        {"feed": p.name, "format": p.format, "dataset": " + ".join([p.dataset, *p.companions]),
+         "source_system": p.source_system, "description": p.description}
+        for p in feeds.load_all().values()
+    ]
+    emit(rows, as_json=as_json, title="Feeds")
+
+
+@click.command()
+@click.argument("sql", required=False)
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.option("--tables", is_flag=True, help="List the tables an analyst can query.")
+@click.option("--max-rows", default=1000, show_default=True, help="Rows to print at most.")
+def query(sql: str | None, fmt: str, as_json: bool, tables: bool, max_rows: int) -> None:
+    """Run Athena (Trino) SQL on the local lake with DuckDB."""
+    import csv
+    import sys
+
+    from forecourt import analytics, schemas
+
+    if tables:
+        rows = [{"table": f"{d.name}", "kind": d.kind, "columns": len(d.columns), "description": d.description}
+                for d in schemas.load_all().values()]
+        emit(rows, as_json=as_json or fmt == "json", title="Tables (database forecourt)")
+        return
+    if not sql:
+        fail("give a SQL statement, e.g. forecourt query \"SELECT dealer_id, count(*) FROM leads GROUP BY 1\"")
+    _connect()
+    try:
+        result = analytics.run_query(str(sql), max_rows=max_rows)
+    except analytics.QueryError as exc:
+        fail(str(exc))
+        return
+    records = [dict(zip(result.columns, row, strict=True)) for row in result.rows]
+    if as_json or fmt == "json":
+        emit(records, as_json=True)
+    elif fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(result.columns)
+        writer.writerows(result.rows)
+    else:
+        emit(records, as_json=False, columns=result.columns)
+
+
+@click.group("catalog")
+def catalog_cmd() -> None:
+    """Manage the Glue catalog's Iceberg tables."""
+
+
+@catalog_cmd.command("migrate")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def catalog_migrate(as_json: bool) -> None:
+    """Create missing tables and add new columns, from schemas/ (run after every deploy)."""
+    from forecourt import catalog
+
+    _connect()
+    rows = [{"table": r.table, "action": r.action, "added": ", ".join(r.added_columns)} for r in catalog.migrate()]
+    emit(rows, as_json=as_json, title="Catalog migration")
+
+
+@click.group("schemas")
+def schemas_cmd() -> None:
+    """Work with the dataset schemas (schemas/*.json)."""
+
+
+@schemas_cmd.command("generate")
+@click.option("--check", is_flag=True, help="Only check that the generated files are up to date.")
+def schemas_generate(check: bool) -> None:
+    """Regenerate what derives from schemas/ (docs/datasets.md, docs/quarantine-reasons.md)."""
+    from forecourt import docs
+    from forecourt.local.resources import REPO_ROOT
+
+    changed = docs.generate(REPO_ROOT, check=check)
+    if check and changed:
+        fail("stale: " + ", ".join(str(p) for p in changed) + "; run `forecourt schemas generate`")
+    console.print("up to date" if check else f"wrote {len(changed)} file(s)")
+
+
+@click.command()
+@click.option("--dealer", "dealer_id", default=None, help="Only this dealer's uploads.")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def uploads(dealer_id: str | None, limit: int, as_json: bool) -> None:
+    """List recent uploads with their counts (from the uploads table)."""
+    from forecourt import analytics
+
+    _connect()
+    where = "WHERE dealer_id = '" + dealer_id.replace("'", "''") + "'" if dealer_id else ""
+    result = analytics.run_query(
+        "SELECT received_at, dealer_id, object_key, feed, status, rows_in, rows_curated, rows_quarantined "
+        f"FROM uploads {where} ORDER BY received_at DESC, object_key LIMIT {int(limit)}"
+    )
+    emit([dict(zip(result.columns, r, strict=True)) for r in result.rows], as_json=as_json, title="Uploads")

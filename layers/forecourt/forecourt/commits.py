@@ -1,0 +1,59 @@
+"""Commit requests: ingest hands its data files to the committer through a FIFO queue, one message
+group per table, so that commits to a table never race (ARCHITECTURE §4)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from pydantic import BaseModel
+
+from forecourt import aws
+from forecourt.config import settings
+from forecourt.lake import stable_hash
+
+
+class CommitRequest(BaseModel):
+    """Replace the rows of ``upload_id`` in ``table`` by the rows of ``files``."""
+
+    table: str
+    upload_id: str
+    files: list[str]
+    """s3:// URIs of the new data files (may be empty: the upload then has no rows in this table)."""
+
+    @property
+    def deduplication_id(self) -> str:
+        return stable_hash(self.table, self.upload_id, *self.files)
+
+
+def send(requests: Iterable[CommitRequest]) -> None:
+    """Queue commit requests (FIFO: message group = table)."""
+    queue_url = settings().commit_queue_url
+    sqs = aws.client("sqs")
+    entries = [
+        {
+            "Id": str(i),
+            "MessageBody": request.model_dump_json(),
+            "MessageGroupId": request.table,
+            "MessageDeduplicationId": request.deduplication_id,
+        }
+        for i, request in enumerate(requests)
+    ]
+    for start in range(0, len(entries), 10):
+        answer = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries[start : start + 10])
+        if answer.get("Failed"):
+            raise RuntimeError(f"commit queue refused messages: {answer['Failed']}")
+
+
+def apply(requests: list[CommitRequest]) -> None:
+    """Commit a batch of requests: one atomic Iceberg commit per table, in the order given.
+
+    Requests for the same upload in one batch: the last one wins (its files replace the earlier)."""
+    from forecourt import catalog
+
+    by_table: dict[str, dict[str, list[str]]] = defaultdict(dict)
+    for request in requests:
+        by_table[request.table][request.upload_id] = request.files
+    for table, uploads in by_table.items():
+        files = [f for upload_files in uploads.values() for f in upload_files]
+        catalog.commit_uploads(table, sorted(uploads), files)

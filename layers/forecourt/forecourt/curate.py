@@ -1,0 +1,336 @@
+"""Turn parsed source records into rows of a dataset: map, normalize, check the minimum contract.
+
+Everything here is column-wise (pyarrow.compute); per-row Python runs only for the rows that go to
+quarantine (to write their message) and for the record-id hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from forecourt import schemas
+from forecourt.feeds import ColumnMap, FeedProfile, fold
+from forecourt.formats import RejectedRecord, SourceBatch
+from forecourt.normalize import Locale, normalize_column
+from forecourt.reasons import QuarantineReason, field_issue
+
+META_COLUMNS = frozenset(
+    {"record_id", "upload_id", "dealer_id", "feed", "source_system", "received_at", "source_line", "field_issues", "extras"}
+)
+MAX_RAW_CHARS = 65_536
+
+
+@dataclass(frozen=True)
+class UploadMeta:
+    """What every row of one upload shares."""
+
+    upload_id: str
+    dealer_id: str
+    object_key: str
+    received_at: datetime
+
+
+@dataclass
+class QuarantineRow:
+    """One rejected record, before it becomes a row of the quarantine table."""
+
+    source_line: int | None
+    reason: QuarantineReason
+    field: str | None
+    message: str
+    raw_record: str
+
+
+@dataclass
+class CuratedBatch:
+    """What one source batch became."""
+
+    tables: dict[str, pa.Table]
+    quarantined: list[QuarantineRow]
+    field_issues: Counter[str]
+    rows_in: int
+
+
+@dataclass
+class Curator:
+    """Curates the batches of one upload for one feed profile; remembers schema drift across batches."""
+
+    profile: FeedProfile
+    meta: UploadMeta
+    locale: Locale
+    ignored_columns: set[str] = field(default_factory=set)
+    seen_columns: set[str] = field(default_factory=set)
+
+    @property
+    def datasets(self) -> list[schemas.Dataset]:
+        return [schemas.get(n) for n in [self.profile.dataset, *self.profile.companions]]
+
+    @property
+    def missing_columns(self) -> list[str]:
+        """Profile fields never seen in the file (drift, for the upload record)."""
+        mapped = {fold(src): src for src in self.profile.columns}
+        return sorted(src for key, src in mapped.items() if key not in self.seen_columns)
+
+    def curate(self, batch: SourceBatch) -> CuratedBatch:
+        """Map, normalize and validate one batch; returns curated tables per dataset and quarantined rows."""
+        source = batch.columns
+        bound = self._bind(source.column_names)
+        primary = self.datasets[0]
+        rows = source.num_rows
+        columns, invalid, issues = self._normalize_all(source, bound)
+        summary = self._summary_mask(source)
+        reason, reason_field = _contract_failures(primary, columns, invalid, rows)
+        reject = pc.or_(pc.is_valid(reason), summary)
+        quarantined = self._quarantine_rows(batch, reject, reason, reason_field, summary, columns)
+        quarantined += [_rejected_row(r) for r in batch.rejected]
+        keep = pc.invert(reject)
+        extras = _extras(source, set(bound))
+        tables: dict[str, pa.Table] = {}
+        issue_lists = _issue_lists(issues, rows)
+        for dataset in self.datasets:
+            table = self._assemble(dataset, columns, batch.source_lines, extras, issue_lists, rows)
+            tables[dataset.name] = table.filter(keep)
+        counts = _count_issues(issues, keep)
+        return CuratedBatch(tables, quarantined, counts, rows + len(batch.rejected))
+
+    def _bind(self, headers: list[str]) -> dict[str, ColumnMap]:
+        """Source header → mapping, for the headers of this batch."""
+        by_fold = self.profile.mapping_by_folded_name()
+        bound: dict[str, ColumnMap] = {}
+        for header in headers:
+            key = fold(header)
+            self.seen_columns.add(key)
+            if key in by_fold:
+                bound[header] = by_fold[key]
+            elif header != "extras":
+                self.ignored_columns.add(header)
+        return bound
+
+    def _normalize_all(
+        self, source: pa.Table, bound: dict[str, ColumnMap]
+    ) -> tuple[dict[str, pa.Array], dict[str, pa.Array], dict[str, pa.Array]]:
+        """Normalized value, invalid mask and field-issue mask per target column."""
+        by_target: dict[str, list[tuple[str, ColumnMap]]] = {}
+        for header, mapping in bound.items():
+            by_target.setdefault(mapping.to, []).append((header, mapping))
+        columns: dict[str, pa.Array] = {}
+        invalid: dict[str, pa.Array] = {}
+        issues: dict[str, pa.Array] = {}
+        targets = {c.name: c for d in self.datasets for c in d.columns}
+        for target, sources in by_target.items():
+            col = targets[target]
+            values, bad, parts = self._normalize_one(col, source, sources)
+            columns[target], invalid[target] = values, bad
+            issues[field_issue(target, col.normalize or "value")] = bad
+            for part, part_values in parts.items():
+                name = f"{target}_{part}" if f"{target}_{part}" in targets else part
+                if name in targets and name not in by_target:
+                    columns[name] = part_values
+        for target, value in self.profile.constants.items():
+            columns[target] = _repeat(value, targets[target].arrow_type, source.num_rows)
+        if "country" in targets:
+            given = columns.get("country", pa.nulls(source.num_rows, pa.string()))
+            columns["country"] = pc.coalesce(given, pa.scalar(self.locale.country))
+        return columns, invalid, issues
+
+    def _normalize_one(
+        self, col: schemas.Column, source: pa.Table, sources: list[tuple[str, ColumnMap]]
+    ) -> tuple[pa.Array, pa.Array, dict[str, pa.Array]]:
+        values: pa.Array | None = None
+        bad: pa.Array | None = None
+        parts: dict[str, pa.Array] = {}
+        for header, mapping in sources:  # several source fields for one column: first usable wins
+            raw = source.column(header).combine_chunks()
+            result = normalize_column(
+                col.normalize, raw, col.arrow_type, self.locale, invert=mapping.invert, formats=mapping.formats
+            )
+            if values is None or bad is None:
+                values, bad, parts = result.values, result.invalid, dict(result.parts)
+                continue
+            fill = pc.is_null(values)
+            values = pc.coalesce(values, result.values)
+            bad = pc.and_(bad, pc.invert(pc.is_valid(result.values)))
+            for part, part_values in result.parts.items():
+                parts[part] = pc.if_else(fill, part_values, parts.get(part, part_values))
+        assert values is not None and bad is not None
+        return values, bad, parts
+
+    def _summary_mask(self, source: pa.Table) -> pa.Array:
+        rows = source.num_rows
+        if not self.profile.summary_row_prefixes or not source.num_columns:
+            return _repeat(False, pa.bool_(), rows)
+        first = pc.utf8_trim_whitespace(source.column(0).combine_chunks())
+        mask = _repeat(False, pa.bool_(), rows)
+        for prefix in self.profile.summary_row_prefixes:
+            mask = pc.or_(mask, pc.fill_null(pc.starts_with(first, prefix), False))
+        return mask
+
+    def _assemble(
+        self,
+        dataset: schemas.Dataset,
+        columns: dict[str, pa.Array],
+        lines: pa.Array,
+        extras: pa.Array,
+        issue_lists: pa.Array,
+        rows: int,
+    ) -> pa.Table:
+        meta = self.meta
+        fixed: dict[str, pa.Array] = {
+            "upload_id": _repeat(meta.upload_id, pa.string(), rows),
+            "dealer_id": _repeat(meta.dealer_id, pa.string(), rows),
+            "feed": _repeat(self.profile.name, pa.string(), rows),
+            "source_system": _repeat(self.profile.source_system, pa.string(), rows),
+            "received_at": _repeat(meta.received_at, pa.timestamp("us", tz="UTC"), rows),
+            "source_line": lines.cast(pa.int64()),
+            "field_issues": issue_lists,
+            "extras": extras,
+        }
+        arrays = []
+        for col in dataset.columns:
+            if col.name in fixed:
+                arrays.append(fixed[col.name])
+            elif col.name == "record_id":
+                arrays.append(_record_ids(dataset.name, meta.dealer_id, self.profile.source_system, columns, rows))
+            elif col.name in columns:
+                arrays.append(columns[col.name].cast(col.arrow_type))
+            else:
+                arrays.append(pa.nulls(rows, col.arrow_type))
+        return pa.Table.from_arrays(arrays, schema=dataset.arrow_schema())
+
+    def _quarantine_rows(
+        self,
+        batch: SourceBatch,
+        reject: pa.Array,
+        reason: pa.Array,
+        reason_field: pa.Array,
+        summary: pa.Array,
+        columns: dict[str, pa.Array],
+    ) -> list[QuarantineRow]:
+        indices = pc.indices_nonzero(reject).to_pylist()
+        if not indices:
+            return []
+        picked = batch.columns.take(indices).to_pylist()
+        lines = batch.source_lines.take(indices).to_pylist()
+        reasons = reason.take(indices).to_pylist()
+        fields = reason_field.take(indices).to_pylist()
+        summaries = summary.take(indices).to_pylist()
+        rows = []
+        for record, line, code, fld, is_summary in zip(picked, lines, reasons, fields, summaries, strict=True):
+            raw = json.dumps({k: v for k, v in record.items() if v not in (None, "")}, ensure_ascii=False)
+            if is_summary:
+                code, fld = QuarantineReason.REPORT_SUMMARY_ROW.value, None
+            rows.append(
+                QuarantineRow(line, QuarantineReason(code), fld, _message(code, fld), raw[:MAX_RAW_CHARS])
+            )
+        return rows
+
+
+def _contract_failures(
+    dataset: schemas.Dataset, columns: dict[str, pa.Array], invalid: dict[str, pa.Array], rows: int
+) -> tuple[pa.Array, pa.Array]:
+    """Per row: the first contract failure's reason code and field (null where the row passes)."""
+    reason = pa.nulls(rows, pa.string())
+    where = pa.nulls(rows, pa.string())
+    checks: list[tuple[pa.Array, str, str]] = []
+    for name in dataset.contract.required:
+        present = pc.is_valid(columns[name]) if name in columns else _repeat(False, pa.bool_(), rows)
+        was_bad = invalid.get(name, _repeat(False, pa.bool_(), rows))
+        code = pc.if_else(was_bad, QuarantineReason.INVALID_REQUIRED_FIELD.value, QuarantineReason.MISSING_REQUIRED_FIELD.value)
+        checks.append((pc.invert(present), code, name))
+    for group in dataset.contract.any_of:
+        usable = _repeat(False, pa.bool_(), rows)
+        for name in group:
+            if name in columns:
+                usable = pc.or_(usable, pc.is_valid(columns[name]))
+        checks.append((pc.invert(usable), QuarantineReason.MISSING_ONE_OF.value, "|".join(group)))
+    for failed, code, name in reversed(checks):  # reversed: the first failing check wins
+        reason = pc.if_else(failed, code, reason)
+        where = pc.if_else(failed, name, where)
+    return reason, where
+
+
+def _message(code: str, fld: str | None) -> str:
+    if code == QuarantineReason.MISSING_REQUIRED_FIELD:
+        return f"required field {fld} is empty or absent"
+    if code == QuarantineReason.INVALID_REQUIRED_FIELD:
+        return f"required field {fld} has a value that cannot be read"
+    if code == QuarantineReason.MISSING_ONE_OF:
+        return f"none of {(fld or '').replace('|', ', ')} is usable; at least one is required"
+    return "report totals line, not a record"
+
+
+def _rejected_row(rejected: RejectedRecord) -> QuarantineRow:
+    return QuarantineRow(rejected.source_line, rejected.reason, None, rejected.message, rejected.raw[:MAX_RAW_CHARS])
+
+
+def _record_ids(dataset: str, dealer: str, system: str, columns: dict[str, pa.Array], rows: int) -> pa.Array:
+    """Hash of dataset, dealer, source system and source key; of the normalized content without a key."""
+    prefix = f"{dataset}\x00{dealer}\x00{system}\x00"
+    keys = columns.get("source_key")
+    key_list = keys.to_pylist() if keys is not None else [None] * rows
+    content: list[str] | None = None
+    if any(k is None for k in key_list):
+        names = sorted(n for n in columns if n not in META_COLUMNS)
+        table = pa.table({n: columns[n].cast(pa.string()) for n in names}) if names else None
+        content = (
+            [json.dumps(r, sort_keys=True) for r in table.to_pylist()] if table is not None else [""] * rows
+        )
+    out = []
+    for i, key in enumerate(key_list):
+        material = prefix + ("k\x00" + key if key is not None else "c\x00" + (content or [""])[i])
+        out.append(hashlib.blake2b(material.encode("utf-8"), digest_size=16).hexdigest())
+    return pa.array(out, pa.string())
+
+
+def _extras(source: pa.Table, bound: set[str]) -> pa.Array:
+    """JSON object of the unmapped, non-empty source fields per row (null when there are none)."""
+    unmapped = [n for n in source.column_names if n not in bound]
+    if not unmapped:
+        return pa.nulls(source.num_rows, pa.string())
+    out: list[str | None] = []
+    for record in source.select(unmapped).to_pylist():
+        kept = {k: v for k, v in record.items() if v not in (None, "")}
+        if "extras" in kept and isinstance(kept["extras"], str):
+            kept.update(json.loads(kept.pop("extras")))
+        out.append(json.dumps(kept, ensure_ascii=False) if kept else None)
+    return pa.array(out, pa.string())
+
+
+def _issue_lists(issues: dict[str, pa.Array], rows: int) -> pa.Array:
+    """Per row, the list of 'field:reason' labels of nulled optional values (built column-wise)."""
+    counts = pa.repeat(pa.scalar(0, pa.int32()), rows)
+    positions: list[pa.Array] = []
+    labels: list[pa.Array] = []
+    for label, mask in issues.items():
+        hits = pc.indices_nonzero(mask)
+        if len(hits):
+            counts = pc.add(counts, pc.cast(mask, pa.int32()))
+            positions.append(hits)
+            labels.append(pa.repeat(pa.scalar(label), len(hits)))
+    offsets = pa.concat_arrays([pa.array([0], pa.int32()), pc.cumulative_sum(counts)]) if rows else pa.array([0], pa.int32())
+    if not positions:
+        return pa.ListArray.from_arrays(offsets, pa.array([], pa.string()))
+    order = pc.array_sort_indices(pa.concat_arrays(positions), order="ascending")
+    values = pa.concat_arrays(labels).take(order)
+    return pa.ListArray.from_arrays(offsets, values)
+
+
+def _count_issues(issues: dict[str, pa.Array], keep: pa.Array) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for label, mask in issues.items():
+        n = pc.sum(pc.and_(mask, keep)).as_py() or 0
+        if n:
+            counts[label] = n
+    return counts
+
+
+def _repeat(value: object, type_: pa.DataType, rows: int) -> pa.Array:
+    """A column holding ``value`` on every row."""
+    return pa.repeat(pa.scalar(value, type_), rows)

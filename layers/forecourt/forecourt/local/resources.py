@@ -1,0 +1,192 @@
+"""Create the resources that template.yaml declares inside a moto server, by logical id.
+
+Lambda functions are not created: the local pump calls the real handlers in-process. Names are
+derived from logical ids (``LakeBucket`` → ``forecourt-lake-bucket``); FIFO queues keep ``.fifo``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[4]
+TEMPLATE = REPO_ROOT / "template.yaml"
+NAME_PREFIX = "forecourt"
+
+
+def local_name(logical_id: str, *, fifo: bool = False) -> str:
+    """The local name of a resource: kebab-case of its logical id, prefixed."""
+    kebab = re.sub(r"(?<!^)(?=[A-Z])", "-", logical_id).lower()
+    return f"{NAME_PREFIX}-{kebab}{'.fifo' if fifo else ''}"
+
+
+def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
+    """template.yaml parsed with CloudFormation tags understood (cfn-lint's decoder)."""
+    from cfnlint.decode import cfn_yaml
+
+    return dict(cfn_yaml.load(str(path)))
+
+
+@dataclass
+class LocalResources:
+    """Names and URLs of what was created, by logical id."""
+
+    buckets: dict[str, str] = field(default_factory=dict)
+    queues: dict[str, str] = field(default_factory=dict)
+    """logical id → queue URL"""
+    tables: dict[str, str] = field(default_factory=dict)
+    glue_databases: dict[str, str] = field(default_factory=dict)
+    workgroups: dict[str, str] = field(default_factory=dict)
+    rules: dict[str, str] = field(default_factory=dict)
+    alarms: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, dict[str, str]]:
+        return {k: dict(v) for k, v in self.__dict__.items()}
+
+
+def _resources_of(template: dict[str, Any], kind: str) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (logical, dict(body.get("Properties") or {}))
+        for logical, body in template.get("Resources", {}).items()
+        if body.get("Type") == kind
+    ]
+
+
+def create_all(clients: Any, template: dict[str, Any] | None = None) -> LocalResources:
+    """Create (idempotently) every bucket, queue, table, database, workgroup, rule and alarm."""
+    template = template or load_template()
+    made = LocalResources()
+    _create_buckets(clients("s3"), template, made)
+    _create_queues(clients("sqs"), template, made)
+    _create_tables(clients("dynamodb"), template, made)
+    for logical, _props in _resources_of(template, "AWS::Glue::Database"):
+        name = NAME_PREFIX
+        glue = clients("glue")
+        try:
+            glue.create_database(DatabaseInput={"Name": name, "Description": f"local {logical}"})
+        except glue.exceptions.AlreadyExistsException:
+            pass
+        made.glue_databases[logical] = name
+    _create_workgroups(clients("athena"), template, made)
+    _create_rules(clients("events"), template, made)
+    _create_alarms(clients("cloudwatch"), template, made)
+    return made
+
+
+def _create_buckets(s3: Any, template: dict[str, Any], made: LocalResources) -> None:
+    for logical, props in _resources_of(template, "AWS::S3::Bucket"):
+        name = local_name(logical)
+        existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+        if name not in existing:
+            s3.create_bucket(Bucket=name)
+        if props.get("VersioningConfiguration", {}).get("Status") == "Enabled":
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        if "PublicAccessBlockConfiguration" in props:
+            s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"])
+        encryption = props.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration")
+        if encryption:
+            s3.put_bucket_encryption(
+                Bucket=name,
+                ServerSideEncryptionConfiguration={"Rules": [_plain(rule) for rule in encryption]},
+            )
+        made.buckets[logical] = name
+
+
+def _plain(value: Any) -> Any:
+    """Drop CloudFormation intrinsics (dicts keyed Ref/Fn::…) from a property value."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if not (isinstance(v, dict) and _is_intrinsic(v))}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _is_intrinsic(value: dict[str, Any]) -> bool:
+    return len(value) == 1 and next(iter(value)).startswith(("Ref", "Fn::"))
+
+
+def _create_queues(sqs: Any, template: dict[str, Any], made: LocalResources) -> None:
+    queues = _resources_of(template, "AWS::SQS::Queue")
+    # dead-letter queues first, so that redrive policies can point at them
+    queues.sort(key=lambda item: "RedrivePolicy" in item[1])
+    arns: dict[str, str] = {}
+    for logical, props in queues:
+        fifo = bool(props.get("FifoQueue"))
+        attributes: dict[str, str] = {}
+        if fifo:
+            attributes["FifoQueue"] = "true"
+            attributes["ContentBasedDeduplication"] = str(bool(props.get("ContentBasedDeduplication"))).lower()
+        for key in ("VisibilityTimeout", "MessageRetentionPeriod"):
+            if isinstance(props.get(key), int):
+                attributes[key] = str(props[key])
+        redrive = props.get("RedrivePolicy")
+        if redrive:
+            target = _ref_target(redrive.get("deadLetterTargetArn"))
+            if target in arns:
+                attributes["RedrivePolicy"] = json.dumps(
+                    {"deadLetterTargetArn": arns[target], "maxReceiveCount": int(redrive.get("maxReceiveCount", 5))}
+                )
+        url = sqs.create_queue(QueueName=local_name(logical, fifo=fifo), Attributes=attributes)["QueueUrl"]
+        arns[logical] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        made.queues[logical] = url
+
+
+def _ref_target(value: Any) -> str | None:
+    """The logical id a ``!GetAtt X.Arn`` or ``!Ref X`` points at."""
+    if isinstance(value, dict):
+        if "Fn::GetAtt" in value:
+            target = value["Fn::GetAtt"]
+            return str(target[0] if isinstance(target, list) else str(target).split(".")[0])
+        if "Ref" in value:
+            return str(value["Ref"])
+    return None
+
+
+def _create_tables(dynamodb: Any, template: dict[str, Any], made: LocalResources) -> None:
+    existing = set(dynamodb.list_tables().get("TableNames", []))
+    for logical, props in _resources_of(template, "AWS::DynamoDB::Table"):
+        name = local_name(logical)
+        if name not in existing:
+            dynamodb.create_table(
+                TableName=name,
+                KeySchema=props["KeySchema"],
+                AttributeDefinitions=props["AttributeDefinitions"],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        made.tables[logical] = name
+
+
+def _create_workgroups(athena: Any, template: dict[str, Any], made: LocalResources) -> None:
+    existing = {w["Name"] for w in athena.list_work_groups().get("WorkGroups", [])}
+    for logical, _props in _resources_of(template, "AWS::Athena::WorkGroup"):
+        name = local_name(logical)
+        if name not in existing:
+            athena.create_work_group(Name=name, Description=f"local {logical}")
+        made.workgroups[logical] = name
+
+
+def _create_rules(events: Any, template: dict[str, Any], made: LocalResources) -> None:
+    for logical, props in _resources_of(template, "AWS::Events::Rule"):
+        name = local_name(logical)
+        pattern = _plain(props.get("EventPattern", {}))
+        events.put_rule(Name=name, EventPattern=json.dumps(pattern), State="ENABLED")
+        made.rules[logical] = name
+
+
+def _create_alarms(cloudwatch: Any, template: dict[str, Any], made: LocalResources) -> None:
+    for logical, props in _resources_of(template, "AWS::CloudWatch::Alarm"):
+        name = local_name(logical)
+        cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            MetricName=str(props.get("MetricName", "ApproximateNumberOfMessagesVisible")),
+            Namespace=str(props.get("Namespace", "AWS/SQS")),
+            Statistic=str(props.get("Statistic", "Maximum")),
+            Period=int(props.get("Period", 60)),
+            EvaluationPeriods=int(props.get("EvaluationPeriods", 1)),
+            Threshold=float(props.get("Threshold", 0)),
+            ComparisonOperator=str(props.get("ComparisonOperator", "GreaterThanThreshold")),
+        )
+        made.alarms[logical] = name

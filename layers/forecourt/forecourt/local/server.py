@@ -1,0 +1,124 @@
+"""The local stack's server process: moto on 127.0.0.1, resources from template.yaml, the event pump.
+
+Started in the background by ``forecourt local up``; stops (saving its state) on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from forecourt.local import resources, state
+from forecourt.local.pump import Pump, queue_depth
+
+log = logging.getLogger("forecourt.local")
+CHECKPOINT_SECONDS = 15.0
+
+
+def environment(endpoint: str, made: resources.LocalResources) -> dict[str, str]:
+    """The environment a handler (or the CLI) needs to talk to the local stack."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",  # noqa: S105 - moto accepts any key
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "FORECOURT_LAKE_BUCKET": made.buckets.get("LakeBucket", ""),
+        "FORECOURT_REGISTRY_TABLE": made.tables.get("DealerRegistryTable", ""),
+        "FORECOURT_COMMIT_QUEUE_URL": made.queues.get("CommitQueue", ""),
+        "FORECOURT_GLUE_DATABASE": next(iter(made.glue_databases.values()), "forecourt"),
+        "POWERTOOLS_METRICS_NAMESPACE": "Forecourt",
+        "POWERTOOLS_SERVICE_NAME": "forecourt-local",
+    }
+
+
+def apply_environment(env: dict[str, str]) -> None:
+    """Point this process (settings, boto3 clients, pyiceberg) at the local stack."""
+    from forecourt import aws, catalog
+    from forecourt.config import settings
+
+    os.environ.update(env)
+    settings.cache_clear()
+    aws.clear_clients()
+    catalog.catalog.cache_clear()
+
+
+def serve(state_dir: Path, port: int) -> None:
+    """Run the stack until SIGTERM/SIGINT."""
+    from moto.server import ThreadedMotoServer
+
+    from forecourt import aws, catalog
+
+    state_dir.mkdir(parents=True, exist_ok=True)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    host, bound = server.get_host_and_port()
+    endpoint = f"http://{host}:{bound}"
+    apply_environment(environment(endpoint, resources.LocalResources()))
+    made = resources.create_all(aws.client)
+    apply_environment(environment(endpoint, made))
+    restored = state.restore(aws.client, made, state_dir)
+    catalog.migrate()
+    pump = Pump(bucket=made.buckets["LakeBucket"], ingest_queue=made.queues["IngestQueue"],
+                commit_queue=made.queues["CommitQueue"])
+    if restored:
+        pump.seen_versions |= _current_raw_versions(made.buckets["LakeBucket"])
+    pump.start()
+    info = {"pid": os.getpid(), "endpoint": endpoint, "resources": made.to_json(), "env": environment(endpoint, made),
+            "started_at": time.time(), "restored_objects": restored}
+    (state_dir / "stack.json").write_text(json.dumps(info, indent=2))
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+    _checkpoint_until(stopping, pump, made, state_dir)
+    pump.scan_raw()
+    pump.stop()
+    state.dump(aws.client, made, state_dir, drain_queues=True)
+    (state_dir / "stack.json").unlink(missing_ok=True)
+    server.stop()
+
+
+def _current_raw_versions(bucket: str) -> set[str]:
+    from forecourt import aws
+
+    seen = set()
+    for page in aws.client("s3").get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix="raw/"):
+        for version in page.get("Versions", []):
+            seen.add(f"{version['Key']}\x00{version.get('VersionId')}")
+    return seen
+
+
+def _checkpoint_until(stopping: threading.Event, pump: Pump, made: resources.LocalResources, state_dir: Path) -> None:
+    from forecourt import aws
+
+    last = time.monotonic()
+    while not stopping.wait(1.0):
+        if time.monotonic() - last < CHECKPOINT_SECONDS or pump.busy:
+            continue
+        try:
+            if all(queue_depth(url) == 0 for url in made.queues.values()):
+                state.dump(aws.client, made, state_dir)
+        except Exception:
+            log.exception("checkpoint failed")
+        last = time.monotonic()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Forecourt local stack server (use `forecourt local up`).")
+    parser.add_argument("--state-dir", type=Path, required=True)
+    parser.add_argument("--port", type=int, default=0)
+    args: Any = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    serve(args.state_dir, args.port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""Persist the local stack's state in a folder so that the lake survives ``down`` / ``up``.
+
+moto keeps everything in memory; on checkpoints and on shutdown we copy S3 objects (incrementally,
+by ETag), Glue tables, DynamoDB items and pending SQS messages to disk, and put them back on start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from forecourt.local.resources import LocalResources
+
+STATE_FILE = "state.json"
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def dump(clients: Any, made: LocalResources, state_dir: Path, *, drain_queues: bool = False) -> dict[str, int]:
+    """Write the stack's state under ``state_dir``; returns counts of what was saved."""
+    previous = _read_state(state_dir)
+    etags: dict[str, str] = previous.get("etags", {})
+    s3 = clients("s3")
+    kept: dict[str, str] = {}
+    for bucket in made.buckets.values():
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for obj in page.get("Contents", []):
+                marker = f"{bucket}/{obj['Key']}"
+                kept[marker] = obj["ETag"]
+                target = state_dir / "s3" / bucket / obj["Key"]
+                if etags.get(marker) != obj["ETag"] or not target.exists():
+                    _atomic_write(target, s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
+    for marker in set(etags) - set(kept):
+        (state_dir / "s3" / marker).unlink(missing_ok=True)
+    state = {
+        "etags": kept,
+        "glue": _dump_glue(clients("glue"), made),
+        "dynamodb": _dump_dynamodb(clients("dynamodb"), made),
+        "sqs": _drain_sqs(clients("sqs"), made) if drain_queues else previous.get("sqs", {}),
+    }
+    _atomic_write(state_dir / STATE_FILE, json.dumps(state).encode())
+    return {"objects": len(kept), "tables": sum(len(t) for t in state["glue"].values())}
+
+
+def restore(clients: Any, made: LocalResources, state_dir: Path) -> int:
+    """Put a saved state back into a fresh stack; returns the number of S3 objects restored."""
+    state = _read_state(state_dir)
+    if not state:
+        return 0
+    s3 = clients("s3")
+    restored = 0
+    for marker in state.get("etags", {}):
+        bucket, key = marker.split("/", 1)
+        path = state_dir / "s3" / bucket / key
+        if path.exists():
+            s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+            restored += 1
+    glue = clients("glue")
+    for database, tables in state.get("glue", {}).items():
+        for table_input in tables:
+            try:
+                glue.create_table(DatabaseName=database, TableInput=table_input)
+            except glue.exceptions.AlreadyExistsException:
+                glue.update_table(DatabaseName=database, TableInput=table_input)
+    dynamodb = clients("dynamodb")
+    for table, items in state.get("dynamodb", {}).items():
+        for item in items:
+            dynamodb.put_item(TableName=table, Item=item)
+    sqs = clients("sqs")
+    for logical, bodies in state.get("sqs", {}).items():
+        url = made.queues.get(logical)
+        for body in bodies if url else []:
+            extra = {"MessageGroupId": body["group"], "MessageDeduplicationId": body["dedup"]} if body.get("group") else {}
+            sqs.send_message(QueueUrl=url, MessageBody=body["body"], **extra)
+    return restored
+
+
+def reset(state_dir: Path) -> None:
+    """Forget the saved state (the lake, tables and registry)."""
+    shutil.rmtree(state_dir / "s3", ignore_errors=True)
+    (state_dir / STATE_FILE).unlink(missing_ok=True)
+
+
+def _read_state(state_dir: Path) -> dict[str, Any]:
+    path = state_dir / STATE_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+_GLUE_TABLE_KEYS = ("Name", "Description", "TableType", "Parameters", "StorageDescriptor", "PartitionKeys")
+
+
+def _dump_glue(glue: Any, made: LocalResources) -> dict[str, list[dict[str, Any]]]:
+    saved: dict[str, list[dict[str, Any]]] = {}
+    for database in made.glue_databases.values():
+        tables = []
+        for page in glue.get_paginator("get_tables").paginate(DatabaseName=database):
+            for table in page["TableList"]:
+                tables.append({k: table[k] for k in _GLUE_TABLE_KEYS if k in table})
+        saved[database] = json.loads(json.dumps(tables, default=str))
+    return saved
+
+
+def _dump_dynamodb(dynamodb: Any, made: LocalResources) -> dict[str, list[dict[str, Any]]]:
+    saved: dict[str, list[dict[str, Any]]] = {}
+    for table in made.tables.values():
+        items: list[dict[str, Any]] = []
+        for page in dynamodb.get_paginator("scan").paginate(TableName=table):
+            items.extend(page["Items"])
+        saved[table] = json.loads(json.dumps(items, default=str))
+    return saved
+
+
+def _drain_sqs(sqs: Any, made: LocalResources) -> dict[str, list[dict[str, str]]]:
+    saved: dict[str, list[dict[str, str]]] = {}
+    for logical, url in made.queues.items():
+        bodies: list[dict[str, str]] = []
+        while True:
+            answer = sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=600, AttributeNames=["All"]
+            )
+            messages = answer.get("Messages", [])
+            if not messages:
+                break
+            for m in messages:
+                attrs = m.get("Attributes", {})
+                bodies.append(
+                    {"body": m["Body"], "group": attrs.get("MessageGroupId", ""), "dedup": attrs.get("MessageDeduplicationId", "")}
+                )
+        if bodies:
+            saved[logical] = bodies
+    return saved

@@ -1,0 +1,118 @@
+"""Shared fixtures: a moto server on loopback with every template resource, and a driver that pushes
+files through the real handlers exactly as the local pump does."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Forecourt")
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "forecourt-test")
+
+
+@dataclass
+class LocalAws:
+    """A running moto server with the template's resources and the handlers wired to it."""
+
+    endpoint: str
+    resources: Any
+    ingest_handler: Any
+    commit_handler: Any
+
+    def sqs_batch(self, queue: str, max_messages: int = 10) -> list[dict[str, Any]]:
+        from forecourt import aws
+
+        answer = aws.client("sqs").receive_message(
+            QueueUrl=self.resources.queues[queue], MaxNumberOfMessages=max_messages, AttributeNames=["All"]
+        )
+        return answer.get("Messages", [])
+
+    def run_ingest(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        """Invoke the ingest handler on received SQS messages; delete the successful ones."""
+        from forecourt import aws
+        from forecourt.local.pump import LambdaContext, sqs_event
+
+        result = self.ingest_handler(sqs_event(messages, "arn:aws:sqs:us-east-1:000000000000:ingest"), LambdaContext("ingest"))
+        failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+        for m in messages:
+            if m["MessageId"] not in failed:
+                aws.client("sqs").delete_message(QueueUrl=self.resources.queues["IngestQueue"], ReceiptHandle=m["ReceiptHandle"])
+        return result
+
+    def drain_commits(self) -> int:
+        """Run the commit handler until the commit queue is empty; returns messages committed."""
+        from forecourt import aws
+        from forecourt.local.pump import LambdaContext, sqs_event
+
+        done = 0
+        while messages := self.sqs_batch("CommitQueue"):
+            self.commit_handler(sqs_event(messages, "arn:aws:sqs:us-east-1:000000000000:commits.fifo"), LambdaContext("commit"))
+            for m in messages:
+                aws.client("sqs").delete_message(QueueUrl=self.resources.queues["CommitQueue"], ReceiptHandle=m["ReceiptHandle"])
+            done += len(messages)
+        return done
+
+    def ingest_file(self, path: Path, dealer_id: str, *, feed: str | None = None, arrival: date = date(2026, 11, 2),
+                    name: str | None = None) -> Any:
+        """Put a file in raw/ and push it through ingest and commit; returns the upload report."""
+        from forecourt import aws, intake, lake
+        from forecourt.config import settings
+        from forecourt.local.pump import LambdaContext, sqs_event
+        from forecourt.uploader import wait_report
+
+        bucket = settings().lake_bucket
+        key = lake.raw_key(dealer_id, arrival, name or path.name)
+        metadata = {"feed": feed} if feed else {}
+        answer = aws.client("s3").put_object(Bucket=bucket, Key=key, Body=path.read_bytes(), Metadata=metadata)
+        event = intake.event_for(bucket, key, answer.get("VersionId"))
+        message = {"MessageId": "m-" + key, "ReceiptHandle": "r", "Body": json.dumps(event)}
+        result = self.ingest_handler(sqs_event([message], "arn:aws:sqs:us-east-1:000000000000:ingest"), LambdaContext("ingest"))
+        assert result["batchItemFailures"] == [], result
+        self.drain_commits()
+        upload = lake.upload_id(bucket, key, answer.get("VersionId"))
+        return wait_report(dealer_id, upload, timeout=5)
+
+
+@pytest.fixture(scope="session")
+def local_aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAws]:
+    from moto.server import ThreadedMotoServer
+
+    from forecourt import aws, catalog
+    from forecourt.local import resources
+    from forecourt.local.pump import load_handler
+    from forecourt.local.server import apply_environment, environment
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    apply_environment(environment(endpoint, resources.LocalResources()))
+    made = resources.create_all(aws.client)
+    apply_environment(environment(endpoint, made))
+    catalog.migrate()
+    yield LocalAws(endpoint, made, load_handler("ingest"), load_handler("commit"))
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def registered_dealers(local_aws: LocalAws) -> dict[str, Any]:
+    """A few dealers in the registry, on different feeds, time zones and countries."""
+    from forecourt import registry
+
+    dealers = {
+        "D100": registry.Dealer(dealer_id="D100", name="Lakeside Chevrolet", timezone="America/Chicago", zip="60601"),
+        "D200": registry.Dealer(dealer_id="D200", name="Harbor Toyota", timezone="America/Los_Angeles", zip="90731"),
+        "D300": registry.Dealer(dealer_id="D300", name="Summit Ford", timezone="America/New_York", zip="10001"),
+    }
+    for dealer in dealers.values():
+        registry.put_dealer(dealer)
+    return dealers
