@@ -1,0 +1,433 @@
+"""Assertions on template.yaml before and after the SAM transform (ARCHITECTURE §2, §6, §9; DOMAIN)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+Resources = dict[str, dict[str, Any]]
+
+FUNCTIONS = ["IngestFunction", "CommitFunction"]
+QUEUE_OF_FUNCTION = {"IngestFunction": "IngestQueue", "CommitFunction": "CommitQueue"}
+BUCKETS = ["LakeBucket", "AthenaResultsBucket"]
+BUCKET_POLICIES = {"LakeBucket": "LakeBucketPolicy", "AthenaResultsBucket": "AthenaResultsBucketPolicy"}
+# Managed policies SAM attaches: logs, X-Ray (whose write API only accepts Resource "*") and the SQS poller.
+ALLOWED_MANAGED_POLICIES = {
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole",
+}
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def as_list(value: Any) -> list[Any]:
+    """A scalar or a list, as a list."""
+    return value if isinstance(value, list) else [value]
+
+
+def render(value: Any) -> str:
+    """A CloudFormation value as a comparable string: ``Fn::Sub`` text, ``${Id.Attr}`` or ``${Id}``."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Sub" in value:
+        sub = value["Fn::Sub"]
+        return sub if isinstance(sub, str) else sub[0]
+    if "Fn::GetAtt" in value:
+        target = value["Fn::GetAtt"]
+        return "${" + (target if isinstance(target, str) else ".".join(target)) + "}"
+    if "Ref" in value:
+        return "${" + value["Ref"] + "}"
+    return repr(value)
+
+
+def logical_id(value: Any) -> str:
+    """The logical id a ``Ref`` or ``Fn::GetAtt`` points at."""
+    if "Ref" in value:
+        return str(value["Ref"])
+    target = value["Fn::GetAtt"]
+    return str(target.split(".")[0] if isinstance(target, str) else target[0])
+
+
+def role_of(resources: Resources, function_id: str) -> dict[str, Any]:
+    """The IAM role resource a function runs as."""
+    return resources[logical_id(resources[function_id]["Properties"]["Role"])]
+
+
+def inline_statements(resources: Resources, function_id: str) -> list[dict[str, Any]]:
+    """Every statement of the inline policies of a function's role."""
+    policies = role_of(resources, function_id)["Properties"].get("Policies", [])
+    return [statement for policy in policies for statement in policy["PolicyDocument"]["Statement"]]
+
+
+def resources_granting(statements: list[dict[str, Any]], action: str) -> set[str]:
+    """Rendered resources of the Allow statements that name ``action``."""
+    granted: set[str] = set()
+    for statement in statements:
+        if statement["Effect"] == "Allow" and action in as_list(statement["Action"]):
+            granted.update(render(resource) for resource in as_list(statement["Resource"]))
+    return granted
+
+
+def event_source_mapping(resources: Resources, function_id: str) -> dict[str, Any]:
+    """The properties of the single event source mapping that invokes a function."""
+    mappings = [
+        resource["Properties"]
+        for resource in resources.values()
+        if resource["Type"] == "AWS::Lambda::EventSourceMapping"
+        and resource["Properties"]["FunctionName"] == {"Ref": function_id}
+    ]
+    assert len(mappings) == 1, f"{function_id} has {len(mappings)} event source mappings"
+    return mappings[0]
+
+
+def of_type(resources: Resources, resource_type: str) -> dict[str, dict[str, Any]]:
+    """Resources of one CloudFormation type by logical id."""
+    return {name: res for name, res in resources.items() if res["Type"] == resource_type}
+
+
+# --- lint -----------------------------------------------------------------------------------------
+
+
+def test_cfn_lint_passes(template_path: Path) -> None:
+    cfn_lint = Path(sys.executable).with_name("cfn-lint")
+    result = subprocess.run(
+        [str(cfn_lint), str(template_path)], capture_output=True, text=True, check=False, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- queues and event sources ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("function_id", FUNCTIONS)
+def test_function_is_invoked_from_its_queue_with_partial_batch_failures(
+    resources: Resources, function_id: str
+) -> None:
+    mapping = event_source_mapping(resources, function_id)
+    assert logical_id(mapping["EventSourceArn"]) == QUEUE_OF_FUNCTION[function_id]
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_ingest_batches_are_small_and_short(resources: Resources) -> None:
+    mapping = event_source_mapping(resources, "IngestFunction")
+    assert mapping["BatchSize"] == 5
+    assert mapping["MaximumBatchingWindowInSeconds"] == 5
+
+
+@pytest.mark.parametrize(
+    ("queue_id", "dead_letter_id"),
+    [("IngestQueue", "IngestDeadLetterQueue"), ("CommitQueue", "CommitDeadLetterQueue")],
+)
+def test_queue_redrives_to_its_dead_letter_queue_after_five_receives(
+    resources: Resources, queue_id: str, dead_letter_id: str
+) -> None:
+    redrive = resources[queue_id]["Properties"]["RedrivePolicy"]
+    assert logical_id(redrive["deadLetterTargetArn"]) == dead_letter_id
+    assert redrive["maxReceiveCount"] == 5
+
+
+@pytest.mark.parametrize("function_id", FUNCTIONS)
+def test_visibility_timeout_is_at_least_six_times_the_function_timeout(
+    resources: Resources, function_id: str
+) -> None:
+    timeout = resources[function_id]["Properties"]["Timeout"]
+    queue = resources[QUEUE_OF_FUNCTION[function_id]]["Properties"]
+    assert queue["VisibilityTimeout"] >= 6 * timeout
+
+
+def test_every_queue_is_encrypted(resources: Resources) -> None:
+    for name, queue in of_type(resources, "AWS::SQS::Queue").items():
+        assert queue["Properties"].get("SqsManagedSseEnabled") is True, name
+
+
+def test_every_dead_letter_queue_has_an_alarm_on_its_first_message(resources: Resources) -> None:
+    dead_letter_ids = {
+        logical_id(queue["Properties"]["RedrivePolicy"]["deadLetterTargetArn"])
+        for queue in of_type(resources, "AWS::SQS::Queue").values()
+        if "RedrivePolicy" in queue["Properties"]
+    }
+    alarmed = set()
+    for alarm in of_type(resources, "AWS::CloudWatch::Alarm").values():
+        props = alarm["Properties"]
+        if props["MetricName"] == "ApproximateNumberOfMessagesVisible" and props["Namespace"] == "AWS/SQS":
+            assert props["Threshold"] == 0
+            assert props["ComparisonOperator"] == "GreaterThanThreshold"
+            alarmed.update(logical_id(d["Value"]) for d in props["Dimensions"] if d["Name"] == "QueueName")
+    assert dead_letter_ids == {"IngestDeadLetterQueue", "CommitDeadLetterQueue"}
+    assert dead_letter_ids <= alarmed
+
+
+def test_dead_letter_alarms_notify_the_topic_only_when_one_is_given(sam_template: dict[str, Any]) -> None:
+    assert sam_template["Parameters"]["AlarmTopicArn"]["Default"] == ""
+    for alarm_id in ("IngestDeadLetterAlarm", "CommitDeadLetterAlarm"):
+        actions = sam_template["Resources"][alarm_id]["Properties"]["AlarmActions"]
+        assert actions["Fn::If"][0] == "HasAlarmTopic"
+
+
+def test_commit_queue_is_fifo_with_explicit_deduplication_per_table(resources: Resources) -> None:
+    queue = resources["CommitQueue"]["Properties"]
+    assert queue["FifoQueue"] is True
+    assert render(queue["QueueName"]).endswith(".fifo")
+    assert queue["ContentBasedDeduplication"] is False
+    assert queue["FifoThroughputLimit"] == "perMessageGroupId"
+    assert queue["DeduplicationScope"] == "messageGroup"
+    dead_letter = resources["CommitDeadLetterQueue"]["Properties"]
+    assert dead_letter["FifoQueue"] is True
+    assert render(dead_letter["QueueName"]).endswith(".fifo")
+
+
+def test_ingest_queue_is_standard(resources: Resources) -> None:
+    assert "FifoQueue" not in resources["IngestQueue"]["Properties"]
+
+
+# --- EventBridge ----------------------------------------------------------------------------------
+
+
+def test_raw_object_created_rule_filters_the_raw_prefix_of_the_lake_bucket(resources: Resources) -> None:
+    pattern = resources["RawObjectCreatedRule"]["Properties"]["EventPattern"]
+    assert pattern["source"] == ["aws.s3"]
+    assert pattern["detail-type"] == ["Object Created"]
+    assert [logical_id(name) for name in pattern["detail"]["bucket"]["name"]] == ["LakeBucket"]
+    assert pattern["detail"]["object"]["key"] == [{"prefix": "raw/"}]
+
+
+def test_raw_object_created_rule_targets_the_ingest_queue(resources: Resources) -> None:
+    targets = resources["RawObjectCreatedRule"]["Properties"]["Targets"]
+    assert [logical_id(target["Arn"]) for target in targets] == ["IngestQueue"]
+
+
+def test_ingest_queue_accepts_messages_only_from_the_rule(resources: Resources) -> None:
+    policy = resources["IngestQueuePolicy"]["Properties"]
+    assert [logical_id(queue) for queue in policy["Queues"]] == ["IngestQueue"]
+    [statement] = policy["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert as_list(statement["Action"]) == ["sqs:SendMessage"]
+    source_arn = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
+    assert logical_id(source_arn) == "RawObjectCreatedRule"
+
+
+def test_lake_bucket_sends_its_events_to_eventbridge(resources: Resources) -> None:
+    notification = resources["LakeBucket"]["Properties"]["NotificationConfiguration"]
+    assert notification["EventBridgeConfiguration"]["EventBridgeEnabled"] is True
+
+
+# --- buckets --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bucket_id", BUCKETS)
+def test_bucket_is_versioned(resources: Resources, bucket_id: str) -> None:
+    assert resources[bucket_id]["Properties"]["VersioningConfiguration"]["Status"] == "Enabled"
+
+
+@pytest.mark.parametrize("bucket_id", BUCKETS)
+def test_bucket_is_encrypted_at_rest(resources: Resources, bucket_id: str) -> None:
+    config = resources[bucket_id]["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    algorithms = {rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] for rule in config}
+    assert algorithms and algorithms <= {"AES256", "aws:kms"}
+
+
+@pytest.mark.parametrize("bucket_id", BUCKETS)
+def test_bucket_blocks_all_public_access(resources: Resources, bucket_id: str) -> None:
+    block = resources[bucket_id]["Properties"]["PublicAccessBlockConfiguration"]
+    assert block == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+
+
+@pytest.mark.parametrize("bucket_id", BUCKETS)
+def test_bucket_policy_denies_every_request_without_tls(resources: Resources, bucket_id: str) -> None:
+    policy = resources[BUCKET_POLICIES[bucket_id]]["Properties"]
+    assert logical_id(policy["Bucket"]) == bucket_id
+    denials = [
+        statement
+        for statement in policy["PolicyDocument"]["Statement"]
+        if statement["Effect"] == "Deny"
+        and statement["Condition"].get("Bool", {}).get("aws:SecureTransport") in ("false", False)
+    ]
+    assert len(denials) == 1
+    assert denials[0]["Principal"] == "*"
+    assert as_list(denials[0]["Action"]) == ["s3:*"]
+    covered = {render(resource) for resource in as_list(denials[0]["Resource"])}
+    assert covered == {f"${{{bucket_id}.Arn}}", f"${{{bucket_id}.Arn}}/*"}
+
+
+def test_lake_lifecycle_tiers_raw_expires_staging_and_old_versions(resources: Resources) -> None:
+    rules = resources["LakeBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    by_prefix = {rule.get("Prefix", ""): rule for rule in rules}
+    tiers = {t["StorageClass"]: t["TransitionInDays"] for t in by_prefix["raw/"]["Transitions"]}
+    assert tiers == {"STANDARD_IA": 30, "GLACIER_IR": 180}
+    assert by_prefix["staging/"]["ExpirationInDays"] == 7
+    whole_bucket = by_prefix[""]
+    assert whole_bucket["NoncurrentVersionExpiration"]["NoncurrentDays"] == 30
+    assert whole_bucket["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 7
+
+
+def test_athena_results_expire_after_30_days(resources: Resources) -> None:
+    [rule] = resources["AthenaResultsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert "Prefix" not in rule
+    assert rule["ExpirationInDays"] == 30
+
+
+# --- IAM ------------------------------------------------------------------------------------------
+
+
+def test_ingest_role_reads_objects_only_under_raw(resources: Resources) -> None:
+    statements = inline_statements(resources, "IngestFunction")
+    for action in ("s3:GetObject", "s3:GetObjectVersion"):
+        assert resources_granting(statements, action) == {"${LakeBucket.Arn}/raw/*"}
+
+
+def test_ingest_role_writes_only_table_data_files_and_manifests(resources: Resources) -> None:
+    statements = inline_statements(resources, "IngestFunction")
+    assert resources_granting(statements, "s3:PutObject") == {
+        "${LakeBucket.Arn}/tables/*/data/*",
+        "${LakeBucket.Arn}/manifests/*",
+    }
+
+
+def test_ingest_role_sends_only_to_the_commit_queue_and_reads_the_registry(resources: Resources) -> None:
+    statements = inline_statements(resources, "IngestFunction")
+    assert resources_granting(statements, "sqs:SendMessage") == {"${CommitQueue.Arn}"}
+    assert resources_granting(statements, "dynamodb:GetItem") == {"${DealerRegistryTable.Arn}"}
+
+
+def test_ingest_role_cannot_touch_the_catalog(resources: Resources) -> None:
+    actions = {a for s in inline_statements(resources, "IngestFunction") for a in as_list(s["Action"])}
+    assert not {a for a in actions if a.startswith("glue:")}
+
+
+def test_commit_role_limits_glue_to_the_forecourt_database(resources: Resources) -> None:
+    statements = inline_statements(resources, "CommitFunction")
+    prefix = "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:"
+    for action in ("glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:UpdateTable"):
+        assert resources_granting(statements, action) == {
+            prefix + "catalog",
+            prefix + "database/${GlueDatabase}",
+            prefix + "table/${GlueDatabase}/*",
+        }
+
+
+def test_commit_role_reads_and_writes_only_under_tables(resources: Resources) -> None:
+    statements = inline_statements(resources, "CommitFunction")
+    assert resources_granting(statements, "s3:GetObject") == {"${LakeBucket.Arn}/tables/*"}
+    assert resources_granting(statements, "s3:PutObject") == {"${LakeBucket.Arn}/tables/*"}
+    assert resources_granting(statements, "s3:DeleteObject") == set()
+    [listing] = [s for s in statements if "s3:ListBucket" in as_list(s["Action"])]
+    assert render(listing["Resource"]) == "${LakeBucket.Arn}"
+    assert listing["Condition"]["StringLike"]["s3:prefix"] == ["tables/*"]
+
+
+@pytest.mark.parametrize("function_id", FUNCTIONS)
+def test_role_has_no_wildcard_actions_or_resources(resources: Resources, function_id: str) -> None:
+    for statement in inline_statements(resources, function_id):
+        for action in as_list(statement["Action"]):
+            assert action != "*" and not action.endswith(":*"), statement
+        for resource in as_list(statement["Resource"]):
+            assert render(resource) != "*", statement
+
+
+@pytest.mark.parametrize("function_id", FUNCTIONS)
+def test_role_attaches_only_the_managed_policies_sam_requires(resources: Resources, function_id: str) -> None:
+    attached = set(role_of(resources, function_id)["Properties"].get("ManagedPolicyArns", []))
+    assert attached <= ALLOWED_MANAGED_POLICIES
+
+
+# --- functions and layer --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("function_id", FUNCTIONS)
+def test_forecourt_layer_is_attached(resources: Resources, function_id: str) -> None:
+    layers = [logical_id(layer) for layer in resources[function_id]["Properties"]["Layers"]]
+    assert len(layers) == 1
+    assert layers[0].startswith("ForecourtLayer")
+    assert resources[layers[0]]["Type"] == "AWS::Lambda::LayerVersion"
+
+
+@pytest.mark.parametrize("function_id", FUNCTIONS)
+def test_function_runs_python_312_on_x86_with_tracing(resources: Resources, function_id: str) -> None:
+    props = resources[function_id]["Properties"]
+    assert props["Runtime"] == "python3.12"
+    assert props["Architectures"] == ["x86_64"]
+    assert props["TracingConfig"] == {"Mode": "Active"}
+    assert props["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"] == "Forecourt"
+
+
+def test_ingest_function_knows_its_bucket_database_registry_and_commit_queue(resources: Resources) -> None:
+    variables = resources["IngestFunction"]["Properties"]["Environment"]["Variables"]
+    assert {
+        name: logical_id(value) for name, value in variables.items() if name.startswith("FORECOURT_")
+    } == {
+        "FORECOURT_LAKE_BUCKET": "LakeBucket",
+        "FORECOURT_GLUE_DATABASE": "GlueDatabase",
+        "FORECOURT_REGISTRY_TABLE": "DealerRegistryTable",
+        "FORECOURT_COMMIT_QUEUE_URL": "CommitQueue",
+    }
+
+
+def test_layer_is_built_by_its_makefile(sam_template: dict[str, Any], repo_root: Path) -> None:
+    layer = sam_template["Resources"]["ForecourtLayer"]
+    assert layer["Metadata"]["BuildMethod"] == "makefile"
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.12"]
+    makefile = repo_root / layer["Properties"]["ContentUri"] / "Makefile"
+    assert re.search(r"^build-ForecourtLayer:", makefile.read_text(), flags=re.MULTILINE)
+
+
+@pytest.mark.parametrize("function_id", FUNCTIONS)
+def test_function_code_directory_has_its_handler_module(
+    sam_template: dict[str, Any], repo_root: Path, function_id: str
+) -> None:
+    props = sam_template["Resources"][function_id]["Properties"]
+    module = props["Handler"].split(".")[0]
+    assert (repo_root / props["CodeUri"] / f"{module}.py").is_file()
+
+
+# --- catalog and analysts -------------------------------------------------------------------------
+
+
+def test_glue_database_is_named_by_stage_and_holds_tables_under_tables_prefix(resources: Resources) -> None:
+    database = resources["GlueDatabase"]["Properties"]["DatabaseInput"]
+    assert render(database["Name"]) == "forecourt_${Stage}"
+    assert render(database["LocationUri"]) == "s3://${LakeBucket}/tables"
+
+
+def test_iceberg_tables_are_left_to_the_migration_verb(resources: Resources) -> None:
+    assert not of_type(resources, "AWS::Glue::Table")
+    assert not of_type(resources, "AWS::Glue::Crawler")
+
+
+def test_analyst_workgroup_enforces_engine_3_scan_limit_and_encrypted_results(resources: Resources) -> None:
+    config = resources["AnalystWorkGroup"]["Properties"]["WorkGroupConfiguration"]
+    assert config["EnforceWorkGroupConfiguration"] is True
+    assert config["PublishCloudWatchMetricsEnabled"] is True
+    assert config["BytesScannedCutoffPerQuery"] == {"Ref": "AthenaBytesScannedCutoff"}
+    assert config["EngineVersion"]["SelectedEngineVersion"] == "Athena engine version 3"
+    results = config["ResultConfiguration"]
+    assert render(results["OutputLocation"]) == "s3://${AthenaResultsBucket}/results/"
+    assert results["EncryptionConfiguration"]["EncryptionOption"] == "SSE_S3"
+
+
+def test_default_scan_limit_is_10_gib(sam_template: dict[str, Any]) -> None:
+    assert int(sam_template["Parameters"]["AthenaBytesScannedCutoff"]["Default"]) == 10 * 1024**3
+
+
+def test_outputs_name_every_resource_the_cli_needs(cfn: dict[str, Any]) -> None:
+    assert {
+        "LakeBucketName",
+        "AthenaResultsBucketName",
+        "IngestQueueUrl",
+        "CommitQueueUrl",
+        "IdempotencyTableName",
+        "DealerRegistryTableName",
+        "GlueDatabaseName",
+        "AnalystWorkGroupName",
+    } <= set(cfn["Outputs"])
