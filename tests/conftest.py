@@ -41,11 +41,15 @@ class LocalAws:
         from forecourt import aws
         from forecourt.local.pump import LambdaContext, sqs_event
 
-        result = self.ingest_handler(sqs_event(messages, "arn:aws:sqs:us-east-1:000000000000:ingest"), LambdaContext("ingest"))
+        result = self.ingest_handler(
+            sqs_event(messages, "arn:aws:sqs:us-east-1:000000000000:ingest"), LambdaContext("ingest")
+        )
         failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
         for m in messages:
             if m["MessageId"] not in failed:
-                aws.client("sqs").delete_message(QueueUrl=self.resources.queues["IngestQueue"], ReceiptHandle=m["ReceiptHandle"])
+                aws.client("sqs").delete_message(
+                    QueueUrl=self.resources.queues["IngestQueue"], ReceiptHandle=m["ReceiptHandle"]
+                )
         return result
 
     def drain_commits(self) -> int:
@@ -55,14 +59,26 @@ class LocalAws:
 
         done = 0
         while messages := self.sqs_batch("CommitQueue"):
-            self.commit_handler(sqs_event(messages, "arn:aws:sqs:us-east-1:000000000000:commits.fifo"), LambdaContext("commit"))
+            self.commit_handler(
+                sqs_event(messages, "arn:aws:sqs:us-east-1:000000000000:commits.fifo"),
+                LambdaContext("commit"),
+            )
             for m in messages:
-                aws.client("sqs").delete_message(QueueUrl=self.resources.queues["CommitQueue"], ReceiptHandle=m["ReceiptHandle"])
+                aws.client("sqs").delete_message(
+                    QueueUrl=self.resources.queues["CommitQueue"], ReceiptHandle=m["ReceiptHandle"]
+                )
             done += len(messages)
         return done
 
-    def ingest_file(self, path: Path, dealer_id: str, *, feed: str | None = None, arrival: date = date(2026, 11, 2),
-                    name: str | None = None) -> Any:
+    def ingest_file(
+        self,
+        path: Path,
+        dealer_id: str,
+        *,
+        feed: str | None = None,
+        arrival: date = date(2026, 11, 2),
+        name: str | None = None,
+    ) -> Any:
         """Put a file in raw/ and push it through ingest and commit; returns the upload report."""
         from forecourt import aws, intake, lake
         from forecourt.config import settings
@@ -72,10 +88,14 @@ class LocalAws:
         bucket = settings().lake_bucket
         key = lake.raw_key(dealer_id, arrival, name or path.name)
         metadata = {"feed": feed} if feed else {}
-        answer = aws.client("s3").put_object(Bucket=bucket, Key=key, Body=path.read_bytes(), Metadata=metadata)
+        answer = aws.client("s3").put_object(
+            Bucket=bucket, Key=key, Body=path.read_bytes(), Metadata=metadata
+        )
         event = intake.event_for(bucket, key, answer.get("VersionId"))
         message = {"MessageId": "m-" + key, "ReceiptHandle": "r", "Body": json.dumps(event)}
-        result = self.ingest_handler(sqs_event([message], "arn:aws:sqs:us-east-1:000000000000:ingest"), LambdaContext("ingest"))
+        result = self.ingest_handler(
+            sqs_event([message], "arn:aws:sqs:us-east-1:000000000000:ingest"), LambdaContext("ingest")
+        )
         assert result["batchItemFailures"] == [], result
         self.drain_commits()
         upload = lake.upload_id(bucket, key, answer.get("VersionId"))
@@ -84,12 +104,11 @@ class LocalAws:
 
 @pytest.fixture(scope="session")
 def local_aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAws]:
-    from moto.server import ThreadedMotoServer
-
     from forecourt import aws, catalog
     from forecourt.local import resources
     from forecourt.local.pump import load_handler
     from forecourt.local.server import apply_environment, environment
+    from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -109,9 +128,15 @@ def registered_dealers(local_aws: LocalAws) -> dict[str, Any]:
     from forecourt import registry
 
     dealers = {
-        "D100": registry.Dealer(dealer_id="D100", name="Lakeside Chevrolet", timezone="America/Chicago", zip="60601"),
-        "D200": registry.Dealer(dealer_id="D200", name="Harbor Toyota", timezone="America/Los_Angeles", zip="90731"),
-        "D300": registry.Dealer(dealer_id="D300", name="Summit Ford", timezone="America/New_York", zip="10001"),
+        "D100": registry.Dealer(
+            dealer_id="D100", name="Lakeside Chevrolet", timezone="America/Chicago", zip="60601"
+        ),
+        "D200": registry.Dealer(
+            dealer_id="D200", name="Harbor Toyota", timezone="America/Los_Angeles", zip="90731"
+        ),
+        "D300": registry.Dealer(
+            dealer_id="D300", name="Summit Ford", timezone="America/New_York", zip="10001"
+        ),
     }
     for dealer in dealers.values():
         registry.put_dealer(dealer)

@@ -9,7 +9,6 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from forecourt import commits
 
 logger = Logger()

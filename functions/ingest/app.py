@@ -13,7 +13,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from forecourt import intake
 
 logger = Logger()
@@ -28,9 +27,14 @@ def record_handler(record: SQSRecord) -> dict[str, Any]:
     logger.info(
         "upload ingested",
         extra={
-            "upload_id": report.upload_id, "dealer_id": report.dealer_id, "feed": report.feed,
-            "status": report.status, "rows_in": report.rows_in, "rows_curated": report.rows_curated,
-            "rows_quarantined": report.rows_quarantined, "duration_ms": report.duration_ms,
+            "upload_id": report.upload_id,
+            "dealer_id": report.dealer_id,
+            "feed": report.feed,
+            "status": report.status,
+            "rows_in": report.rows_in,
+            "rows_curated": report.rows_curated,
+            "rows_quarantined": report.rows_quarantined,
+            "duration_ms": report.duration_ms,
         },
     )
     metrics.add_metric(name="RowsIn", unit=MetricUnit.Count, value=report.rows_in)
@@ -42,4 +46,6 @@ def record_handler(record: SQSRecord) -> dict[str, Any]:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

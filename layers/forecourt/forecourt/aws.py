@@ -18,7 +18,8 @@ def client(service: str) -> Any:
     import boto3
 
     conf = settings()
-    return boto3.session.Session().client(service, region_name=conf.region, endpoint_url=conf.endpoint_url)
+    session: Any = boto3.session.Session()
+    return session.client(service, region_name=conf.region, endpoint_url=conf.endpoint_url)
 
 
 @cache

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from forecourt import lake, schemas
 from forecourt.config import settings
@@ -87,9 +87,11 @@ def partition_spec(dataset: schemas.Dataset, schema: Schema) -> PartitionSpec:
     fields = []
     for i, part in enumerate(dataset.partitioning):
         source = schema.find_field(part.column)
-        transform = DayTransform() if part.transform == "day" else IdentityTransform()
+        transform: Any = DayTransform() if part.transform == "day" else IdentityTransform()
         name = f"{part.column.removesuffix('_at')}_day" if part.transform == "day" else part.column
-        fields.append(PartitionField(source_id=source.field_id, field_id=1000 + i, transform=transform, name=name))
+        fields.append(
+            PartitionField(source_id=source.field_id, field_id=1000 + i, transform=transform, name=name)
+        )
     return PartitionSpec(*fields)
 
 
@@ -150,6 +152,6 @@ def commit_uploads(table: str, upload_ids: list[str], files: list[str]) -> None:
     iceberg_table = load(table)
     with iceberg_table.transaction() as tx:
         if upload_ids:
-            tx.delete(In("upload_id", upload_ids))
+            tx.delete(In("upload_id", set(upload_ids)))  # type: ignore[call-arg,arg-type]
         if files:
             tx.add_files(files, check_duplicate_files=True)

@@ -22,7 +22,17 @@ from forecourt.normalize import Locale, normalize_column
 from forecourt.reasons import QuarantineReason, field_issue
 
 META_COLUMNS = frozenset(
-    {"record_id", "upload_id", "dealer_id", "feed", "source_system", "received_at", "source_line", "field_issues", "extras"}
+    {
+        "record_id",
+        "upload_id",
+        "dealer_id",
+        "feed",
+        "source_system",
+        "received_at",
+        "source_line",
+        "field_issues",
+        "extras",
+    }
 )
 MAX_RAW_CHARS = 65_536
 
@@ -91,7 +101,7 @@ class Curator:
         quarantined = self._quarantine_rows(batch, reject, reason, reason_field, summary, columns)
         quarantined += [_rejected_row(r) for r in batch.rejected]
         keep = pc.invert(reject)
-        extras = _extras(source, set(bound))
+        extras = _extras(source, {header for header, _ in bound})
         tables: dict[str, pa.Table] = {}
         issue_lists = _issue_lists(issues, rows)
         for dataset in self.datasets:
@@ -100,25 +110,28 @@ class Curator:
         counts = _count_issues(issues, keep)
         return CuratedBatch(tables, quarantined, counts, rows + len(batch.rejected))
 
-    def _bind(self, headers: list[str]) -> dict[str, ColumnMap]:
-        """Source header → mapping, for the headers of this batch."""
+    def _bind(self, headers: list[str]) -> list[tuple[str, ColumnMap]]:
+        """(source header, mapping) pairs for the headers of this batch; a header with ``also`` columns
+        yields one pair per target column."""
         by_fold = self.profile.mapping_by_folded_name()
-        bound: dict[str, ColumnMap] = {}
+        bound: list[tuple[str, ColumnMap]] = []
         for header in headers:
             key = fold(header)
             self.seen_columns.add(key)
             if key in by_fold:
-                bound[header] = by_fold[key]
+                mapping = by_fold[key]
+                bound.append((header, mapping))
+                bound += [(header, ColumnMap(to=extra)) for extra in mapping.also]
             elif header != "extras":
                 self.ignored_columns.add(header)
         return bound
 
     def _normalize_all(
-        self, source: pa.Table, bound: dict[str, ColumnMap]
+        self, source: pa.Table, bound: list[tuple[str, ColumnMap]]
     ) -> tuple[dict[str, pa.Array], dict[str, pa.Array], dict[str, pa.Array]]:
         """Normalized value, invalid mask and field-issue mask per target column."""
         by_target: dict[str, list[tuple[str, ColumnMap]]] = {}
-        for header, mapping in bound.items():
+        for header, mapping in bound:
             by_target.setdefault(mapping.to, []).append((header, mapping))
         columns: dict[str, pa.Array] = {}
         invalid: dict[str, pa.Array] = {}
@@ -149,7 +162,12 @@ class Curator:
         for header, mapping in sources:  # several source fields for one column: first usable wins
             raw = source.column(header).combine_chunks()
             result = normalize_column(
-                col.normalize, raw, col.arrow_type, self.locale, invert=mapping.invert, formats=mapping.formats
+                col.normalize,
+                raw,
+                col.arrow_type,
+                self.locale,
+                invert=mapping.invert,
+                formats=mapping.formats,
             )
             if values is None or bad is None:
                 values, bad, parts = result.values, result.invalid, dict(result.parts)
@@ -197,7 +215,9 @@ class Curator:
             if col.name in fixed:
                 arrays.append(fixed[col.name])
             elif col.name == "record_id":
-                arrays.append(_record_ids(dataset.name, meta.dealer_id, self.profile.source_system, columns, rows))
+                arrays.append(
+                    _record_ids(dataset.name, meta.dealer_id, self.profile.source_system, columns, rows)
+                )
             elif col.name in columns:
                 arrays.append(columns[col.name].cast(col.arrow_type))
             else:
@@ -222,12 +242,21 @@ class Curator:
         fields = reason_field.take(indices).to_pylist()
         summaries = summary.take(indices).to_pylist()
         rows = []
-        for record, line, code, fld, is_summary in zip(picked, lines, reasons, fields, summaries, strict=True):
+        for record, line, code, fld, is_summary in zip(
+            picked, lines, reasons, fields, summaries, strict=True
+        ):
             raw = json.dumps({k: v for k, v in record.items() if v not in (None, "")}, ensure_ascii=False)
-            if is_summary:
-                code, fld = QuarantineReason.REPORT_SUMMARY_ROW.value, None
+            reason_code, where = (
+                (QuarantineReason.REPORT_SUMMARY_ROW.value, None) if is_summary else (code, fld)
+            )
             rows.append(
-                QuarantineRow(line, QuarantineReason(code), fld, _message(code, fld), raw[:MAX_RAW_CHARS])
+                QuarantineRow(
+                    line,
+                    QuarantineReason(reason_code),
+                    where,
+                    _message(reason_code, where),
+                    raw[:MAX_RAW_CHARS],
+                )
             )
         return rows
 
@@ -242,7 +271,11 @@ def _contract_failures(
     for name in dataset.contract.required:
         present = pc.is_valid(columns[name]) if name in columns else _repeat(False, pa.bool_(), rows)
         was_bad = invalid.get(name, _repeat(False, pa.bool_(), rows))
-        code = pc.if_else(was_bad, QuarantineReason.INVALID_REQUIRED_FIELD.value, QuarantineReason.MISSING_REQUIRED_FIELD.value)
+        code = pc.if_else(
+            was_bad,
+            QuarantineReason.INVALID_REQUIRED_FIELD.value,
+            QuarantineReason.MISSING_REQUIRED_FIELD.value,
+        )
         checks.append((pc.invert(present), code, name))
     for group in dataset.contract.any_of:
         usable = _repeat(False, pa.bool_(), rows)
@@ -267,7 +300,9 @@ def _message(code: str, fld: str | None) -> str:
 
 
 def _rejected_row(rejected: RejectedRecord) -> QuarantineRow:
-    return QuarantineRow(rejected.source_line, rejected.reason, None, rejected.message, rejected.raw[:MAX_RAW_CHARS])
+    return QuarantineRow(
+        rejected.source_line, rejected.reason, None, rejected.message, rejected.raw[:MAX_RAW_CHARS]
+    )
 
 
 def _record_ids(dataset: str, dealer: str, system: str, columns: dict[str, pa.Array], rows: int) -> pa.Array:
@@ -314,7 +349,11 @@ def _issue_lists(issues: dict[str, pa.Array], rows: int) -> pa.Array:
             counts = pc.add(counts, pc.cast(mask, pa.int32()))
             positions.append(hits)
             labels.append(pa.repeat(pa.scalar(label), len(hits)))
-    offsets = pa.concat_arrays([pa.array([0], pa.int32()), pc.cumulative_sum(counts)]) if rows else pa.array([0], pa.int32())
+    offsets = (
+        pa.concat_arrays([pa.array([0], pa.int32()), pc.cumulative_sum(counts)])
+        if rows
+        else pa.array([0], pa.int32())
+    )
     if not positions:
         return pa.ListArray.from_arrays(offsets, pa.array([], pa.string()))
     order = pc.array_sort_indices(pa.concat_arrays(positions), order="ascending")

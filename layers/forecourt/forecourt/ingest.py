@@ -82,7 +82,9 @@ class UploadReport(BaseModel):
         record = self.model_dump()
         record["quarantine_reasons"] = json.dumps(self.quarantine_reasons, sort_keys=True)
         record["field_issues"] = json.dumps(self.field_issues, sort_keys=True)
-        return pa.Table.from_pylist([{c: record.get(c) for c in dataset.column_names}], schema=dataset.arrow_schema())
+        return pa.Table.from_pylist(
+            [{c: record.get(c) for c in dataset.column_names}], schema=dataset.arrow_schema()
+        )
 
 
 class _HashingReader:
@@ -123,21 +125,36 @@ def detect_feed(source: SourceFile, dealer: Dealer) -> tuple[FeedProfile, int] |
 
 
 def ingest_object(
-    stream: BinaryIO, obj: RawObject, dealer: Dealer | None, dealer_id: str, received: datetime,
-    upload: str, writer_for: WriterFactory, *, max_bytes: int, batch_rows: int,
+    stream: BinaryIO,
+    obj: RawObject,
+    dealer: Dealer | None,
+    dealer_id: str,
+    received: datetime,
+    upload: str,
+    writer_for: WriterFactory,
+    *,
+    max_bytes: int,
+    batch_rows: int,
 ) -> UploadReport:
     """Ingest one raw object end to end (minus the commit). Never raises for bad input: a file that
     cannot be read, or from an unknown dealer, is quarantined whole and reported."""
     started = datetime.now(UTC)
     clock = time.monotonic()
     report = UploadReport(
-        upload_id=upload, dealer_id=dealer_id, bucket=obj.bucket, object_key=obj.key,
-        object_version=obj.version, received_at=received, started_at=started,
+        upload_id=upload,
+        dealer_id=dealer_id,
+        bucket=obj.bucket,
+        object_key=obj.key,
+        object_version=obj.version,
+        received_at=received,
+        started_at=started,
     )
     reader = _HashingReader(stream)
     quarantine: list[QuarantineRow] = []
     if dealer is None:
-        _reject_file(report, quarantine, QuarantineReason.UNKNOWN_DEALER, f"dealer {dealer_id!r} is not registered")
+        _reject_file(
+            report, quarantine, QuarantineReason.UNKNOWN_DEALER, f"dealer {dealer_id!r} is not registered"
+        )
     else:
         try:
             _ingest_records(reader, obj, dealer, report, quarantine, writer_for, max_bytes, batch_rows)
@@ -156,8 +173,14 @@ def ingest_object(
 
 
 def _ingest_records(
-    reader: _HashingReader, obj: RawObject, dealer: Dealer, report: UploadReport,
-    quarantine: list[QuarantineRow], writer_for: WriterFactory, max_bytes: int, batch_rows: int,
+    reader: _HashingReader,
+    obj: RawObject,
+    dealer: Dealer,
+    report: UploadReport,
+    quarantine: list[QuarantineRow],
+    writer_for: WriterFactory,
+    max_bytes: int,
+    batch_rows: int,
 ) -> None:
     source = open_source(reader, obj.key, max_bytes=max_bytes)
     report.format, report.compression = source.format, source.compression
@@ -197,7 +220,8 @@ def _choose_feed(
             raise FileUnreadable(QuarantineReason.UNKNOWN_FEED, str(exc.args[0])) from exc
         if profile.format != source.format:
             raise FileUnreadable(
-                QuarantineReason.UNKNOWN_FEED, f"feed {hint} reads {profile.format} but the file is {source.format}"
+                QuarantineReason.UNKNOWN_FEED,
+                f"feed {hint} reads {profile.format} but the file is {source.format}",
             )
         found = detect_feed(source, Dealer(dealer_id=dealer.dealer_id, feeds=[hint]))
         line = found[1] if found and found[0].name == hint else 0
@@ -214,7 +238,10 @@ def _choose_feed(
 
 
 def _reject_file(
-    report: UploadReport, quarantine: list[QuarantineRow], reason: QuarantineReason, message: str,
+    report: UploadReport,
+    quarantine: list[QuarantineRow],
+    reason: QuarantineReason,
+    message: str,
     line: int | None = None,
 ) -> None:
     """A whole-file rejection counts as one record in and one quarantined (the file is the record)."""
@@ -236,10 +263,17 @@ def _write_quarantine(report: UploadReport, rows: list[QuarantineRow], writer_fo
         table = pa.Table.from_pylist(
             [
                 {
-                    "upload_id": report.upload_id, "dealer_id": report.dealer_id, "dataset": report.dataset,
-                    "feed": report.feed, "object_key": report.object_key, "received_at": report.received_at,
-                    "source_line": r.source_line, "field": r.field, "reason_code": r.reason.value,
-                    "message": r.message, "raw_record": r.raw_record,
+                    "upload_id": report.upload_id,
+                    "dealer_id": report.dealer_id,
+                    "dataset": report.dataset,
+                    "feed": report.feed,
+                    "object_key": report.object_key,
+                    "received_at": report.received_at,
+                    "source_line": r.source_line,
+                    "field": r.field,
+                    "reason_code": r.reason.value,
+                    "message": r.message,
+                    "raw_record": r.raw_record,
                 }
                 for r in rows
             ],

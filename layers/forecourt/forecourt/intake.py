@@ -38,12 +38,23 @@ def ingest_s3_object(bucket: str, key: str, version: str | None) -> UploadReport
     received = lake.received_at(raw.arrival_date, answer.get("LastModified"))
     upload = lake.upload_id(bucket, key, version)
     obj = RawObject(
-        bucket, key, version, answer.get("ContentLength"), answer.get("LastModified"),
+        bucket,
+        key,
+        version,
+        answer.get("ContentLength"),
+        answer.get("LastModified"),
         feed_hint=answer.get("Metadata", {}).get("feed"),
     )
     report = ingest_object(
-        answer["Body"], obj, dealer, raw.dealer_id, received, upload,
-        s3_writer_factory(upload, received), max_bytes=conf.max_file_bytes, batch_rows=conf.batch_rows,
+        answer["Body"],
+        obj,
+        dealer,
+        raw.dealer_id,
+        received,
+        upload,
+        s3_writer_factory(upload, received),
+        max_bytes=conf.max_file_bytes,
+        batch_rows=conf.batch_rows,
     )
     s3.put_object(
         Bucket=conf.lake_bucket,
@@ -66,9 +77,14 @@ def s3_writer_factory(upload: str, received: datetime) -> Callable[[str, pa.Sche
 
     def make(table: str, schema: pa.Schema) -> lake.DataFileWriter:
         return lake.DataFileWriter(
-            filesystem=aws.s3_filesystem(), bucket=conf.lake_bucket, table=table, schema=schema,
-            upload=upload, partition_day=received.astimezone(UTC).date(),
-            row_group_rows=conf.row_group_rows, file_rows=conf.file_rows,
+            filesystem=aws.s3_filesystem(),
+            bucket=conf.lake_bucket,
+            table=table,
+            schema=schema,
+            upload=upload,
+            partition_day=received.astimezone(UTC).date(),
+            row_group_rows=conf.row_group_rows,
+            file_rows=conf.file_rows,
             sort_by=schemas.get(table).event_time,
         )
 

@@ -24,7 +24,9 @@ if TYPE_CHECKING:
 OEM_DEALER_ID = "oem"
 """The pseudo dealer that owns OEM-level files (campaigns, spend)."""
 RAW_PREFIX = "raw/"
-_RAW_KEY = re.compile(r"^raw/(?P<source>[^/]+)/dealer=(?P<dealer>[^/]+)/dt=(?P<dt>\d{4}-\d{2}-\d{2})/(?P<name>.+)$")
+_RAW_KEY = re.compile(
+    r"^raw/(?P<source>[^/]+)/dealer=(?P<dealer>[^/]+)/dt=(?P<dt>\d{4}-\d{2}-\d{2})/(?P<name>.+)$"
+)
 _ID_SAFE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -55,7 +57,7 @@ def raw_key(dealer_id: str, arrival_date: date, file_name: str, *, source: str =
 
 
 def parse_raw_key(key: str) -> RawKey:
-    """Parse ``raw/<source>/dealer=<id>/dt=<date>/<name>``; raises RawKeyError when the key is not of that form."""
+    """Parse ``raw/<source>/dealer=<id>/dt=<date>/<name>``; raises RawKeyError for any other key."""
     match = _RAW_KEY.match(key)
     if not match:
         raise RawKeyError(f"{key!r} is not a raw-zone key (raw/<source>/dealer=<id>/dt=YYYY-MM-DD/<file>)")
@@ -136,7 +138,7 @@ class DataFileWriter:
             self._flush()
 
     def close(self) -> list[str]:
-        """Flush and close; returns the s3:// URIs of the files written."""
+        """Flush and close; returns the paths (``bucket/key``) of the files written."""
         self._flush()
         if self._writer is not None:
             self._writer.close()
@@ -164,8 +166,10 @@ class DataFileWriter:
             f"{self.bucket}/{table_data_prefix(self.table)}/received_day={self.partition_day.isoformat()}/"
             f"{self.upload}-{uuid.uuid4().hex[:12]}.parquet"
         )
-        self.files.append(f"s3://{path}")
+        self.files.append(path)
         self._file_rows = 0
+        if self.filesystem.type_name == "local":
+            self.filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
         return pq.ParquetWriter(
             path, self.schema, filesystem=self.filesystem, compression="zstd", write_statistics=True
         )

@@ -90,5 +90,9 @@ def put_dealer(dealer: Dealer) -> None:
 def list_dealers() -> list[Dealer]:
     """Every registered dealer, sorted by id."""
     paginator = aws.client("dynamodb").get_paginator("scan")
-    dealers = [_from_item(i) for page in paginator.paginate(TableName=settings().registry_table) for i in page["Items"]]
+    dealers = [
+        _from_item(i)
+        for page in paginator.paginate(TableName=settings().registry_table)
+        for i in page["Items"]
+    ]
     return sorted(dealers, key=lambda d: d.dealer_id)

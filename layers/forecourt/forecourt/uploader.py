@@ -27,7 +27,9 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def put_file(path: Path, dealer_id: str, *, feed: str | None = None, arrival: date | None = None) -> tuple[str, str]:
+def put_file(
+    path: Path, dealer_id: str, *, feed: str | None = None, arrival: date | None = None
+) -> tuple[str, str]:
     """Put ``path`` under raw/ for ``dealer_id``; returns (key, upload_id).
 
     Sending the same bytes again under the same key is a no-op: the existing version is reused, so
@@ -40,8 +42,10 @@ def put_file(path: Path, dealer_id: str, *, feed: str | None = None, arrival: da
         head: dict[str, Any] | None = s3.head_object(Bucket=conf.lake_bucket, Key=key)
     except s3.exceptions.ClientError:
         head = None
-    if head and head.get("Metadata", {}).get("sha256") == checksum and head.get("Metadata", {}).get("feed", "") == (
-        feed or ""
+    if (
+        head
+        and head.get("Metadata", {}).get("sha256") == checksum
+        and head.get("Metadata", {}).get("feed", "") == (feed or "")
     ):
         version = head.get("VersionId") or head["ETag"].strip('"')
         return key, lake.upload_id(conf.lake_bucket, key, version)
@@ -59,8 +63,12 @@ def wait_report(dealer_id: str, upload: str, timeout: float = 300.0) -> UploadRe
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            body = s3.get_object(Bucket=conf.lake_bucket, Key=lake.manifest_key(dealer_id, upload))["Body"].read()
+            body = s3.get_object(Bucket=conf.lake_bucket, Key=lake.manifest_key(dealer_id, upload))[
+                "Body"
+            ].read()
             return UploadReport.model_validate(json.loads(body))
         except s3.exceptions.NoSuchKey:
             time.sleep(0.2)
-    raise UploadTimeout(f"no report for upload {upload} after {timeout:.0f} s; is the local stack's pump running?")
+    raise UploadTimeout(
+        f"no report for upload {upload} after {timeout:.0f} s; is the local stack's pump running?"
+    )

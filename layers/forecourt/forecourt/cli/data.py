@@ -29,11 +29,25 @@ def dealers() -> None:
 @dealers.command("add")
 @click.argument("dealer_id")
 @click.option("--name", default="", help="Display name.")
-@click.option("--feed", "feeds", multiple=True, help="Feed the dealer sends (repeat for several); see `forecourt feeds`.")
-@click.option("--timezone", default="America/New_York", show_default=True, help="IANA time zone of the dealer's systems.")
-@click.option("--country", default="US", show_default=True, help="ISO country code: default for phones and addresses.")
+@click.option(
+    "--feed",
+    "feeds",
+    multiple=True,
+    help="Feed the dealer sends (repeat for several); see `forecourt feeds`.",
+)
+@click.option(
+    "--timezone",
+    default="America/New_York",
+    show_default=True,
+    help="IANA time zone of the dealer's systems.",
+)
+@click.option(
+    "--country", default="US", show_default=True, help="ISO country code: default for phones and addresses."
+)
 @click.option("--zip", "zip_code", default=None, help="The dealer's zip code.")
-def dealers_add(dealer_id: str, name: str, feeds: tuple[str, ...], timezone: str, country: str, zip_code: str | None) -> None:
+def dealers_add(
+    dealer_id: str, name: str, feeds: tuple[str, ...], timezone: str, country: str, zip_code: str | None
+) -> None:
     """Register (or update) dealer DEALER_ID."""
     from pydantic import ValidationError
 
@@ -41,8 +55,14 @@ def dealers_add(dealer_id: str, name: str, feeds: tuple[str, ...], timezone: str
 
     _connect()
     try:
-        dealer = registry.Dealer(dealer_id=dealer_id, name=name, feeds=list(feeds), timezone=timezone,
-                                 country=country.upper(), zip=zip_code)
+        dealer = registry.Dealer(
+            dealer_id=dealer_id,
+            name=name,
+            feeds=list(feeds),
+            timezone=timezone,
+            country=country.upper(),
+            zip=zip_code,
+        )
     except (ValidationError, KeyError) as exc:
         fail(str(exc))
         return
@@ -58,19 +78,38 @@ def dealers_list(as_json: bool) -> None:
 
     _connect()
     rows = [d.model_dump() | {"feeds": ", ".join(d.feeds)} for d in registry.list_dealers()]
-    emit(rows, as_json=as_json, title="Dealers", columns=["dealer_id", "name", "feeds", "timezone", "country", "zip"])
+    emit(
+        rows,
+        as_json=as_json,
+        title="Dealers",
+        columns=["dealer_id", "name", "feeds", "timezone", "country", "zip"],
+    )
 
 
 @click.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 @click.option("--dealer", "dealer_id", help="Dealer the files belong to.")
 @click.option("--oem", is_flag=True, help="The files are OEM-level data (campaigns, spend).")
 @click.option("--feed", help="Feed profile to use; detected from content and headers when omitted.")
-@click.option("--arrival-date", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Arrival date for raw/ (default today, UTC).")
+@click.option(
+    "--arrival-date",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="Arrival date for raw/ (default today, UTC).",
+)
 @click.option("--timeout", default=300.0, show_default=True, help="Seconds to wait for each upload's report.")
 @click.option("--json", "as_json", is_flag=True, help="Print the upload reports as JSON.")
-def ingest(files: tuple[Path, ...], dealer_id: str | None, oem: bool, feed: str | None, arrival_date: Any,
-           timeout: float, as_json: bool) -> None:
+def ingest(
+    files: tuple[Path, ...],
+    dealer_id: str | None,
+    oem: bool,
+    feed: str | None,
+    arrival_date: Any,
+    timeout: float,
+    as_json: bool,
+) -> None:
     """Send FILES to the lake's raw zone and report what became of them."""
     from forecourt import feeds, lake, uploader
 
@@ -104,9 +143,14 @@ def _print_report(report: Any) -> None:
     console.print(f"  status      {report.status}" + (f" — {report.message}" if report.message else ""))
     if report.feed:
         console.print(f"  feed        {report.feed} ({how}) → {report.dataset} v{report.schema_version}")
-    console.print(f"  file        {report.format}, {report.encoding}, compression {report.compression}"
-                  + (f", delimiter {report.delimiter!r}" if report.delimiter else ""))
-    console.print(f"  rows        in {report.rows_in:,} = curated {report.rows_curated:,} + quarantined {report.rows_quarantined:,}")
+    console.print(
+        f"  file        {report.format}, {report.encoding}, compression {report.compression}"
+        + (f", delimiter {report.delimiter!r}" if report.delimiter else "")
+    )
+    console.print(
+        f"  rows        in {report.rows_in:,} = curated {report.rows_curated:,}"
+        f" + quarantined {report.rows_quarantined:,}"
+    )
     for reason, count in sorted(report.quarantine_reasons.items(), key=lambda kv: -kv[1]):
         console.print(f"  quarantined {count:>7,}  {reason}")
     for issue, count in sorted(report.field_issues.items(), key=lambda kv: -kv[1])[:10]:
@@ -124,8 +168,13 @@ def feeds_cmd(as_json: bool) -> None:
     from forecourt import feeds
 
     rows = [
-        {"feed": p.name, "format": p.format, "dataset": " + ".join([p.dataset, *p.companions]),
-         "source_system": p.source_system, "description": p.description}
+        {
+            "feed": p.name,
+            "format": p.format,
+            "dataset": " + ".join([p.dataset, *p.companions]),
+            "source_system": p.source_system,
+            "description": p.description,
+        }
         for p in feeds.load_all().values()
     ]
     emit(rows, as_json=as_json, title="Feeds")
@@ -133,7 +182,9 @@ def feeds_cmd(as_json: bool) -> None:
 
 @click.command()
 @click.argument("sql", required=False)
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
+)
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option("--tables", is_flag=True, help="List the tables an analyst can query.")
 @click.option("--max-rows", default=1000, show_default=True, help="Rows to print at most.")
@@ -145,12 +196,14 @@ def query(sql: str | None, fmt: str, as_json: bool, tables: bool, max_rows: int)
     from forecourt import analytics, schemas
 
     if tables:
-        rows = [{"table": f"{d.name}", "kind": d.kind, "columns": len(d.columns), "description": d.description}
-                for d in schemas.load_all().values()]
+        rows = [
+            {"table": f"{d.name}", "kind": d.kind, "columns": len(d.columns), "description": d.description}
+            for d in schemas.load_all().values()
+        ]
         emit(rows, as_json=as_json or fmt == "json", title="Tables (database forecourt)")
         return
     if not sql:
-        fail("give a SQL statement, e.g. forecourt query \"SELECT dealer_id, count(*) FROM leads GROUP BY 1\"")
+        fail('give a SQL statement, e.g. forecourt query "SELECT dealer_id, count(*) FROM leads GROUP BY 1"')
     _connect()
     try:
         result = analytics.run_query(str(sql), max_rows=max_rows)
@@ -180,7 +233,9 @@ def catalog_migrate(as_json: bool) -> None:
     from forecourt import catalog
 
     _connect()
-    rows = [{"table": r.table, "action": r.action, "added": ", ".join(r.added_columns)} for r in catalog.migrate()]
+    rows = [
+        {"table": r.table, "action": r.action, "added": ", ".join(r.added_columns)} for r in catalog.migrate()
+    ]
     emit(rows, as_json=as_json, title="Catalog migration")
 
 

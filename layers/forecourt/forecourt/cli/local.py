@@ -20,7 +20,12 @@ def local() -> None:
 
 
 @local.command()
-@click.option("--port", default=stack.DEFAULT_PORT, show_default=True, help="Loopback port (another is picked if taken).")
+@click.option(
+    "--port",
+    default=stack.DEFAULT_PORT,
+    show_default=True,
+    help="Loopback port (another is picked if taken).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the endpoint and resources as JSON.")
 def up(port: int, as_json: bool) -> None:
     """Start the local stack in the background (no-op if it is running)."""
@@ -68,8 +73,12 @@ def _show(running: stack.StackInfo, as_json: bool) -> None:
 @click.command()
 @click.option("--leads", default=50_000, show_default=True, help="Leads to generate across the network.")
 @click.option("--seed", default=7, show_default=True, help="Random seed of the generated network.")
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="Where to write the generated files.")
-@click.option("--json", "as_json", is_flag=True, help="Print the per-dealer summary and query results as JSON.")
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=None, help="Where to write the generated files."
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the per-dealer summary and query results as JSON."
+)
 def demo(leads: int, seed: int, out: Path | None, as_json: bool) -> None:
     """Generate a dealer network, push it through the real handlers, and show what happened."""
     from forecourt.local.demo import run_demo

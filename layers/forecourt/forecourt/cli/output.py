@@ -15,7 +15,13 @@ console = Console()
 errors = Console(stderr=True)
 
 
-def emit(rows: Sequence[dict[str, Any]], *, as_json: bool, title: str | None = None, columns: Sequence[str] | None = None) -> None:
+def emit(
+    rows: Sequence[dict[str, Any]],
+    *,
+    as_json: bool,
+    title: str | None = None,
+    columns: Sequence[str] | None = None,
+) -> None:
     """Print rows as a table, or as JSON (a list of objects) when ``as_json``."""
     if as_json:
         click.echo(json.dumps(list(rows), indent=2, default=str))

@@ -25,6 +25,13 @@ class ColumnMap(BaseModel):
     """For flags named the other way round ("CanText" → ``do_not_text``, "Allow Email" → ``do_not_email``)."""
     formats: list[str] = Field(default_factory=list)
     """strptime formats tried first for a date/timestamp field of this feed."""
+    also: list[str] = Field(default_factory=list)
+    """Further columns that receive the same source value (``lead_source_raw`` beside ``lead_source``)."""
+
+    @property
+    def targets(self) -> list[str]:
+        """Every column this source field fills."""
+        return [self.to, *self.also]
 
 
 class Detect(BaseModel):
@@ -56,7 +63,7 @@ class FeedProfile(BaseModel):
         known: set[str] = set()
         for name in [self.dataset, *self.companions]:
             known |= set(schemas.get(name).column_names)
-        targets = [self.column_map(src).to for src in self.columns] + list(self.constants)
+        targets = [t for src in self.columns for t in self.column_map(src).targets] + list(self.constants)
         unknown = sorted(set(targets) - known)
         if unknown:
             raise ValueError(f"feed {self.name}: maps to unknown columns {unknown}")

@@ -14,7 +14,6 @@ import importlib.util
 import json
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -101,13 +100,17 @@ class Pump:
         for i in range(self.ingest_workers):
             self._threads.append(
                 threading.Thread(
-                    target=self._consume_loop, args=(self.ingest_queue, ingest, "ingest", 5), name=f"ingest-{i}",
+                    target=self._consume_loop,
+                    args=(self.ingest_queue, ingest, "ingest", 5),
+                    name=f"ingest-{i}",
                     daemon=True,
                 )
             )
         self._threads.append(
             threading.Thread(
-                target=self._consume_loop, args=(self.commit_queue, commit, "commit", 10), name="committer",
+                target=self._consume_loop,
+                args=(self.commit_queue, commit, "commit", 10),
+                name="committer",
                 daemon=True,
             )
         )
@@ -132,7 +135,9 @@ class Pump:
                 marker = f"{version['Key']}\x00{version.get('VersionId')}"
                 if marker in self.seen_versions:
                     continue
-                event = event_for(self.bucket, version["Key"], version.get("VersionId"), version.get("Size", 0))
+                event = event_for(
+                    self.bucket, version["Key"], version.get("VersionId"), version.get("Size", 0)
+                )
                 sqs.send_message(QueueUrl=self.ingest_queue, MessageBody=json.dumps(event))
                 self.seen_versions.add(marker)
                 sent += 1
@@ -148,7 +153,9 @@ class Pump:
 
     def _consume_loop(self, queue_url: str, handler: Handler, function: str, batch: int) -> None:
         sqs = aws.client("sqs")
-        arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
         while not self._stop.is_set():
             try:
                 answer = sqs.receive_message(
@@ -163,7 +170,13 @@ class Pump:
                 self._invoke(sqs, queue_url, arn, handler, function, messages)
 
     def _invoke(
-        self, sqs: Any, queue_url: str, arn: str, handler: Handler, function: str, messages: list[dict[str, Any]]
+        self,
+        sqs: Any,
+        queue_url: str,
+        arn: str,
+        handler: Handler,
+        function: str,
+        messages: list[dict[str, Any]],
     ) -> None:
         with self._lock:
             self._busy += 1
@@ -177,7 +190,9 @@ class Pump:
             for message in messages:
                 if message["MessageId"] in failed:
                     sqs.change_message_visibility(
-                        QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=self.retry_seconds
+                        QueueUrl=queue_url,
+                        ReceiptHandle=message["ReceiptHandle"],
+                        VisibilityTimeout=self.retry_seconds,
                     )
                 else:
                     sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
@@ -189,9 +204,12 @@ class Pump:
 def queue_depth(queue_url: str) -> int:
     """Messages visible plus in flight on a queue."""
     attributes = aws.client("sqs").get_queue_attributes(
-        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+    return int(attributes["ApproximateNumberOfMessages"]) + int(
+        attributes["ApproximateNumberOfMessagesNotVisible"]
+    )
 
 
 def state_path(state_dir: Path) -> Path:

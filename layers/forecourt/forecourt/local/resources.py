@@ -6,6 +6,7 @@ derived from logical ids (``LakeBucket`` → ``forecourt-lake-bucket``); FIFO qu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -65,10 +66,8 @@ def create_all(clients: Any, template: dict[str, Any] | None = None) -> LocalRes
     for logical, _props in _resources_of(template, "AWS::Glue::Database"):
         name = NAME_PREFIX
         glue = clients("glue")
-        try:
+        with contextlib.suppress(glue.exceptions.AlreadyExistsException):
             glue.create_database(DatabaseInput={"Name": name, "Description": f"local {logical}"})
-        except glue.exceptions.AlreadyExistsException:
-            pass
         made.glue_databases[logical] = name
     _create_workgroups(clients("athena"), template, made)
     _create_rules(clients("events"), template, made)
@@ -85,7 +84,9 @@ def _create_buckets(s3: Any, template: dict[str, Any], made: LocalResources) -> 
         if props.get("VersioningConfiguration", {}).get("Status") == "Enabled":
             s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
         if "PublicAccessBlockConfiguration" in props:
-            s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"])
+            s3.put_public_access_block(
+                Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"]
+            )
         encryption = props.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration")
         if encryption:
             s3.put_bucket_encryption(
@@ -118,7 +119,9 @@ def _create_queues(sqs: Any, template: dict[str, Any], made: LocalResources) -> 
         attributes: dict[str, str] = {}
         if fifo:
             attributes["FifoQueue"] = "true"
-            attributes["ContentBasedDeduplication"] = str(bool(props.get("ContentBasedDeduplication"))).lower()
+            attributes["ContentBasedDeduplication"] = str(
+                bool(props.get("ContentBasedDeduplication"))
+            ).lower()
         for key in ("VisibilityTimeout", "MessageRetentionPeriod"):
             if isinstance(props.get(key), int):
                 attributes[key] = str(props[key])
@@ -127,10 +130,15 @@ def _create_queues(sqs: Any, template: dict[str, Any], made: LocalResources) -> 
             target = _ref_target(redrive.get("deadLetterTargetArn"))
             if target in arns:
                 attributes["RedrivePolicy"] = json.dumps(
-                    {"deadLetterTargetArn": arns[target], "maxReceiveCount": int(redrive.get("maxReceiveCount", 5))}
+                    {
+                        "deadLetterTargetArn": arns[target],
+                        "maxReceiveCount": int(redrive.get("maxReceiveCount", 5)),
+                    }
                 )
         url = sqs.create_queue(QueueName=local_name(logical, fifo=fifo), Attributes=attributes)["QueueUrl"]
-        arns[logical] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        arns[logical] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
         made.queues[logical] = url
 
 

@@ -27,7 +27,7 @@ def environment(endpoint: str, made: resources.LocalResources) -> dict[str, str]
     return {
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",  # noqa: S105 - moto accepts any key
+        "AWS_SECRET_ACCESS_KEY": "local",
         "AWS_REGION": "us-east-1",
         "AWS_DEFAULT_REGION": "us-east-1",
         "FORECOURT_LAKE_BUCKET": made.buckets.get("LakeBucket", ""),
@@ -66,13 +66,22 @@ def serve(state_dir: Path, port: int) -> None:
     apply_environment(environment(endpoint, made))
     restored = state.restore(aws.client, made, state_dir)
     catalog.migrate()
-    pump = Pump(bucket=made.buckets["LakeBucket"], ingest_queue=made.queues["IngestQueue"],
-                commit_queue=made.queues["CommitQueue"])
+    pump = Pump(
+        bucket=made.buckets["LakeBucket"],
+        ingest_queue=made.queues["IngestQueue"],
+        commit_queue=made.queues["CommitQueue"],
+    )
     if restored:
         pump.seen_versions |= _current_raw_versions(made.buckets["LakeBucket"])
     pump.start()
-    info = {"pid": os.getpid(), "endpoint": endpoint, "resources": made.to_json(), "env": environment(endpoint, made),
-            "started_at": time.time(), "restored_objects": restored}
+    info = {
+        "pid": os.getpid(),
+        "endpoint": endpoint,
+        "resources": made.to_json(),
+        "env": environment(endpoint, made),
+        "started_at": time.time(),
+        "restored_objects": restored,
+    }
     (state_dir / "stack.json").write_text(json.dumps(info, indent=2))
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -95,7 +104,9 @@ def _current_raw_versions(bucket: str) -> set[str]:
     return seen
 
 
-def _checkpoint_until(stopping: threading.Event, pump: Pump, made: resources.LocalResources, state_dir: Path) -> None:
+def _checkpoint_until(
+    stopping: threading.Event, pump: Pump, made: resources.LocalResources, state_dir: Path
+) -> None:
     from forecourt import aws
 
     last = time.monotonic()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -21,7 +22,9 @@ class StackNotRunning(RuntimeError):
     """The local stack is not running (or not answering)."""
 
     def __init__(self, state_dir: Path) -> None:
-        super().__init__(f"the local stack is not running (state in {state_dir}); start it with `forecourt local up`")
+        super().__init__(
+            f"the local stack is not running (state in {state_dir}); start it with `forecourt local up`"
+        )
 
 
 def home() -> Path:
@@ -79,19 +82,34 @@ def up(state_dir: Path | None = None, port: int = DEFAULT_PORT) -> StackInfo:
     (state_dir / "stack.json").unlink(missing_ok=True)
     log = (state_dir / "server.log").open("ab")
     process = subprocess.Popen(
-        [sys.executable, "-m", "forecourt.local.server", "--state-dir", str(state_dir), "--port", str(_free_port(port))],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "forecourt.local.server",
+            "--state-dir",
+            str(state_dir),
+            "--port",
+            str(_free_port(port)),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
     )
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"the local stack exited with {process.returncode}; see {state_dir / 'server.log'}")
+            raise RuntimeError(
+                f"the local stack exited with {process.returncode}; see {state_dir / 'server.log'}"
+            )
         running = info(state_dir)
         if running:
             return running
         time.sleep(0.2)
     process.terminate()
-    raise RuntimeError(f"the local stack did not start within {START_TIMEOUT_S:.0f} s; see {state_dir / 'server.log'}")
+    raise RuntimeError(
+        f"the local stack did not start within {START_TIMEOUT_S:.0f} s; see {state_dir / 'server.log'}"
+    )
 
 
 def _free_port(preferred: int) -> int:
@@ -128,10 +146,8 @@ def down(state_dir: Path | None = None, timeout: float = 120.0) -> bool:
 
 
 def _reap(pid: int) -> None:
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def connect(state_dir: Path | None = None) -> StackInfo:

@@ -24,7 +24,9 @@ def _atomic_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def dump(clients: Any, made: LocalResources, state_dir: Path, *, drain_queues: bool = False) -> dict[str, int]:
+def dump(
+    clients: Any, made: LocalResources, state_dir: Path, *, drain_queues: bool = False
+) -> dict[str, int]:
     """Write the stack's state under ``state_dir``; returns counts of what was saved."""
     previous = _read_state(state_dir)
     etags: dict[str, str] = previous.get("etags", {})
@@ -78,7 +80,11 @@ def restore(clients: Any, made: LocalResources, state_dir: Path) -> int:
     for logical, bodies in state.get("sqs", {}).items():
         url = made.queues.get(logical)
         for body in bodies if url else []:
-            extra = {"MessageGroupId": body["group"], "MessageDeduplicationId": body["dedup"]} if body.get("group") else {}
+            extra = (
+                {"MessageGroupId": body["group"], "MessageDeduplicationId": body["dedup"]}
+                if body.get("group")
+                else {}
+            )
             sqs.send_message(QueueUrl=url, MessageBody=body["body"], **extra)
     return restored
 
@@ -132,7 +138,11 @@ def _drain_sqs(sqs: Any, made: LocalResources) -> dict[str, list[dict[str, str]]
             for m in messages:
                 attrs = m.get("Attributes", {})
                 bodies.append(
-                    {"body": m["Body"], "group": attrs.get("MessageGroupId", ""), "dedup": attrs.get("MessageDeduplicationId", "")}
+                    {
+                        "body": m["Body"],
+                        "group": attrs.get("MessageGroupId", ""),
+                        "dedup": attrs.get("MessageDeduplicationId", ""),
+                    }
                 )
         if bodies:
             saved[logical] = bodies
