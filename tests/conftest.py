@@ -14,6 +14,9 @@ from typing import Any
 import pytest
 
 DATA = Path(__file__).parent / "data"
+import logging
+
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Forecourt")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "forecourt-test")

@@ -6,6 +6,7 @@ not on the ingest function's cold-start path.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
@@ -150,7 +151,9 @@ def commit_uploads(table: str, upload_ids: list[str], files: list[str]) -> None:
     from pyiceberg.expressions import In
 
     iceberg_table = load(table)
-    with iceberg_table.transaction() as tx:
+    with iceberg_table.transaction() as tx, warnings.catch_warnings():
+        # a first commit of an upload has nothing to replace: pyiceberg warns, we expect it
+        warnings.filterwarnings("ignore", message="Delete operation did not match any records")
         if upload_ids:
             tx.delete(In("upload_id", set(upload_ids)))  # type: ignore[call-arg,arg-type]
         if files:

@@ -91,9 +91,18 @@ def _create_buckets(s3: Any, template: dict[str, Any], made: LocalResources) -> 
         if encryption:
             s3.put_bucket_encryption(
                 Bucket=name,
-                ServerSideEncryptionConfiguration={"Rules": [_plain(rule) for rule in encryption]},
+                ServerSideEncryptionConfiguration={"Rules": [_encryption_rule(rule) for rule in encryption]},
             )
         made.buckets[logical] = name
+
+
+def _encryption_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """CloudFormation's ServerSideEncryptionRule in the S3 API's shape."""
+    default = _plain(rule.get("ServerSideEncryptionByDefault", {}))
+    converted: dict[str, Any] = {"ApplyServerSideEncryptionByDefault": default}
+    if "BucketKeyEnabled" in rule:
+        converted["BucketKeyEnabled"] = bool(rule["BucketKeyEnabled"])
+    return converted
 
 
 def _plain(value: Any) -> Any:
