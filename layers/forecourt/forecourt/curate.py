@@ -306,22 +306,20 @@ def _rejected_row(rejected: RejectedRecord) -> QuarantineRow:
 
 
 def _record_ids(dataset: str, dealer: str, system: str, columns: dict[str, pa.Array], rows: int) -> pa.Array:
-    """Hash of dataset, dealer, source system and source key; of the normalized content without a key."""
+    """Hash of dataset, dealer, source system and source key; of the normalized content without a key.
+
+    The hash input is built column-wise; only the BLAKE2b digest runs per row (about 0.5 µs)."""
     prefix = f"{dataset}\x00{dealer}\x00{system}\x00"
-    keys = columns.get("source_key")
-    key_list = keys.to_pylist() if keys is not None else [None] * rows
-    content: list[str] | None = None
-    if any(k is None for k in key_list):
+    keys = columns.get("source_key", pa.nulls(rows, pa.string()))
+    keyed = pc.binary_join_element_wise(pa.scalar(prefix + "k\x00"), keys, "")
+    if keys.null_count:
         names = sorted(n for n in columns if n not in META_COLUMNS)
-        table = pa.table({n: columns[n].cast(pa.string()) for n in names}) if names else None
-        content = (
-            [json.dumps(r, sort_keys=True) for r in table.to_pylist()] if table is not None else [""] * rows
-        )
-    out = []
-    for i, key in enumerate(key_list):
-        material = prefix + ("k\x00" + key if key is not None else "c\x00" + (content or [""])[i])
-        out.append(hashlib.blake2b(material.encode("utf-8"), digest_size=16).hexdigest())
-    return pa.array(out, pa.string())
+        parts = [pc.fill_null(columns[n].cast(pa.string()), "\x01") for n in names]
+        content = pc.binary_join_element_wise(pa.scalar(prefix + "c"), *parts, "\x00")
+        keyed = pc.coalesce(keyed, content)
+    material = keyed.cast(pa.binary()).to_pylist()
+    blake2b = hashlib.blake2b
+    return pa.array([blake2b(m, digest_size=16).hexdigest() for m in material], pa.string())
 
 
 def _extras(source: pa.Table, bound: set[str]) -> pa.Array:
