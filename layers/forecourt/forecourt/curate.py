@@ -84,9 +84,16 @@ class Curator:
 
     @property
     def missing_columns(self) -> list[str]:
-        """Profile fields never seen in the file (drift, for the upload record)."""
-        mapped = {fold(src): src for src in self.profile.columns}
-        return sorted(src for key, src in mapped.items() if key not in self.seen_columns)
+        """Dataset columns the feed maps that no source field of the file filled (drift, for the upload
+        record), named by the feed's first source field for them; aliases never seen are not drift."""
+        sources_by_target: dict[str, list[str]] = {}
+        for src in self.profile.columns:
+            sources_by_target.setdefault(self.profile.column_map(src).to, []).append(src)
+        return sorted(
+            sources[0]
+            for sources in sources_by_target.values()
+            if not any(fold(src) in self.seen_columns for src in sources)
+        )
 
     def curate(self, batch: SourceBatch) -> CuratedBatch:
         """Map, normalize and validate one batch; returns curated tables per dataset and quarantined rows."""
