@@ -1,0 +1,91 @@
+"""The local stack end to end, as a dealer's IT person and an OEM analyst use it: `forecourt local up`,
+register a dealer, ingest files, query, `down`, `up` again — the lake is still there."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FEEDS = Path(__file__).parents[1] / "data" / "feeds"
+
+
+def forecourt(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "FORECOURT_"))}
+    env |= {"FORECOURT_HOME": str(home), "COLUMNS": "200"}
+    answer = subprocess.run(
+        [sys.executable, "-m", "forecourt", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if check and answer.returncode != 0:
+        raise AssertionError(
+            f"forecourt {' '.join(args)} failed ({answer.returncode}):\n{answer.stdout}\n{answer.stderr}"
+        )
+    return answer
+
+
+@pytest.fixture
+def home(tmp_path: Path):
+    yield tmp_path / "home"
+    forecourt(tmp_path / "home", "local", "down", check=False)
+
+
+def test_verbs_say_clearly_when_the_stack_is_not_running(home: Path):
+    answer = forecourt(home, "dealers", "list", check=False)
+    assert answer.returncode != 0
+    assert "not running" in answer.stderr and "forecourt local up" in answer.stderr
+
+
+def test_ingest_query_and_state_that_survives_down_and_up(home: Path):
+    forecourt(home, "local", "up")
+    status = json.loads(forecourt(home, "local", "status", "--json").stdout)
+    assert any(r["resource"] == "queue IngestQueue" for r in status)
+
+    forecourt(
+        home,
+        "dealers",
+        "add",
+        "D1001",
+        "--name",
+        "Hudson Chevrolet",
+        "--feed",
+        "vinsolutions-leads",
+        "--timezone",
+        "America/New_York",
+    )
+    files = [
+        str(FEEDS / "vinsolutions-leads" / "LeadExport_20240212.csv"),
+        str(FEEDS / "adf" / "leads_20240212.xml"),
+    ]
+    reports = json.loads(forecourt(home, "ingest", *files, "--dealer", "D1001", "--json").stdout)
+    assert [r["feed"] for r in reports] == ["vinsolutions-leads", "adf"]
+    assert all(r["rows_in"] == r["rows_curated"] + r["rows_quarantined"] for r in reports)
+    curated = sum(r["rows_curated"] for r in reports)
+
+    stranger = json.loads(forecourt(home, "ingest", files[0], "--dealer", "D9999", "--json").stdout)
+    assert stranger[0]["quarantine_reasons"] == {"unknown_dealer": 1}
+
+    sql = "SELECT count(*) AS n FROM forecourt.leads WHERE dealer_id = 'D1001'"
+    assert json.loads(forecourt(home, "query", sql, "--json").stdout) == [{"n": curated}]
+    bad = forecourt(home, "query", "SELECT emial FROM leads", check=False)
+    assert bad.returncode != 0 and "emial" in bad.stderr
+
+    # the same file again is the same upload: nothing changes
+    again = json.loads(forecourt(home, "ingest", files[0], "--dealer", "D1001", "--json").stdout)
+    assert again[0]["upload_id"] == reports[0]["upload_id"]
+
+    forecourt(home, "local", "down")
+    forecourt(home, "local", "up")
+    assert json.loads(forecourt(home, "query", sql, "--json").stdout) == [{"n": curated}]
+    dealers = json.loads(forecourt(home, "dealers", "list", "--json").stdout)
+    assert [d["dealer_id"] for d in dealers] == ["D1001"]
+    uploads = json.loads(forecourt(home, "uploads", "--json").stdout)
+    assert len(uploads) == 3
