@@ -6,10 +6,10 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
