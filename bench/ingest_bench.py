@@ -45,6 +45,13 @@ def run_child(kind: str, path: Path) -> dict:
     return json.loads(answer.stdout.strip().splitlines()[-1])
 
 
+def configured_memory_mb() -> int:
+    """The ingest function's MemorySize as template.yaml states it."""
+    from forecourt.local.resources import load_template
+
+    return int(load_template()["Resources"]["IngestFunction"]["Properties"]["MemorySize"])
+
+
 def peak_rss_mb() -> float:
     import resource
 
@@ -222,10 +229,12 @@ def main() -> None:
             f"({handler['seconds']:.2f} s), commit {handler['commit_seconds']:.2f} s, peak RSS {handler['peak_rss_mb']:.0f} MB"
         )
     if not args.skip_scaling:
+        memory = configured_memory_mb()
         for rows in (500_000, 1_000_000, 2_000_000):
             figures = run_child("core", ensure_file(rows))
             print(
                 f"core peak RSS at {rows:>9,} rows: {figures['peak_rss_mb']:.0f} MB ({figures['rows'] / figures['seconds']:,.0f} rows/s)"
+                f"  [IngestFunction MemorySize {memory} MB; target ≤ 400 MB at 2 M rows]"
             )
     imports = run_child("imports", path)
     print(
