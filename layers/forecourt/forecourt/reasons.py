@@ -19,9 +19,10 @@ class QuarantineReason(StrEnum):
     FILE_TOO_LARGE = "file_too_large"
     """The object (or its decompressed content) is over the configured size limit."""
     NOT_WELL_FORMED = "not_well_formed"
-    """XML or JSON that does not parse; the message carries the parser's line and column."""
+    """An XML document that does not parse (or the rest of it after the last good prospect); the message
+    carries the parser's line and column."""
     MALFORMED_ROW = "malformed_row"
-    """A CSV row with the wrong number of cells, or a JSON line that is not an object."""
+    """A CSV row with the wrong number of cells, or a JSON line that does not parse or is not an object."""
     MISSING_REQUIRED_FIELD = "missing_required_field"
     """A field of the dataset's minimum contract is empty or absent."""
     INVALID_REQUIRED_FIELD = "invalid_required_field"
