@@ -144,6 +144,7 @@ class Curator:
         invalid: dict[str, pa.Array] = {}
         issues: dict[str, pa.Array] = {}
         targets = {c.name: c for d in self.datasets for c in d.columns}
+        side_parts: dict[str, pa.Array] = {}
         for target, sources in by_target.items():
             col = targets[target]
             values, bad, parts = self._normalize_one(col, source, sources)
@@ -151,8 +152,10 @@ class Curator:
             issues[field_issue(target, col.normalize or "value")] = bad
             for part, part_values in parts.items():
                 name = f"{target}_{part}" if f"{target}_{part}" in targets else part
-                if name in targets and name not in by_target:
-                    columns[name] = part_values
+                if name in targets:
+                    side_parts[name] = part_values
+        for name, part_values in side_parts.items():  # a column of its own wins over a split-off part
+            columns[name] = pc.coalesce(columns[name], part_values) if name in columns else part_values
         for target, value in self.profile.constants.items():
             columns[target] = _repeat(value, targets[target].arrow_type, source.num_rows)
         if "country" in targets:
