@@ -317,10 +317,11 @@ def test_commit_role_limits_glue_to_the_forecourt_database(resources: Resources)
         }
 
 
-def test_commit_role_reads_and_writes_only_under_tables(resources: Resources) -> None:
+def test_commit_role_reads_and_writes_only_tables_and_its_commit_markers(resources: Resources) -> None:
     statements = inline_statements(resources, "CommitFunction")
-    assert resources_granting(statements, "s3:GetObject") == {"${LakeBucket.Arn}/tables/*"}
-    assert resources_granting(statements, "s3:PutObject") == {"${LakeBucket.Arn}/tables/*"}
+    allowed = {"${LakeBucket.Arn}/tables/*", "${LakeBucket.Arn}/manifests/commits/*"}
+    assert resources_granting(statements, "s3:GetObject") == allowed
+    assert resources_granting(statements, "s3:PutObject") == allowed
     assert resources_granting(statements, "s3:DeleteObject") == set()
     [listing] = [s for s in statements if "s3:ListBucket" in as_list(s["Action"])]
     assert render(listing["Resource"]) == "${LakeBucket.Arn}"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from forecourt import lake, schemas
+from forecourt import aws, lake, schemas
 from forecourt.config import settings
 
 if TYPE_CHECKING:
@@ -146,15 +146,43 @@ def load(table: str) -> Table:
 def commit_uploads(table: str, upload_ids: list[str], files: list[str]) -> None:
     """One atomic commit: drop the rows of these uploads, then add their new data files.
 
-    Replaying an upload therefore replaces its rows instead of doubling them. Callers serialize
-    commits per table (FIFO message group on AWS, the local pump's committer thread)."""
+    Replaying an upload therefore replaces its rows instead of doubling them. A marker object per
+    (table, upload), written *before* the commit, says "this upload may already be in the table":
+    uploads without one are committed as a plain append, which does not read every manifest (the
+    delete does). Callers serialize commits per table (FIFO message group on AWS, the local pump's
+    committer thread)."""
     from pyiceberg.expressions import In
 
+    replays = [upload for upload in upload_ids if _marked(table, upload)]
+    if not replays and not files:
+        return  # first sight of uploads with no rows for this table: nothing to replace or add
+    for upload in upload_ids:
+        if upload not in replays and files:
+            _mark(table, upload)
     iceberg_table = load(table)
     with iceberg_table.transaction() as tx, warnings.catch_warnings():
-        # a first commit of an upload has nothing to replace: pyiceberg warns, we expect it
+        # a replay whose earlier attempt never reached the table has nothing to delete: pyiceberg warns
         warnings.filterwarnings("ignore", message="Delete operation did not match any records")
-        if upload_ids:
-            tx.delete(In("upload_id", set(upload_ids)))  # type: ignore[call-arg,arg-type]
+        if replays:
+            tx.delete(In("upload_id", set(replays)))  # type: ignore[call-arg,arg-type]
         if files:
-            tx.add_files(files, check_duplicate_files=True)
+            tx.add_files(files, check_duplicate_files=False)
+
+
+def _marker_key(table: str, upload: str) -> str:
+    return f"manifests/commits/{table}/{upload}"
+
+
+def _marked(table: str, upload: str) -> bool:
+    s3 = aws.client("s3")
+    try:
+        s3.head_object(Bucket=settings().lake_bucket, Key=_marker_key(table, upload))
+    except s3.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+    return True
+
+
+def _mark(table: str, upload: str) -> None:
+    aws.client("s3").put_object(Bucket=settings().lake_bucket, Key=_marker_key(table, upload), Body=b"")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 from pydantic import BaseModel
 
@@ -54,6 +55,13 @@ def apply(requests: list[CommitRequest]) -> None:
     by_table: dict[str, dict[str, list[str]]] = defaultdict(dict)
     for request in requests:
         by_table[request.table][request.upload_id] = request.files
-    for table, uploads in by_table.items():
+
+    def commit_table(table: str) -> None:
+        uploads = by_table[table]
         files = [f for upload_files in uploads.values() for f in upload_files]
         catalog.commit_uploads(table, sorted(uploads), files)
+
+    # tables are independent (one FIFO message group each): commit them side by side
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(by_table)))) as pool:
+        for future in [pool.submit(commit_table, table) for table in sorted(by_table)]:
+            future.result()

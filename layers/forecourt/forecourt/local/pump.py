@@ -1,7 +1,8 @@
-"""The event pump: plays S3 notifications + EventBridge, the SQS event-source mappings and (later) the
+"""The event pump: plays the SQS event-source mappings (and, later, the
 scheduler, calling the real Lambda handlers in-process (ARCHITECTURE §8).
 
-- notifier: new object versions under raw/ → an EventBridge "Object Created" event on the ingest queue;
+- S3 notifications and EventBridge are moto's own: the bucket's EventBridge notifications go through
+  the template's rule to the ingest queue (see ``resources.enable_notifications``);
 - ingest workers: SQS batches → functions/ingest/app.handler; items it reports failed are made
   visible again after a short backoff (redelivery), and the queue's redrive policy moves poison
   messages to the dead-letter queue;
@@ -11,18 +12,18 @@ scheduler, calling the real Lambda handlers in-process (ARCHITECTURE §8).
 from __future__ import annotations
 
 import importlib.util
-import json
 import logging
+import multiprocessing
 import threading
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
+from functools import partial
 from types import ModuleType
 from typing import Any
 
 from forecourt import aws
-from forecourt.intake import event_for
 from forecourt.local.resources import REPO_ROOT
 
 log = logging.getLogger("forecourt.pump")
@@ -57,6 +58,16 @@ def load_handler(function: str) -> Handler:
     return handler
 
 
+_WARM: dict[str, Handler] = {}
+
+
+def invoke_warm(function: str, event: dict[str, Any]) -> Any:
+    """Run a handler in this (worker) process, loading it once: a warm Lambda container."""
+    if function not in _WARM:
+        _WARM[function] = load_handler(function)
+    return _WARM[function](event, LambdaContext(function))
+
+
 def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
     """The event Lambda's SQS event-source mapping would pass for these received messages."""
     return {
@@ -79,24 +90,29 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
 
 @dataclass
 class Pump:
-    """Runs the notifier, ingest workers and committer threads until stopped."""
+    """Runs the ingest workers and the committer until stopped."""
 
-    bucket: str
     ingest_queue: str
     commit_queue: str
-    seen_versions: set[str] = field(default_factory=set)
     ingest_workers: int = 2
-    poll_seconds: float = 0.3
     retry_seconds: int = 2
+    _pools: list[ProcessPoolExecutor] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
     _busy: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> None:
-        ingest = load_handler("ingest")
-        commit = load_handler("commit")
-        self._threads = [threading.Thread(target=self._notify_loop, name="notifier", daemon=True)]
+        # Handlers run in worker processes, as Lambda runs them in their own containers: they get the
+        # machine's cores and never contend with the moto server for its interpreter lock.
+        spawn = multiprocessing.get_context("spawn")
+        self._pools = [
+            ProcessPoolExecutor(max_workers=self.ingest_workers, mp_context=spawn),
+            ProcessPoolExecutor(max_workers=1, mp_context=spawn),  # one committer: commits never race
+        ]
+        ingest = partial(self._run_in, self._pools[0], "ingest")
+        commit = partial(self._run_in, self._pools[1], "commit")
+        self._threads = []
         for i in range(self.ingest_workers):
             self._threads.append(
                 threading.Thread(
@@ -121,37 +137,23 @@ class Pump:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=30)
+        for pool in self._pools:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    @staticmethod
+    def _run_in(pool: ProcessPoolExecutor, function: str, event: dict[str, Any], _context: Any) -> Any:
+        return pool.submit(invoke_warm, function, event).result()
 
     @property
     def busy(self) -> bool:
         return self._busy > 0
 
-    def scan_raw(self) -> int:
-        """Send an event for every raw/ object version not seen before; returns how many."""
-        s3, sqs = aws.client("s3"), aws.client("sqs")
-        sent = 0
-        for page in s3.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix="raw/"):
-            for version in page.get("Versions", []):
-                marker = f"{version['Key']}\x00{version.get('VersionId')}"
-                if marker in self.seen_versions:
-                    continue
-                event = event_for(
-                    self.bucket, version["Key"], version.get("VersionId"), version.get("Size", 0)
-                )
-                sqs.send_message(QueueUrl=self.ingest_queue, MessageBody=json.dumps(event))
-                self.seen_versions.add(marker)
-                sent += 1
-        return sent
-
-    def _notify_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.scan_raw()
-            except Exception:  # the notifier must survive a transient error
-                log.exception("raw/ scan failed")
-            self._stop.wait(self.poll_seconds)
-
-    def _consume_loop(self, queue_url: str, handler: Handler, function: str, batch: int) -> None:
+    def _consume_loop(
+        self, queue_url: str, handler: Handler, function: str, batch: int, gather: int = 0
+    ) -> None:
+        """Receive batches and invoke the handler; with ``gather``, keep receiving (other message
+        groups of a FIFO queue) up to that many messages first, so that one invocation commits many
+        uploads per table — what several concurrent Lambda batches achieve on AWS."""
         sqs = aws.client("sqs")
         arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"
@@ -166,6 +168,13 @@ class Pump:
                 self._stop.wait(1)
                 continue
             messages = answer.get("Messages", [])
+            while messages and len(messages) < gather:
+                more = sqs.receive_message(
+                    QueueUrl=queue_url, MaxNumberOfMessages=batch, WaitTimeSeconds=0, AttributeNames=["All"]
+                ).get("Messages", [])
+                if not more:
+                    break
+                messages += more
             if messages:
                 self._invoke(sqs, queue_url, arn, handler, function, messages)
 
@@ -210,7 +219,3 @@ def queue_depth(queue_url: str) -> int:
     return int(attributes["ApproximateNumberOfMessages"]) + int(
         attributes["ApproximateNumberOfMessagesNotVisible"]
     )
-
-
-def state_path(state_dir: Path) -> Path:
-    return state_dir / "pump.json"

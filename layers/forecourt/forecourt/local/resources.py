@@ -38,6 +38,7 @@ class LocalResources:
     buckets: dict[str, str] = field(default_factory=dict)
     queues: dict[str, str] = field(default_factory=dict)
     """logical id → queue URL"""
+    queue_arns: dict[str, str] = field(default_factory=dict)
     tables: dict[str, str] = field(default_factory=dict)
     glue_databases: dict[str, str] = field(default_factory=dict)
     workgroups: dict[str, str] = field(default_factory=dict)
@@ -149,6 +150,7 @@ def _create_queues(sqs: Any, template: dict[str, Any], made: LocalResources) -> 
             "QueueArn"
         ]
         made.queues[logical] = url
+        made.queue_arns[logical] = arns[logical]
 
 
 def _ref_target(value: Any) -> str | None:
@@ -188,9 +190,44 @@ def _create_workgroups(athena: Any, template: dict[str, Any], made: LocalResourc
 def _create_rules(events: Any, template: dict[str, Any], made: LocalResources) -> None:
     for logical, props in _resources_of(template, "AWS::Events::Rule"):
         name = local_name(logical)
-        pattern = _plain(props.get("EventPattern", {}))
+        pattern = _resolve(props.get("EventPattern", {}), made)
         events.put_rule(Name=name, EventPattern=json.dumps(pattern), State="ENABLED")
+        targets = [
+            {"Id": str(target["Id"]), "Arn": _resolve(target["Arn"], made)}
+            for target in props.get("Targets", [])
+            if isinstance(_resolve(target["Arn"], made), str)
+        ]
+        if targets:
+            events.put_targets(Rule=name, Targets=targets)
         made.rules[logical] = name
+
+
+def enable_notifications(s3: Any, template: dict[str, Any], made: LocalResources) -> None:
+    """Turn on the buckets' EventBridge notifications (after a restore, so restored objects are not
+    announced as new): moto then delivers "Object Created" events through the rules to the queues,
+    exactly the S3 → EventBridge → SQS wiring of the template."""
+    for logical, props in _resources_of(template, "AWS::S3::Bucket"):
+        bridge = props.get("NotificationConfiguration", {}).get("EventBridgeConfiguration", {})
+        if bridge.get("EventBridgeEnabled") and logical in made.buckets:
+            s3.put_bucket_notification_configuration(
+                Bucket=made.buckets[logical], NotificationConfiguration={"EventBridgeConfiguration": {}}
+            )
+
+
+def _resolve(value: Any, made: LocalResources) -> Any:
+    """Resolve ``Ref`` (to a local name) and ``Fn::GetAtt X.Arn`` (to a local queue ARN) in a value."""
+    if isinstance(value, list):
+        return [_resolve(v, made) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if _is_intrinsic(value):
+        target = _ref_target(value)
+        if "Ref" in value and target in made.buckets:
+            return made.buckets[target]
+        if "Fn::GetAtt" in value and target in made.queue_arns:
+            return made.queue_arns[target]
+        return None
+    return {k: _resolve(v, made) for k, v in value.items()}
 
 
 def _create_alarms(cloudwatch: Any, template: dict[str, Any], made: LocalResources) -> None:

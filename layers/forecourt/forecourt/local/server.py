@@ -65,14 +65,9 @@ def serve(state_dir: Path, port: int) -> None:
     made = resources.create_all(aws.client)
     apply_environment(environment(endpoint, made))
     restored = state.restore(aws.client, made, state_dir)
+    resources.enable_notifications(aws.client("s3"), resources.load_template(), made)
     catalog.migrate()
-    pump = Pump(
-        bucket=made.buckets["LakeBucket"],
-        ingest_queue=made.queues["IngestQueue"],
-        commit_queue=made.queues["CommitQueue"],
-    )
-    if restored:
-        pump.seen_versions |= _current_raw_versions(made.buckets["LakeBucket"])
+    pump = Pump(ingest_queue=made.queues["IngestQueue"], commit_queue=made.queues["CommitQueue"])
     pump.start()
     info = {
         "pid": os.getpid(),
@@ -87,21 +82,10 @@ def serve(state_dir: Path, port: int) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
     _checkpoint_until(stopping, pump, made, state_dir)
-    pump.scan_raw()
     pump.stop()
     state.dump(aws.client, made, state_dir, drain_queues=True)
     (state_dir / "stack.json").unlink(missing_ok=True)
     server.stop()
-
-
-def _current_raw_versions(bucket: str) -> set[str]:
-    from forecourt import aws
-
-    seen = set()
-    for page in aws.client("s3").get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix="raw/"):
-        for version in page.get("Versions", []):
-            seen.add(f"{version['Key']}\x00{version.get('VersionId')}")
-    return seen
 
 
 def _checkpoint_until(
