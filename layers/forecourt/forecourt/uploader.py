@@ -68,7 +68,7 @@ def wait_report(dealer_id: str, upload: str, timeout: float = 300.0) -> UploadRe
             ].read()
             return UploadReport.model_validate(json.loads(body))
         except s3.exceptions.NoSuchKey:
-            time.sleep(0.2)
+            time.sleep(0.5)
     raise UploadTimeout(
         f"no report for upload {upload} after {timeout:.0f} s; is the local stack's pump running?"
     )

@@ -177,5 +177,5 @@ def wait_idle(running: StackInfo, timeout: float = 600.0, settle: float = 1.0) -
                 return True
         else:
             quiet_since = None
-        time.sleep(0.2)
+        time.sleep(0.5)
     return False
