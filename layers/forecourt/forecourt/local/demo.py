@@ -19,7 +19,7 @@ from forecourt.local.resources import REPO_ROOT
 
 DEMO_DAY = date(2026, 11, 2)
 """The generated network's "today" and the files' arrival date: fixed, so reruns are identical."""
-DEMO_QUERIES = ("leads_by_dealer_and_source", "speed_to_lead", "cross_dealer_shoppers")
+DEMO_QUERIES = ("leads_per_dealer", "speed_to_lead", "cross_dealer_shoppers")
 
 
 def run_demo(*, leads: int, seed: int, out: Path | None, as_json: bool) -> dict[str, Any]:
