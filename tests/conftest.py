@@ -4,6 +4,7 @@ files through the real handlers exactly as the local pump does."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,8 +15,6 @@ from typing import Any
 import pytest
 
 DATA = Path(__file__).parent / "data"
-import logging
-
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Forecourt")

@@ -8,7 +8,6 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 import sqlglot
-
 from forecourt import analytics, schemas
 
 NAMED = sorted((Path(__file__).parents[2] / "queries" / "named").glob("*.sql"))
