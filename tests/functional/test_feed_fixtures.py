@@ -55,13 +55,19 @@ def test_fixture_is_ingested_exactly_as_expected(local_aws, expected_path: Path)
     expected = json.loads(expected_path.read_text())
     dealer = expected["dealer"]
     if dealer["dealer_id"] != "oem":
-        registry.put_dealer(registry.Dealer(**{k: dealer[k] for k in ("dealer_id", "name", "zip", "country", "timezone")}))
+        registry.put_dealer(
+            registry.Dealer(**{k: dealer[k] for k in ("dealer_id", "name", "zip", "country", "timezone")})
+        )
     data_file = expected_path.with_name(expected_path.name.removesuffix(".expected.json"))
-    report = local_aws.ingest_file(data_file, dealer["dealer_id"], name=f"{expected_path.parent.name}-{data_file.name}")
+    report = local_aws.ingest_file(
+        data_file, dealer["dealer_id"], name=f"{expected_path.parent.name}-{data_file.name}"
+    )
 
     assert report.rows_in == report.rows_curated + report.rows_quarantined
     assert (report.rows_in, report.rows_curated, report.rows_quarantined) == (
-        expected["rows_in"], expected["rows_curated"], expected["rows_quarantined"],
+        expected["rows_in"],
+        expected["rows_curated"],
+        expected["rows_quarantined"],
     ), report.quarantine_reasons
     assert report.quarantine_reasons == expected["quarantine_reasons"]
     assert report.status == expected["status"]
@@ -75,8 +81,14 @@ def test_fixture_is_ingested_exactly_as_expected(local_aws, expected_path: Path)
 def _check_values(report: Any, expected: dict[str, Any]) -> None:
     for key, columns in expected.get("values", {}).items():
         names = ", ".join(columns)
-        where = f"source_line = {key.removeprefix('line:')}" if key.startswith("line:") else f"source_key = '{key}'"
-        rows = _query(f"SELECT {names} FROM {expected['dataset']} WHERE upload_id = '{report.upload_id}' AND {where}")
+        where = (
+            f"source_line = {key.removeprefix('line:')}"
+            if key.startswith("line:")
+            else f"source_key = '{key}'"
+        )
+        rows = _query(
+            f"SELECT {names} FROM {expected['dataset']} WHERE upload_id = '{report.upload_id}' AND {where}"
+        )
         assert len(rows) == 1, f"{key}: {len(rows)} rows"
         got = {k: _comparable(v) for k, v in rows[0].items()}
         want = {k: _expected_comparable(v) for k, v in columns.items()}
@@ -104,4 +116,7 @@ def _check_quarantined(report: Any, expected: dict[str, Any]) -> None:
             hits = [r for r in rows if _holds(r["raw_record"], key)]
         assert [h["reason_code"] for h in hits] == [reason], key
     if "error_line" in expected:
-        assert any(r["source_line"] == expected["error_line"] or f"line {expected['error_line']}" in r["message"] for r in rows)
+        assert any(
+            r["source_line"] == expected["error_line"] or f"line {expected['error_line']}" in r["message"]
+            for r in rows
+        )
