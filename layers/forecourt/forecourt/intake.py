@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -45,17 +47,21 @@ def ingest_s3_object(bucket: str, key: str, version: str | None) -> UploadReport
         answer.get("LastModified"),
         feed_hint=answer.get("Metadata", {}).get("feed"),
     )
-    report = ingest_object(
-        answer["Body"],
-        obj,
-        dealer,
-        raw.dealer_id,
-        received,
-        upload,
-        s3_writer_factory(upload, received),
-        max_bytes=conf.max_file_bytes,
-        batch_rows=conf.batch_rows,
-    )
+    with tempfile.TemporaryDirectory(prefix="forecourt-") as spool:
+        report = ingest_object(
+            answer["Body"],
+            obj,
+            dealer,
+            raw.dealer_id,
+            received,
+            upload,
+            spool_writer_factory(spool, upload, received),
+            max_bytes=conf.max_file_bytes,
+            batch_rows=conf.batch_rows,
+        )
+        report.files = {
+            table: [_upload_spooled(spool, path) for path in paths] for table, paths in report.files.items()
+        }
     s3.put_object(
         Bucket=conf.lake_bucket,
         Key=lake.manifest_key(raw.dealer_id, upload),
@@ -69,16 +75,21 @@ def ingest_s3_object(bucket: str, key: str, version: str | None) -> UploadReport
     return report
 
 
-def s3_writer_factory(upload: str, received: datetime) -> Callable[[str, pa.Schema], lake.DataFileWriter]:
-    """Writers that stream each table's data files into the lake bucket."""
+def spool_writer_factory(
+    spool: str, upload: str, received: datetime
+) -> Callable[[str, pa.Schema], lake.DataFileWriter]:
+    """Writers that stream each table's data files to local disk (Lambda's /tmp): memory stays
+    bounded, and each file then reaches S3 in one request (multipart only when large)."""
+    from pyarrow.fs import LocalFileSystem
+
     from forecourt import schemas
 
     conf = settings()
 
     def make(table: str, schema: pa.Schema) -> lake.DataFileWriter:
         return lake.DataFileWriter(
-            filesystem=aws.s3_filesystem(),
-            bucket=conf.lake_bucket,
+            filesystem=LocalFileSystem(),
+            bucket=spool,
             table=table,
             schema=schema,
             upload=upload,
@@ -89,6 +100,14 @@ def s3_writer_factory(upload: str, received: datetime) -> Callable[[str, pa.Sche
         )
 
     return make
+
+
+def _upload_spooled(spool: str, path: str) -> str:
+    """Copy a spooled data file to the same key in the lake bucket; returns ``bucket/key``."""
+    bucket = settings().lake_bucket
+    key = str(Path(path).relative_to(spool))
+    aws.client("s3").upload_file(path, bucket, key)
+    return f"{bucket}/{key}"
 
 
 def event_for(bucket: str, key: str, version: str | None, size: int = 0) -> dict[str, Any]:
