@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -72,3 +73,30 @@ def wait_report(dealer_id: str, upload: str, timeout: float = 300.0) -> UploadRe
     raise UploadTimeout(
         f"no report for upload {upload} after {timeout:.0f} s; is the local stack's pump running?"
     )
+
+
+def wait_reports(
+    uploads: list[tuple[str, str]], timeout: float = 600.0, on_report: Callable[[], None] | None = None
+) -> list[UploadReport]:
+    """Reports of many (dealer_id, upload_id) at once, in the order given; one listing a second
+    instead of a request per upload; raises UploadTimeout."""
+    conf = settings()
+    s3 = aws.client("s3")
+    wanted = {lake.manifest_key(dealer, upload) for dealer, upload in uploads}
+    found: dict[str, UploadReport] = {}
+    deadline = time.monotonic() + timeout
+    while len(found) < len(wanted):
+        if time.monotonic() > deadline:
+            raise UploadTimeout(f"{len(wanted) - len(found)} upload reports missing after {timeout:.0f} s")
+        for page in s3.get_paginator("list_objects_v2").paginate(
+            Bucket=conf.lake_bucket, Prefix="manifests/dealer="
+        ):
+            for obj in page.get("Contents", []):
+                if obj["Key"] in wanted and obj["Key"] not in found:
+                    body = s3.get_object(Bucket=conf.lake_bucket, Key=obj["Key"])["Body"].read()
+                    found[obj["Key"]] = UploadReport.model_validate(json.loads(body))
+                    if on_report:
+                        on_report()
+        if len(found) < len(wanted):
+            time.sleep(1.0)
+    return [found[lake.manifest_key(dealer, upload)] for dealer, upload in uploads]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -47,18 +48,18 @@ def run_demo(*, leads: int, seed: int, out: Path | None, as_json: bool) -> dict[
                 zip=dealer.zip,
             )
         )
-    pending: list[tuple[str, str]] = []
-    with Progress(console=console, transient=not as_json) as progress:
-        task = progress.add_task("uploading files", total=len(network.files))
-        for spec in network.files:
+    with Progress(console=console, transient=not as_json) as progress, ThreadPoolExecutor(4) as pool:
+        # dealers send side by side, as they do: four uploads in flight at a time
+        sending = progress.add_task("uploading files", total=len(network.files))
+
+        def send(spec: Any) -> tuple[str, str]:
             _, upload = uploader.put_file(out / spec.path, spec.dealer_id, arrival=DEMO_DAY)
-            pending.append((spec.dealer_id, upload))
-            progress.advance(task)
-        task = progress.add_task("ingesting (real handlers via the pump)", total=len(pending))
-        reports = []
-        for dealer_id, upload in pending:
-            reports.append(uploader.wait_report(dealer_id, upload, timeout=600))
-            progress.advance(task)
+            progress.advance(sending)
+            return spec.dealer_id, upload
+
+        pending = list(pool.map(send, network.files))
+        ingesting = progress.add_task("ingesting (real handlers via the pump)", total=len(pending))
+        reports = uploader.wait_reports(pending, timeout=600, on_report=lambda: progress.advance(ingesting))
     with console.status("committing to the Iceberg tables…"):
         stack.wait_idle(running, timeout=600)
     summary = _per_dealer(reports)
