@@ -24,8 +24,9 @@ class Settings(BaseSettings):
     """Largest raw object (after decompression) ingest accepts; larger → ``file_too_large``."""
     batch_rows: int = 65_536
     """Records parsed and normalized at a time: bounds ingest memory."""
-    row_group_rows: int = 131_072
-    """Rows per Parquet row group (ARCHITECTURE §4: ≥ 100 k)."""
+    row_group_rows: int = 100_000
+    """Rows per Parquet row group (ARCHITECTURE §4: ≥ 100 k); ingest holds about three row groups of
+    a table in memory (one filling, one being sorted and written), so no more than that."""
     file_rows: int = 2_000_000
     """Rows per data file before the writer starts a new one."""
 

@@ -11,6 +11,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -77,6 +78,9 @@ class Curator:
     locale: Locale
     ignored_columns: set[str] = field(default_factory=set)
     seen_columns: set[str] = field(default_factory=set)
+    _constants: dict[tuple[object, pa.DataType], pa.Array] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     @property
     def datasets(self) -> list[schemas.Dataset]:
@@ -106,15 +110,23 @@ class Curator:
         reason, reason_field = _contract_failures(primary, columns, invalid, rows)
         reject = pc.or_(pc.is_valid(reason), summary)
         quarantined = self._quarantine_rows(batch, reject, reason, reason_field, summary, columns)
-        quarantined += [_rejected_row(r) for r in batch.rejected]
         keep = pc.invert(reject)
-        extras = _extras(source, {header for header, _ in bound})
-        tables: dict[str, pa.Table] = {}
-        issue_lists = _issue_lists(issues, rows)
-        for dataset in self.datasets:
-            table = self._assemble(dataset, columns, batch.source_lines, extras, issue_lists, rows)
-            tables[dataset.name] = table.filter(keep)
+        curated = rows - len(quarantined)  # the tables are built from the kept rows only
+
+        def kept(values: Any) -> Any:
+            return values if curated == rows else values.filter(keep)
+
+        bound_headers = {header for header, _ in bound}
+        extras = _extras(kept(source.select([n for n in source.column_names if n not in bound_headers])))
+        issue_lists = _issue_lists({label: kept(mask) for label, mask in issues.items()}, curated)
+        kept_columns = {name: kept(values) for name, values in columns.items()}
+        lines = kept(batch.source_lines)
+        tables = {
+            dataset.name: self._assemble(dataset, kept_columns, lines, extras, issue_lists, curated)
+            for dataset in self.datasets
+        }
         counts = _count_issues(issues, keep)
+        quarantined += [_rejected_row(r) for r in batch.rejected]
         return CuratedBatch(tables, quarantined, counts, rows + len(batch.rejected))
 
     def _bind(self, headers: list[str]) -> list[tuple[str, ColumnMap]]:
@@ -211,11 +223,11 @@ class Curator:
     ) -> pa.Table:
         meta = self.meta
         fixed: dict[str, pa.Array] = {
-            "upload_id": _repeat(meta.upload_id, pa.string(), rows),
-            "dealer_id": _repeat(meta.dealer_id, pa.string(), rows),
-            "feed": _repeat(self.profile.name, pa.string(), rows),
-            "source_system": _repeat(self.profile.source_system, pa.string(), rows),
-            "received_at": _repeat(meta.received_at, pa.timestamp("us", tz="UTC"), rows),
+            "upload_id": self._constant(meta.upload_id, pa.string(), rows),
+            "dealer_id": self._constant(meta.dealer_id, pa.string(), rows),
+            "feed": self._constant(self.profile.name, pa.string(), rows),
+            "source_system": self._constant(self.profile.source_system, pa.string(), rows),
+            "received_at": self._constant(meta.received_at, pa.timestamp("us", tz="UTC"), rows),
             "source_line": lines.cast(pa.int64()),
             "field_issues": issue_lists,
             "extras": extras,
@@ -231,8 +243,15 @@ class Curator:
             elif col.name in columns:
                 arrays.append(columns[col.name].cast(col.arrow_type))
             else:
-                arrays.append(pa.nulls(rows, col.arrow_type))
+                arrays.append(self._constant(None, col.arrow_type, rows))
         return pa.Table.from_arrays(arrays, schema=dataset.arrow_schema())
+
+    def _constant(self, value: object, type_: pa.DataType, rows: int) -> pa.Array:
+        """``value`` on every row; the batches of an upload share one buffer per value (less memory)."""
+        shared = self._constants.get((value, type_))
+        if shared is None or len(shared) < rows:
+            shared = self._constants[(value, type_)] = pa.repeat(pa.scalar(value, type_), rows)
+        return shared.slice(0, rows)
 
     def _quarantine_rows(
         self,
@@ -332,13 +351,12 @@ def _record_ids(dataset: str, dealer: str, system: str, columns: dict[str, pa.Ar
     return pa.array([blake2b(m, digest_size=16).hexdigest() for m in material], pa.string())
 
 
-def _extras(source: pa.Table, bound: set[str]) -> pa.Array:
-    """JSON object of the unmapped, non-empty source fields per row (null when there are none)."""
-    unmapped = [n for n in source.column_names if n not in bound]
-    if not unmapped:
-        return pa.nulls(source.num_rows, pa.string())
+def _extras(unmapped: pa.Table) -> pa.Array:
+    """JSON object of the non-empty ``unmapped`` source fields per row (null when there are none)."""
+    if not unmapped.num_columns:
+        return pa.nulls(unmapped.num_rows, pa.string())
     out: list[str | None] = []
-    for record in source.select(unmapped).to_pylist():
+    for record in unmapped.to_pylist():
         kept = {k: v for k, v in record.items() if v not in (None, "")}
         if "extras" in kept and isinstance(kept["extras"], str):
             kept.update(json.loads(kept.pop("extras")))

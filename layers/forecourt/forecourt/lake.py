@@ -9,13 +9,16 @@ manifests/dealer=<id>/<upload_id>.json                     one report per upload
 from __future__ import annotations
 
 import hashlib
+import queue
 import re
+import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 if TYPE_CHECKING:
@@ -107,8 +110,11 @@ def table_location(bucket: str, table: str) -> str:
 class DataFileWriter:
     """Streams batches of one table and one upload into zstd Parquet files, rotating by row count.
 
-    Rows are buffered up to ``row_group_rows`` so that row groups are large (Athena reads them well),
-    which bounds memory to about one row group of the table."""
+    Rows are buffered and written in row groups of exactly ``row_group_rows`` (the last one smaller),
+    large so that Athena reads them well. A full row group is sorted and written by a worker thread
+    while the caller goes on (pyarrow sorts, encodes and compresses without holding the GIL); the
+    next one waits for it, so memory is bounded by about three row groups of the table. An error of
+    the worker is raised by the next ``write`` or by ``close``."""
 
     filesystem: FileSystem
     bucket: str
@@ -116,7 +122,7 @@ class DataFileWriter:
     schema: pa.Schema
     upload: str
     partition_day: date
-    row_group_rows: int = 131_072
+    row_group_rows: int = 100_000
     file_rows: int = 2_000_000
     sort_by: str | None = None
     """Event-time column each row group is sorted by, so that filters on event time prune well."""
@@ -126,6 +132,10 @@ class DataFileWriter:
     _buffered: int = 0
     _writer: pq.ParquetWriter | None = None
     _file_rows: int = 0
+    _worker: threading.Thread | None = None
+    _tasks: queue.Queue[list[pa.Table] | None] = field(default_factory=lambda: queue.Queue(maxsize=1))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _error: BaseException | None = None
 
     def write(self, table: pa.Table) -> None:
         """Add rows (already of this table's schema); raises ValueError on a schema mismatch."""
@@ -134,34 +144,83 @@ class DataFileWriter:
         for batch in table.to_batches():
             self._buffer.append(batch)
             self._buffered += batch.num_rows
-        if self._buffered >= self.row_group_rows:
-            self._flush()
+        while self._buffered >= self.row_group_rows:
+            self._flush(self.row_group_rows)
 
     def close(self) -> list[str]:
         """Flush and close; returns the paths (``bucket/key``) of the files written."""
         self._flush()
+        self._join()
+        with self._lock:
+            worker, self._worker = self._worker, None
+            if worker is not None:
+                self._tasks.put(None)
+        if worker is not None:
+            worker.join()
         if self._writer is not None:
             self._writer.close()
             self._writer = None
         return self.files
 
-    def _flush(self) -> None:
+    def _flush(self, rows_wanted: int | None = None) -> None:
+        """Hand the first ``rows_wanted`` buffered rows (all when None) to a worker as a row group."""
         if not self._buffered:
             return
         rows = pa.Table.from_batches(self._buffer, schema=self.schema)
-        self._buffer, self._buffered = [], 0
-        if self.sort_by:
-            rows = rows.sort_by([(self.sort_by, "ascending")])
+        rest = rows.slice(rows_wanted) if rows_wanted is not None else rows.slice(rows.num_rows)
+        rows = rows.slice(0, rows.num_rows - rest.num_rows)
+        self._buffer, self._buffered = rest.to_batches(), rest.num_rows
+        self._join()
+        with self._lock:  # the worker leaves after a long idle time: start another one then
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._work, name=f"parquet-{self.table}", daemon=True)
+                self._worker.start()
+            self._tasks.put([rows])
+
+    def _join(self) -> None:
+        """Wait for the row group being written; raise what writing it raised."""
+        self._tasks.join()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def _work(self) -> None:
+        """The worker: sort and write each row group handed over, until ``close`` or a minute idle
+        (a writer that is never closed does not keep its thread, nor its rows, for long)."""
+        while (holder := self._next_task()) is not None:
+            try:  # the holder is emptied by the callee, so that sorting can free the columns
+                self._write_row_group(_sorted(holder, self.sort_by) if self.sort_by else holder.pop())
+            except BaseException as exc:  # handed to the caller's thread by _join
+                self._error = exc
+            finally:
+                self._tasks.task_done()
+
+    def _next_task(self) -> list[pa.Table] | None:
+        """The next row group to write; None to stop (``close`` or a minute without work)."""
+        while True:
+            try:
+                holder = self._tasks.get(timeout=60)
+            except queue.Empty:
+                with self._lock:
+                    if self._tasks.empty():
+                        self._worker = None
+                        return None
+                continue
+            if holder is None:
+                self._tasks.task_done()
+            return holder
+
+    def _write_row_group(self, rows: pa.Table) -> None:
         if self._writer is not None and self._file_rows >= self.file_rows:
             self._writer.close()
             self._writer = None
         if self._writer is None:
-            self._writer = self._open_next()
+            self._writer = self._open_next(rows)
         self._writer.write_table(rows, row_group_size=max(rows.num_rows, 1))
         self._file_rows += rows.num_rows
         self.rows_written += rows.num_rows
 
-    def _open_next(self) -> pq.ParquetWriter:
+    def _open_next(self, first: pa.Table) -> pq.ParquetWriter:
         path = (
             f"{self.bucket}/{table_data_prefix(self.table)}/received_day={self.partition_day.isoformat()}/"
             f"{self.upload}-{uuid.uuid4().hex[:12]}.parquet"
@@ -171,5 +230,40 @@ class DataFileWriter:
         if self.filesystem.type_name == "local":
             self.filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
         return pq.ParquetWriter(
-            path, self.schema, filesystem=self.filesystem, compression="zstd", write_statistics=True
+            path,
+            self.schema,
+            filesystem=self.filesystem,
+            compression="zstd",
+            write_statistics=True,
+            use_dictionary=_dictionary_columns(first),
         )
+
+
+_SAMPLE_ROWS = 4096
+
+
+def _dictionary_columns(rows: pa.Table) -> list[str]:
+    """Columns worth dictionary-encoding: all but those whose first values hardly repeat (ids, line
+    numbers), for which Parquet would build a dictionary only to fall back to plain encoding."""
+    sample = rows.slice(0, _SAMPLE_ROWS)
+    return [
+        field.name
+        for field, values in zip(sample.schema, sample.columns, strict=True)
+        if pa.types.is_nested(field.type)
+        or pc.count_distinct(values, mode="all").as_py() <= 0.9 * max(len(values), 1)
+    ]
+
+
+def _sorted(holder: list[pa.Table], column: str) -> pa.Table:
+    """The table in ``holder`` (taken out of it) stably sorted by ``column`` (ascending, nulls last),
+    like ``Table.sort_by``, one column at a time so that each unsorted column can be freed as soon as
+    its sorted copy exists; a column of nulls only is not gathered."""
+    rows = holder.pop()
+    order = pc.sort_indices(rows, sort_keys=[(column, "ascending")])
+    schema, columns = rows.schema, rows.columns
+    del rows
+    for index, values in enumerate(columns):
+        if values.null_count != len(values):  # nulls only: the same in any order
+            columns[index] = values.take(order)
+    del values
+    return pa.Table.from_arrays(columns, schema=schema)

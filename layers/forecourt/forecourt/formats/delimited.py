@@ -12,8 +12,8 @@ from __future__ import annotations
 import csv
 import re
 from collections import Counter, deque
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -26,13 +26,14 @@ from forecourt.formats.batches import (
     line_breaks,
     truncate_raw,
 )
+from forecourt.formats.readahead import read_ahead
 from forecourt.formats.text import TextStream, Utf8Bytes
 from forecourt.reasons import QuarantineReason
 
 DELIMITERS = (",", "\t", "|", ";")
 """Candidates, in order of preference when two fit the preview equally well."""
 PREVIEW_LINES = 10
-BLOCK_BYTES = 16 << 20
+BLOCK_BYTES = 1 << 20
 """pyarrow reads this much at a time; one record (quoted newlines included) must fit in it."""
 
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
@@ -198,16 +199,44 @@ class _LineTracker:
         return placed
 
 
-def _widths_and_blanks(batch: pa.RecordBatch) -> tuple[pa.Array, pa.Array]:
-    """Physical lines each row spans, and which rows hold something other than blanks."""
-    joined = pc.binary_join_element_wise(*batch.columns, "")
-    breaks = pc.subtract(
-        pc.add(pc.count_substring(joined, "\n"), pc.count_substring(joined, "\r")),
-        pc.count_substring(joined, "\r\n"),
-    )
-    widths = pc.add(pc.cast(breaks, pa.int64()), 1)
-    filled = pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(joined)), 0)
-    return widths, filled
+def _has_line_break(column: pa.Array) -> bool:
+    """Whether any value of a string column holds CR or LF (a search of its data bytes, no copy per value)."""
+    _, offsets, data = column.buffers()
+    if data is None or not len(column):
+        return False
+    ends = pa.Array.from_buffers(pa.int32(), len(column) + 1, [None, offsets], offset=column.offset)
+    values = memoryview(data)[ends[0].as_py() : ends[len(column)].as_py()].tobytes()
+    return b"\n" in values or b"\r" in values
+
+
+def _widths(batch: pa.RecordBatch) -> pa.Array:
+    """Physical lines each row spans: one plus the line breaks (CRLF, LF, lone CR) in its values."""
+    breaks: pa.Array | None = None
+    for column in batch.columns:
+        if _has_line_break(column):
+            count = pc.subtract(
+                pc.add(pc.count_substring(column, "\n"), pc.count_substring(column, "\r")),
+                pc.count_substring(column, "\r\n"),
+            )
+            breaks = count if breaks is None else pc.add(breaks, count)
+    if breaks is None:
+        return pa.repeat(pa.scalar(1, pa.int64()), batch.num_rows)
+    return pc.add(pc.cast(breaks, pa.int64()), 1)
+
+
+def _filled(batch: pa.RecordBatch) -> pa.Array | None:
+    """Which rows hold something other than blanks; None when every row does.
+
+    Only rows whose first cell is blank can be blank rows, so only those are looked at whole."""
+    first_blank = pc.equal(pc.utf8_trim_whitespace(batch.column(0)), "")
+    if not pc.any(first_blank).as_py():
+        return None
+    candidates = pc.indices_nonzero(first_blank)
+    cells = [pc.take(column, candidates) for column in batch.columns]
+    joined = pc.binary_join_element_wise(*cells, "") if len(cells) > 1 else cells[0]
+    blank = pc.equal(pc.utf8_trim_whitespace(joined), "")
+    mask = pc.replace_with_mask(pa.repeat(pa.scalar(True), batch.num_rows), first_blank, pc.invert(blank))
+    return mask
 
 
 def _open_reader(
@@ -257,23 +286,62 @@ def _arrow_batches(
         ) from exc
 
 
-def _split(
-    table: pa.Table, lines: pa.Array, rejected: list[RejectedRecord], batch_rows: int
-) -> Iterator[SourceBatch]:
-    """Cut a batch into pieces of at most ``batch_rows`` records; each reject goes with its span."""
-    offset = 0
-    while True:
-        end = offset + batch_rows
-        if end < table.num_rows:
-            boundary = lines[end].as_py()
-            mine = [r for r in rejected if r.source_line is not None and r.source_line < boundary]
-            rejected = [r for r in rejected if not (r.source_line is not None and r.source_line < boundary)]
-        else:
-            mine, rejected = rejected, []
-        yield SourceBatch(table.slice(offset, batch_rows), lines.slice(offset, batch_rows), mine)
-        offset = end
-        if offset >= table.num_rows:
+@dataclass
+class _Pending:
+    """Parsed records not yet handed out: pyarrow's blocks are gathered into batches of ``batch_rows``."""
+
+    tables: list[pa.Table] = field(default_factory=list)
+    lines: list[pa.Array] = field(default_factory=list)
+    rejected: list[RejectedRecord] = field(default_factory=list)
+    rows: int = 0
+
+    def add(self, table: pa.Table, lines: pa.Array, rejected: list[RejectedRecord]) -> None:
+        """Queue the records of one block (blank rows already dropped) and the rejects of its span."""
+        self.tables.append(table)
+        self.lines.append(lines)
+        self.rejected += rejected
+        self.rows += table.num_rows
+
+    def take(self, batch_rows: int, *, final: bool) -> Iterator[SourceBatch]:
+        """Hand out full batches (and, when ``final``, the rest); each reject goes with its span."""
+        if self.rows < batch_rows and not (final and (self.rows or self.rejected)):
             return
+        table = pa.concat_tables(self.tables).combine_chunks() if len(self.tables) > 1 else self.tables[0]
+        lines = pa.concat_arrays(self.lines) if len(self.lines) > 1 else self.lines[0]
+        offset = 0
+        while self.rows - offset >= batch_rows or (final and offset < max(self.rows, 1)):
+            end = offset + batch_rows
+            boundary = lines[end].as_py() if end < self.rows else None
+            mine = [r for r in self.rejected if boundary is None or _before(r, boundary)]
+            self.rejected = [r for r in self.rejected if not (boundary is None or _before(r, boundary))]
+            yield SourceBatch(table.slice(offset, batch_rows), lines.slice(offset, batch_rows), mine)
+            offset = end
+        offset = min(offset, self.rows)
+        self.tables, self.lines = [table.slice(offset)], [lines.slice(offset)]
+        self.rows -= offset
+
+
+def _before(rejected: RejectedRecord, line: int) -> bool:
+    return rejected.source_line is not None and rejected.source_line < line
+
+
+def _parsed(
+    data: Utf8Bytes, names: list[str], delimiter: str, first_line: int, batch_rows: int
+) -> Generator[SourceBatch, None, None]:
+    """The records of ``data`` in batches, with their start lines and the rejects of each span."""
+    tracker = _LineTracker(first_line)
+    schema = pa.schema([pa.field(name, pa.string()) for name in names])
+    pending = _Pending()
+    for batch in _arrow_batches(data, names, delimiter, tracker):
+        lines, rejected = tracker.place_batch(_widths(batch))
+        table = pa.Table.from_batches([batch], schema=schema)
+        filled = _filled(batch)
+        if filled is not None:
+            table, lines = table.filter(filled), lines.filter(filled)
+        pending.add(table, lines, rejected)
+        yield from pending.take(batch_rows, final=False)
+    pending.add(schema.empty_table(), pa.array([], pa.int64()), tracker.place_run(everything=True))
+    yield from pending.take(batch_rows, final=True)
 
 
 def read_records(
@@ -282,23 +350,14 @@ def read_records(
     """Stream the records below line ``header_line`` of the preview (lines above it are skipped).
 
     Ragged rows become RejectedRecord(MALFORMED_ROW); blank rows (every cell empty or spaces) are
-    skipped. Raises FileUnreadable(UNREADABLE_FILE) when pyarrow cannot parse on (a record over
-    16 MiB), or what the byte stream raises (FILE_TOO_LARGE, broken compression).
+    skipped. Parsing runs in a worker thread, a batch ahead. Raises
+    FileUnreadable(UNREADABLE_FILE) when pyarrow cannot parse on (a record longer than
+    ``BLOCK_BYTES``), or what the byte stream raises (FILE_TOO_LARGE, broken compression).
     """
     names = header_names(preview.lines[header_line])
     text.skip(preview.ends[header_line])
     data = Utf8Bytes(text)
     if data.at_end():
         return
-    tracker = _LineTracker(preview.first_lines[header_line] + preview.line_counts[header_line])
-    schema = pa.schema([pa.field(name, pa.string()) for name in names])
-    for batch in _arrow_batches(data, names, preview.delimiter, tracker):
-        widths, filled = _widths_and_blanks(batch)
-        lines, rejected = tracker.place_batch(widths)
-        table = pa.Table.from_batches([batch], schema=schema).filter(filled)
-        lines = lines.filter(filled)
-        if table.num_rows or rejected:
-            yield from _split(table, lines, rejected, batch_rows)
-    rejected = tracker.place_run(everything=True)
-    if rejected:
-        yield SourceBatch(schema.empty_table(), pa.array([], pa.int64()), rejected)
+    first_line = preview.first_lines[header_line] + preview.line_counts[header_line]
+    yield from read_ahead(_parsed(data, names, preview.delimiter, first_line, batch_rows))

@@ -9,8 +9,11 @@ decoded leniently (the bad bytes as cp1252) and a note says so, instead of faili
 from __future__ import annotations
 
 import codecs
+import struct
 from dataclasses import dataclass
 from typing import Protocol
+
+import pyarrow as pa
 
 SAMPLE_BYTES = 1 << 20
 """How much of the (decompressed) file the encoding and format guesses look at."""
@@ -21,7 +24,7 @@ _LATIN1_FALLBACK = "forecourt.latin1_fallback"
 
 # C0 control characters that do not occur in text files (tab, LF, VT, FF, CR and the DOS end-of-file
 # mark ^Z do), plus DEL.
-_JUNK_CONTROLS = dict.fromkeys([*range(0, 9), 14, *range(15, 26), *range(27, 32), 127])
+_JUNK_CONTROLS = tuple(chr(code) for code in [*range(0, 9), 14, *range(15, 26), *range(27, 32), 127])
 _JUNK_RATIO = 0.01
 
 
@@ -89,7 +92,7 @@ def junk_reason(text: str) -> str | None:
     """Why ``text`` (a decoded sample) is not a text file, or None when it looks like text."""
     if not text:
         return None
-    junk = len(text) - len(text.translate(_JUNK_CONTROLS))
+    junk = sum(text.count(char) for char in _JUNK_CONTROLS)  # a count per character: fast C loops
     if junk <= len(text) * _JUNK_RATIO:
         return None
     nuls = text.count("\x00")
@@ -123,6 +126,9 @@ class TextStream:
         self.head_text = self._decode(head[guess.bom_bytes :], final=complete)
         self._pending = self.head_text
         self._pending_at = 0
+        self._utf8 = guess.codec == "utf-8"
+        self._held = b""
+        """UTF-8 pass-through: the bytes of a character cut at the end of the last read."""
 
     def _decode(self, data: bytes, *, final: bool) -> str:
         try:
@@ -156,6 +162,51 @@ class TextStream:
                 return text
         return ""
 
+    def read_utf8(self, size: int = _READ_BYTES) -> bytes:
+        """Up to about ``size`` bytes of the text encoded as UTF-8 (b"" once the file has ended).
+
+        The same bytes as ``read(size).encode("utf-8")``, but a UTF-8 file is passed through as it
+        is (checked by Arrow's validator, without a round trip through Python strings) until its
+        first invalid byte; from there on it is decoded like ``read`` does. Once called, call ``read``
+        no more. Raises what ``read`` does.
+        """
+        if self._pending_at < len(self._pending) or not self._passes_through():
+            return self.read(size).encode("utf-8")
+        while not self._eof:
+            data = self._reader.read(max(size, 1))
+            if not data:
+                self._eof = True
+                return self._take_held(b"", final=True)
+            chunk = self._take_held(data, final=False)
+            if chunk:
+                return chunk
+            if not self._passes_through():
+                return self.read(size).encode("utf-8")
+        return b""
+
+    def _passes_through(self) -> bool:
+        """Whether bytes can go out as read: a UTF-8 file not yet found invalid."""
+        if not self._utf8 or self._decoder.errors != "strict":
+            return False
+        if not self._held and self._decoder.getstate()[0]:
+            self._held = self._decoder.getstate()[0]  # a character cut at the end of the head
+            self._decoder.reset()
+        return True
+
+    def _take_held(self, data: bytes, *, final: bool) -> bytes:
+        """``data`` after the held bytes, up to its last complete character, if all of it is valid."""
+        start = self._bytes_in - len(self._held)  # file offset of the first held byte
+        self._bytes_in += len(data)
+        whole = self._held + data if self._held else data
+        cut = len(whole) if final else _complete_utf8_end(whole)
+        body = whole if cut == len(whole) else whole[:cut]
+        if _is_utf8(body):
+            self._held = whole[cut:]
+            return body
+        self._held = b""
+        self._bytes_in = start
+        return self._decode(whole, final=final).encode("utf-8")
+
     def skip(self, count: int) -> None:
         """Drop the next ``count`` characters (the lines above a CSV header)."""
         while count > 0:
@@ -181,21 +232,24 @@ class Utf8Bytes:
     def at_end(self) -> bool:
         """True when no bytes are left (reads ahead into the buffer to find out)."""
         if not self._buffer:
-            self._buffer = self._text.read().encode("utf-8")
+            self._buffer = self._text.read_utf8()
         return not self._buffer
 
     def read(self, size: int = -1) -> bytes:
-        """Up to ``size`` bytes of UTF-8 (everything left when ``size`` < 0); b"" at the end."""
-        parts = [self._buffer]
+        """Up to ``size`` bytes of UTF-8 (everything left when ``size`` < 0); b"" at the end.
+
+        Returns exactly ``size`` bytes until the end (pyarrow takes each read as one block), asking
+        the text stream for just what is missing, so that a UTF-8 file goes through without copies."""
+        parts = [self._buffer] if self._buffer else []
         have = len(self._buffer)
         while size < 0 or have < size:
-            chunk = self._text.read().encode("utf-8")
+            chunk = self._text.read_utf8(_READ_BYTES if size < 0 else size - have)
             if not chunk:
                 break
             parts.append(chunk)
             have += len(chunk)
-        data = b"".join(parts)
-        if size < 0:
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
+        if size < 0 or len(data) <= size:
             self._buffer = b""
             return data
         self._buffer = data[size:]
@@ -204,3 +258,25 @@ class Utf8Bytes:
     def close(self) -> None:
         """Mark the stream closed (the underlying file is closed by its SourceFile)."""
         self.closed = True
+
+
+def _complete_utf8_end(data: bytes) -> int:
+    """Where the last complete UTF-8 character of ``data`` ends (a cut multi-byte one is left out)."""
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte < 0x80:
+            return len(data)
+        if byte >= 0xC0:  # a lead byte: how long is its sequence?
+            length = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            return len(data) - back if back < length else len(data)
+    return len(data)
+
+
+def _is_utf8(data: bytes) -> bool:
+    """Whether ``data`` is valid UTF-8 (Arrow's validator: the same verdict as Python's strict codec)."""
+    offsets = pa.py_buffer(struct.pack("<ii", 0, len(data)))
+    try:
+        pa.Array.from_buffers(pa.string(), 1, [None, offsets, pa.py_buffer(data)]).validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True

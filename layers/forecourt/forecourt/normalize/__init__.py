@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 import pyarrow as pa
 
 from forecourt.normalize._base import Locale, Normalized, Request
-from forecourt.normalize._kernels import as_strings, clean_strings
+from forecourt.normalize._kernels import as_strings, clean_strings, few_distinct
 from forecourt.normalize.contact import normalize_email, normalize_phone
 from forecourt.normalize.names import normalize_name, normalize_text, plain_string
 from forecourt.normalize.places import normalize_country, normalize_state, normalize_zip
@@ -104,15 +104,36 @@ def normalize_column(
     hold nulls; the result has the same length, ``values`` of exactly ``target`` and a never-null
     ``invalid`` mask. ``kind=None`` means a plain column: trimmed strings, or parsed as the integer,
     number, flag, timestamp or date ``target`` asks for. ``invert`` negates flags; ``formats`` are
-    strptime formats tried first for timestamps and dates. Raises ValueError for an unknown kind, a
-    target the kind cannot produce, an unknown ``locale.timezone`` (timestamps) or a format without a
-    date in it.
+    strptime formats tried first for timestamps and dates. A column that repeats its values is
+    normalized once per distinct value. Raises ValueError for an unknown kind, a target the kind
+    cannot produce, an unknown ``locale.timezone`` (timestamps) or a format without a date in it.
     """
     normalizer = _normalizer(kind, target)
     if normalizer is normalize_timestamp:
         zone(locale.timezone)
-    cleaned = clean_strings(as_strings(values))
-    result = normalizer(cleaned, Request(target=target, locale=locale, invert=invert, formats=tuple(formats)))
-    if result.values.type != target:
-        result.values = result.values.cast(target)
+    request = Request(target=target, locale=locale, invert=invert, formats=tuple(formats))
+    strings = as_strings(values)
+    codes = few_distinct(strings) if normalizer in _PER_VALUE else None
+    if codes is None:
+        return _normalized(normalizer, strings, request)
+    result = _normalized(normalizer, codes.dictionary, request)
+    return Normalized(
+        values=result.values.take(codes.indices),
+        invalid=result.invalid.take(codes.indices),
+        parts={name: part.take(codes.indices) for name, part in result.parts.items()},
+    )
+
+
+def _normalized(normalizer: Normalizer, strings: pa.Array, request: Request) -> Normalized:
+    result = normalizer(clean_strings(strings), request)
+    if result.values.type != request.target:
+        result.values = result.values.cast(request.target)
     return result
+
+
+_PER_VALUE = frozenset(
+    normalizer
+    for normalizer, _ in _NORMALIZERS.values()
+    if normalizer not in (normalize_timestamp, normalize_date)  # their chunked ISO cast is not per value
+)
+"""Normalizers whose output for a value does not depend on the other values of the column."""

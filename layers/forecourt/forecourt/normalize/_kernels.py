@@ -67,6 +67,24 @@ def map_distinct(values: pa.Array, compute: Callable[[pa.Array], Sequence[pa.Arr
     return [pc.take(output, encoded.indices) for output in outputs]
 
 
+_SAMPLE_ROWS = 4096
+_SAMPLE_SHARE = 0.9
+_DISTINCT_SHARE = 0.5
+
+
+def few_distinct(values: pa.Array) -> pa.DictionaryArray | None:
+    """``values`` dictionary-encoded (null a value of its own) when at most half of them are
+    distinct, so that computing each distinct value once pays for the encoding; else None. A column
+    whose first rows hardly repeat (ids, e-mails) is not encoded at all."""
+    if len(values) < 2 * _SAMPLE_ROWS:
+        return None
+    sample = pc.count_distinct(values.slice(0, _SAMPLE_ROWS), mode="all").as_py()
+    if sample > _SAMPLE_ROWS * _SAMPLE_SHARE:
+        return None
+    codes: pa.DictionaryArray = pc.dictionary_encode(values, null_encoding="encode")
+    return codes if len(codes.dictionary) <= len(values) * _DISTINCT_SHARE else None
+
+
 def map_python(values: pa.Array, function: Callable[[str], Any], type_: pa.DataType) -> pa.Array:
     """Apply a per-value Python ``function`` to each distinct value (the fallback for rare cases)."""
 

@@ -61,8 +61,8 @@ class Parts:
         return cls(pa.nulls(n, pa.int32()), pa.nulls(n, pa.int64()), pa.nulls(n, pa.int32()))
 
 
-def strptime_regex(format_: str) -> str | None:
-    """An RE2 pattern with our group names for a strptime ``format_``; None if it uses other directives."""
+def _translate(format_: str) -> str | None:
+    """The RE2 pieces (unanchored) of a strptime ``format_``; None if it uses other directives."""
     pieces: list[str] = []
     position = 0
     while position < len(format_):
@@ -76,9 +76,46 @@ def strptime_regex(format_: str) -> str | None:
             continue
         pieces.append(r"\s+" if char.isspace() else re.escape(char))
         position += 1
-    pattern = "^" + "".join(pieces) + "$"
-    names = re.findall(r"\(\?P<(\w+)>", pattern)
+    return "".join(pieces)
+
+
+def _group_names(pattern: str) -> list[str]:
+    return re.findall(r"\(\?P<(\w+)>", pattern)
+
+
+def strptime_regex(format_: str) -> str | None:
+    """An RE2 pattern with our group names for a strptime ``format_``; None if it uses other directives."""
+    pieces = _translate(format_)
+    if pieces is None:
+        return None
+    pattern = "^" + pieces + "$"
+    names = _group_names(pattern)
     return pattern if len(names) == len(set(names)) and "y" in names and "d" in names else None
+
+
+_DATE_GROUPS = frozenset({"y", "m", "b", "d"})
+_TIME_GROUPS = frozenset({"H", "M", "S", "f", "p", "z"})
+
+
+def strptime_halves(format_: str) -> tuple[str, str] | None:
+    """``(date pattern, time pattern)`` of a ``<date> <time>`` strptime format, else None.
+
+    Only for formats whose date half (before the first space) has the date groups and cannot match
+    whitespace, and whose time half has the time groups and cannot start with whitespace: then a
+    value matches ``strptime_regex(format_)`` exactly when, cut at its first space, the halves match
+    these patterns (or the cut fell elsewhere: a tab or two spaces, which the caller must check).
+    """
+    if strptime_regex(format_) is None:
+        return None
+    head, _, tail = format_.partition(" ")
+    if not tail or tail[0].isspace() or tail.startswith("%e") or re.search(r"\s|%e", head):
+        return None
+    date, time = _translate(head), _translate(tail)
+    if not date or not time:
+        return None
+    if set(_group_names(date)) <= _DATE_GROUPS and set(_group_names(time)) <= _TIME_GROUPS:
+        return f"^{date}$", f"^{time}$"
+    return None
 
 
 def _field(groups: pa.StructArray, name: str) -> pa.Array | None:

@@ -1,12 +1,13 @@
 """Timestamps and dates in the shapes dealer systems write them.
 
 Every value goes through a chain of parsers; each parser sees only the rows the previous ones left
-unparsed: first the feed's own ``formats``, then a fast path for ISO 8601 (Arrow's own parser behind
-a strict regex, about 0.1 s per million values), then ``date time`` values split at the first space
-(each half has few distinct values, so each is parsed once per distinct value), then whole-value
-regex parsers for the rest. A parser yields wall-clock parts (``_wallclock.Parts``): the day, the
-time of day and, when the value says so, its UTC offset. Values without an offset are local times
-of the dealer's zone (``timezones``).
+unparsed: first the feed's own ``formats`` (a ``<date> <time>`` format is matched half by half, once
+per distinct date and time of day, with exactly the whole format's result), then a fast path for
+ISO 8601 (Arrow's own parser behind a strict regex, about 0.1 s per million values), then
+``date time`` values split at the first space (each half has few distinct values, so each is parsed
+once per distinct value), then whole-value regex parsers for the rest. A parser yields wall-clock
+parts (``_wallclock.Parts``): the day, the time of day and, when the value says so, its UTC offset.
+Values without an offset are local times of the dealer's zone (``timezones``).
 
 Accepted without a feed format: ``2026-11-02T14:05[:00[.123456]]`` (``T`` or space; ``Z``, ``UTC``
 or ``±hh[:mm]``), ``2026/11/02``, ``11/02/2026 2:05[:00] PM``, ``11/02/2026``, ``11-02-26``,
@@ -25,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from forecourt.normalize._base import Normalized, Request, finish
-from forecourt.normalize._kernels import NULL_STRING, count_true, map_distinct
+from forecourt.normalize._kernels import NULL_STRING, count_true, few_distinct, map_distinct
 from forecourt.normalize._wallclock import (
     FIRST_DAY,
     LAST_DAY,
@@ -33,6 +34,7 @@ from forecourt.normalize._wallclock import (
     clock_of,
     day_number,
     parts_of,
+    strptime_halves,
     strptime_regex,
 )
 from forecourt.normalize.timezones import US_PER_SECOND, local_to_utc
@@ -81,14 +83,60 @@ def _scatter(parts: Parts, mask: pa.Array, found: Parts) -> Parts:
     )
 
 
+def _typed(parts: Parts) -> Parts:
+    """``parts`` with the types ``Parts.empty`` has (a parser may compute an offset as int64)."""
+    days, clock, offset = parts.days, parts.time_of_day, parts.offset
+    return Parts(days.cast(pa.int32()), clock.cast(pa.int64()), offset.cast(pa.int32()))
+
+
 def _regex_parser(pattern: str, this_year: int, strings: pa.Array) -> Parts:
     """Whole values against one pattern; only the rows that match pay for the capture groups."""
     shaped = pc.fill_null(pc.match_substring_regex(strings, pattern), False)
-    parts = Parts.empty(len(strings))
-    if count_true(shaped) == 0:
-        return parts
+    matches = count_true(shaped)
+    if matches == 0:
+        return Parts.empty(len(strings))
+    if matches == len(strings):
+        return _typed(parts_of(pc.extract_regex(strings, pattern), this_year))
     found = parts_of(pc.extract_regex(pc.filter(strings, shaped), pattern), this_year)
-    return _scatter(parts, shaped, found)
+    return _scatter(Parts.empty(len(strings)), shaped, found)
+
+
+def _date_half(pattern: str, this_year: int, dates: pa.Array) -> list[pa.Array]:
+    groups = pc.extract_regex(dates, pattern)
+    return [day_number(groups, this_year), pc.is_valid(groups), pc.match_substring_regex(dates, r"\s")]
+
+
+def _time_half(pattern: str, times: pa.Array) -> list[pa.Array]:
+    times = pc.utf8_slice_codeunits(times, 0, -1)  # the space _halves_parser appended
+    groups = pc.extract_regex(times, pattern)
+    clock, offset = clock_of(groups)
+    return [clock, offset, pc.is_valid(groups), pc.match_substring_regex(times, r"^\s")]
+
+
+def _halves_parser(halves: tuple[str, str], pattern: str, this_year: int, strings: pa.Array) -> Parts:
+    """``<date> <time>`` values of one feed format (``strptime_halves``): the values are cut at their
+    first space and each half is matched and checked once per distinct value (a file has few dates
+    and few times of day). Values where the cut may differ from the pattern's (a tab, two spaces)
+    and that did not match are left to the whole ``pattern``: the result is ``_regex_parser``'s."""
+    codes = few_distinct(strings)
+    if codes is None:
+        return _halves_of_values(halves, pattern, this_year, strings)
+    parts = _halves_of_values(halves, pattern, this_year, codes.dictionary)
+    return Parts(*(part.take(codes.indices) for part in (parts.days, parts.time_of_day, parts.offset)))
+
+
+def _halves_of_values(halves: tuple[str, str], pattern: str, this_year: int, strings: pa.Array) -> Parts:
+    cut = pc.split_pattern(pc.binary_join_element_wise(strings, "", " "), " ", max_splits=1)
+    days, date_ok, date_odd = map_distinct(pc.list_element(cut, 0), partial(_date_half, halves[0], this_year))
+    clock, offset, time_ok, time_odd = map_distinct(pc.list_element(cut, 1), partial(_time_half, halves[1]))
+    matched = pc.fill_null(pc.and_(date_ok, time_ok), False)
+    clock = pc.if_else(matched, clock, pa.scalar(None, pa.int64()))
+    offset = pc.if_else(matched, offset.cast(pa.int32()), pa.scalar(None, pa.int32()))
+    parts = Parts(pc.if_else(pc.is_valid(clock), days, pa.scalar(None, pa.int32())), clock, offset)
+    odd = pc.fill_null(pc.and_(pc.invert(matched), pc.or_(date_odd, time_odd)), False)
+    if count_true(odd):
+        parts = _scatter(parts, odd, _regex_parser(pattern, this_year, pc.filter(strings, odd)))
+    return parts
 
 
 def _days_of_distinct(this_year: int, dates: pa.Array) -> list[pa.Array]:
@@ -158,8 +206,11 @@ def _parsers(formats: Sequence[str], this_year: int, *, dates: bool) -> list[Par
         if not re.search(r"%[YyFD]", format_):
             raise ValueError(f"format {format_!r} has no year: every value would be read as 1900")
         pattern = strptime_regex(format_)
+        halves = strptime_halves(format_)
         if pattern is None:  # a directive we do not translate: Arrow's strptime (no day-of-month check)
             parsers.append(partial(_strptime_parser, format_))
+        elif halves is not None:
+            parsers.append(partial(_halves_parser, halves, pattern, this_year))
         else:
             parsers.append(partial(_regex_parser, pattern, this_year))
     if dates:
@@ -177,8 +228,12 @@ def parse_wall_clock(strings: pa.Array, formats: Sequence[str], this_year: int, 
     parts = Parts.empty(len(strings))
     for parser in _parsers(formats, this_year, dates=dates):
         todo = pc.and_(pc.is_valid(strings), pc.is_null(parts.days))
-        if count_true(todo) == 0:
+        left = count_true(todo)
+        if left == 0:
             break
+        if left == len(strings):  # nothing parsed yet and no nulls: no rows to pick and put back
+            parts = _typed(parser(strings))
+            continue
         parts = _scatter(parts, todo, parser(pc.filter(strings, todo)))
     in_range = pc.and_(pc.greater_equal(parts.days, FIRST_DAY), pc.less_equal(parts.days, LAST_DAY))
     return Parts(
