@@ -365,8 +365,13 @@ def test_function_runs_python_312_on_x86_with_tracing(resources: Resources, func
 
 def test_ingest_function_knows_its_bucket_database_registry_and_commit_queue(resources: Resources) -> None:
     variables = resources["IngestFunction"]["Properties"]["Environment"]["Variables"]
+    assert (
+        variables["FORECOURT_BATCH_ROWS"] == "32768" and variables["ARROW_DEFAULT_MEMORY_POOL"] == "jemalloc"
+    )
     assert {
-        name: logical_id(value) for name, value in variables.items() if name.startswith("FORECOURT_")
+        name: logical_id(value)
+        for name, value in variables.items()
+        if name.startswith("FORECOURT_") and isinstance(value, dict)
     } == {
         "FORECOURT_LAKE_BUCKET": "LakeBucket",
         "FORECOURT_GLUE_DATABASE": "GlueDatabase",

@@ -7,7 +7,7 @@ value and spread back to the rows.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -110,21 +110,20 @@ def _keyword_pattern(keywords: str, makes: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(r"\b(?:" + "|".join(alternatives) + r")\b")
 
 
+@cache
 def _compiled_rules() -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """The keyword rules, compiled on first use (not at import: cold starts stay short)."""
     from forecourt.normalize.vehicles import MAKES
 
     makes = tuple(sorted({make.lower().replace("-", " ") for make in MAKES} | {"chevy", "vw", "mercedes"}))
     return tuple((source, _keyword_pattern(keywords, makes)) for source, keywords in LEAD_SOURCE_RULES)
 
 
-_RULES = _compiled_rules()
-
-
 @lru_cache(maxsize=4096)
 def classify_lead_source(value: str) -> str:
     """The canonical lead source of one free-text source (``"Cars.com"`` → ``third_party``)."""
     folded = " ".join(re.sub(r"[^a-z0-9]+", " ", value.lower()).split())
-    for source, pattern in _RULES:
+    for source, pattern in _compiled_rules():
         if pattern.search(folded):
             return source
     return "other"
