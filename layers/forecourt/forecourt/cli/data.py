@@ -268,7 +268,9 @@ def uploads(dealer_id: str | None, limit: int, as_json: bool) -> None:
     _connect()
     where = "WHERE dealer_id = '" + dealer_id.replace("'", "''") + "'" if dealer_id else ""
     result = analytics.run_query(
-        "SELECT received_at, dealer_id, object_key, feed, status, rows_in, rows_curated, rows_quarantined "
+        "SELECT CAST(received_at AS date) AS received, dealer_id AS dealer, "
+        "regexp_extract(object_key, '[^/]+$') AS file, "
+        'feed, status, rows_in AS "in", rows_curated AS curated, rows_quarantined AS quarantined '
         f"FROM uploads {where} ORDER BY received_at DESC, object_key LIMIT {int(limit)}"
     )
     emit([dict(zip(result.columns, r, strict=True)) for r in result.rows], as_json=as_json, title="Uploads")
