@@ -142,18 +142,10 @@ def child_handler(path: Path) -> dict:
     import json as _json
 
     from forecourt import aws, catalog, intake, lake, registry
-    from forecourt.local import resources
     from forecourt.local.pump import LambdaContext, load_handler, sqs_event
-    from forecourt.local.server import apply_environment, environment
-    from moto.server import ThreadedMotoServer
+    from forecourt.local.server import start_moto
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    apply_environment(environment(endpoint, resources.LocalResources()))
-    made = resources.create_all(aws.client)
-    apply_environment(environment(endpoint, made))
+    server, _, made = start_moto()
     catalog.migrate(["leads", "quarantine", "uploads"])
     registry.put_dealer(
         registry.Dealer(dealer_id="D1001", feeds=["vinsolutions-leads"], timezone="America/Chicago")

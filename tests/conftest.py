@@ -106,19 +106,11 @@ class LocalAws:
 
 @pytest.fixture(scope="session")
 def local_aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAws]:
-    from forecourt import aws, catalog
-    from forecourt.local import resources
+    from forecourt import catalog
     from forecourt.local.pump import load_handler
-    from forecourt.local.server import apply_environment, environment
-    from moto.server import ThreadedMotoServer
+    from forecourt.local.server import start_moto
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    apply_environment(environment(endpoint, resources.LocalResources()))
-    made = resources.create_all(aws.client)
-    apply_environment(environment(endpoint, made))
+    server, endpoint, made = start_moto()
     catalog.migrate()
     yield LocalAws(endpoint, made, load_handler("ingest"), load_handler("commit"))
     server.stop()

@@ -50,13 +50,13 @@ def apply_environment(env: dict[str, str]) -> None:
     catalog.catalog.cache_clear()
 
 
-def serve(state_dir: Path, port: int) -> None:
-    """Run the stack until SIGTERM/SIGINT."""
+def start_moto(port: int = 0) -> tuple[Any, str, resources.LocalResources]:
+    """A moto server on 127.0.0.1 with every resource of template.yaml, this process pointed at it;
+    returns (server, endpoint, resources). Used by the stack, the tests and the benchmark."""
     from moto.server import ThreadedMotoServer
 
-    from forecourt import aws, catalog
+    from forecourt import aws
 
-    state_dir.mkdir(parents=True, exist_ok=True)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     host, bound = server.get_host_and_port()
@@ -64,6 +64,15 @@ def serve(state_dir: Path, port: int) -> None:
     apply_environment(environment(endpoint, resources.LocalResources()))
     made = resources.create_all(aws.client)
     apply_environment(environment(endpoint, made))
+    return server, endpoint, made
+
+
+def serve(state_dir: Path, port: int) -> None:
+    """Run the stack until SIGTERM/SIGINT."""
+    from forecourt import aws, catalog
+
+    state_dir.mkdir(parents=True, exist_ok=True)
+    server, endpoint, made = start_moto(port)
     restored = state.restore(aws.client, made, state_dir)
     resources.enable_notifications(aws.client("s3"), resources.load_template(), made)
     catalog.migrate()
