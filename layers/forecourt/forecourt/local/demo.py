@@ -31,12 +31,15 @@ def run_demo(*, leads: int, seed: int, out: Path | None, as_json: bool) -> dict[
     from forecourt.local.generate import generate_network
 
     started = time.monotonic()
-    with console.status("starting the local stack…"):
-        running = stack.up()
-    stack.connect(running.state_dir)
-    out = out or running.state_dir / f"demo-seed{seed}-{leads}"
-    with console.status(f"generating a dealer network ({leads:,} leads, seed {seed})…"):
+    out = out or stack.home() / f"demo-seed{seed}-{leads}"
+    with (
+        ThreadPoolExecutor(1) as starter,
+        console.status("starting the local stack and generating a network…"),
+    ):
+        starting = starter.submit(stack.up)  # the stack boots while the files are generated
         network = generate_network(out, seed=seed, leads=leads, today=DEMO_DAY)
+        running = starting.result()
+    stack.connect(running.state_dir)
     for dealer in network.dealers:
         registry.put_dealer(
             registry.Dealer(
