@@ -340,6 +340,7 @@ def _connection(sources: Mapping[str, TableSource]) -> Iterator[duckdb.DuckDBPyC
 
     database = settings().glue_database
     con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    con.execute("SET enable_progress_bar = false")  # the CLI prints results, not DuckDB's bar
     try:
         con.execute("SET TimeZone = 'UTC'")  # Athena sessions run in UTC
         con.execute(f'CREATE SCHEMA "{database}"')
