@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from feed_headers import adf_fields, csv_header_candidates, detection_scores, jsonl_fields
 from forecourt import feeds, schemas
+from forecourt.curate import META_COLUMNS
 from forecourt.reasons import QuarantineReason
 
 FIXTURES = Path(__file__).resolve().parents[1] / "data" / "feeds"
@@ -28,17 +29,7 @@ FEEDS = {
     "google-ads-campaigns",
     "meta-ads-campaigns",
 }
-BOOKKEEPING = {
-    "record_id",
-    "upload_id",
-    "dealer_id",
-    "feed",
-    "source_system",
-    "received_at",
-    "source_line",
-    "field_issues",
-    "extras",
-}
+BOOKKEEPING = META_COLUMNS  # filled by ingest itself, never by a feed
 KEYLESS = {"google-ads-spend", "meta-ads-spend"}  # report rows: one per campaign and day, no id of their own
 
 

@@ -3,34 +3,17 @@
 from __future__ import annotations
 
 import gzip
-import io
 import json
-from pathlib import Path
 
 import pytest
-from forecourt.formats import FileUnreadable, SourceFile, adf, open_source
+from forecourt.formats import FileUnreadable, SourceFile, adf
 from forecourt.formats.adf_fields import ADF_COLUMNS
 from forecourt.reasons import QuarantineReason
-
-DATA = Path(__file__).resolve().parents[1] / "data" / "formats"
-
-
-class NonSeekable:
-    """What an S3 StreamingBody offers: read(n), nothing else."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = io.BytesIO(data)
-
-    def read(self, size: int = -1) -> bytes:
-        return self._data.read(size)
+from format_files import open_fixture, open_named
 
 
 def open_bytes(data: bytes, name: str = "lead.xml") -> SourceFile:
-    return open_source(NonSeekable(data), name)
-
-
-def open_fixture(name: str) -> SourceFile:
-    return open_bytes((DATA / name).read_bytes(), name)
+    return open_named(data, name)
 
 
 def filled(row: dict[str, str | None]) -> dict[str, str]:

@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-import io
-from pathlib import Path
-
 import pyarrow as pa
 import pytest
-from forecourt.formats import FileUnreadable, SourceBatch, SourceFile, delimited, open_source
+from forecourt.formats import FileUnreadable, SourceBatch, SourceFile, delimited
 from forecourt.reasons import QuarantineReason
-
-DATA = Path(__file__).resolve().parents[1] / "data" / "formats"
-
-
-class NonSeekable:
-    """What an S3 StreamingBody offers: read(n), nothing else."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = io.BytesIO(data)
-
-    def read(self, size: int = -1) -> bytes:
-        return self._data.read(size)
+from format_files import open_fixture, open_named
 
 
 def open_bytes(data: bytes, name: str = "upload.csv") -> SourceFile:
-    return open_source(NonSeekable(data), name)
-
-
-def open_fixture(name: str) -> SourceFile:
-    return open_bytes((DATA / name).read_bytes(), name)
+    return open_named(data, name)
 
 
 def read_all(source: SourceFile, **options: int) -> tuple[list[dict[str, str | None]], list[int], list]:

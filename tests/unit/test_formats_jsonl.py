@@ -3,28 +3,15 @@
 from __future__ import annotations
 
 import gzip
-import io
-from pathlib import Path
 
 import pytest
-from forecourt.formats import SourceFile, jsonl, open_source
+from forecourt.formats import SourceFile, jsonl
 from forecourt.reasons import QuarantineReason
-
-DATA = Path(__file__).resolve().parents[1] / "data" / "formats"
-
-
-class NonSeekable:
-    """What an S3 StreamingBody offers: read(n), nothing else."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = io.BytesIO(data)
-
-    def read(self, size: int = -1) -> bytes:
-        return self._data.read(size)
+from format_files import DATA, open_named
 
 
 def open_bytes(data: bytes, name: str = "customers.jsonl") -> SourceFile:
-    return open_source(NonSeekable(data), name)
+    return open_named(data, name)
 
 
 def test_dms_dump_is_flattened_line_by_line() -> None:
