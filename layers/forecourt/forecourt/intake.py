@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -124,7 +123,3 @@ def event_for(bucket: str, key: str, version: str | None, size: int = 0) -> dict
             "reason": "PutObject",
         },
     }
-
-
-def dumps_event(event: dict[str, Any]) -> str:
-    return json.dumps(event)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -87,12 +86,6 @@ def restore(clients: Any, made: LocalResources, state_dir: Path) -> int:
             )
             sqs.send_message(QueueUrl=url, MessageBody=body["body"], **extra)
     return restored
-
-
-def reset(state_dir: Path) -> None:
-    """Forget the saved state (the lake, tables and registry)."""
-    shutil.rmtree(state_dir / "s3", ignore_errors=True)
-    (state_dir / STATE_FILE).unlink(missing_ok=True)
 
 
 def _read_state(state_dir: Path) -> dict[str, Any]:
