@@ -11,13 +11,13 @@ import codecs
 import io
 import random
 import threading
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from forecourt import lake
+from forecourt import lake, schemas
 from forecourt.formats import open_source
 from forecourt.formats.text import TextStream, Utf8Bytes, detect_encoding
 from forecourt.normalize import Locale, _kernels, normalize_column
@@ -197,8 +197,30 @@ SCHEMA = pa.schema([("at", pa.int64()), ("name", pa.string()), ("nothing", pa.st
 
 def writer(tmp_path: object, **options: int) -> lake.DataFileWriter:
     return lake.DataFileWriter(
-        LocalFileSystem(), str(tmp_path), "t", SCHEMA, "up", date(2026, 11, 2), sort_by="at", **options
+        LocalFileSystem(),
+        str(tmp_path),
+        "t",
+        SCHEMA,
+        "up",
+        date(2026, 11, 2),
+        sort_by="at",
+        statistics=["at"],
+        **options,
     )
+
+
+def test_data_files_carry_statistics_only_for_columns_without_personal_data(tmp_path: object) -> None:
+    schema = schemas.get("leads").arrow_schema()
+    out = lake.DataFileWriter(LocalFileSystem(), str(tmp_path), "leads", schema, "up", date(2026, 11, 2))
+    when = datetime(2026, 11, 2, 14, 5, tzinfo=UTC)
+    row = {"requested_at": when, "email": "ann@example.com", "received_at": when}
+    row |= {"record_id": "r1", "upload_id": "up", "dealer_id": "D1", "feed": "adf", "source_system": "crm"}
+    out.write(pa.Table.from_pylist([row], schema))
+    (path,) = out.close()
+    group = pq.ParquetFile(path).metadata.row_group(0)
+    stats = {group.column(i).path_in_schema: group.column(i).is_stats_set for i in range(group.num_columns)}
+    assert stats["requested_at"] and stats["dealer_id"]
+    assert not stats["email"] and not stats["first_name"] and not stats["phone"]
 
 
 def test_row_groups_hold_exactly_row_group_rows_sorted_by_event_time(tmp_path: object) -> None:

@@ -21,6 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from forecourt import schemas
+
 if TYPE_CHECKING:
     from pyarrow.fs import FileSystem
 
@@ -126,6 +128,8 @@ class DataFileWriter:
     file_rows: int = 2_000_000
     sort_by: str | None = None
     """Event-time column each row group is sorted by, so that filters on event time prune well."""
+    statistics: list[str] | None = None
+    """Columns given min/max statistics; None: those of ``table``'s schema without personal data."""
     files: list[str] = field(default_factory=list)
     rows_written: int = 0
     _buffer: list[pa.RecordBatch] = field(default_factory=list)
@@ -234,12 +238,23 @@ class DataFileWriter:
             self.schema,
             filesystem=self.filesystem,
             compression="zstd",
-            write_statistics=True,
+            write_statistics=_statistics_columns(self.table) if self.statistics is None else self.statistics,
             use_dictionary=_dictionary_columns(first),
         )
 
 
 _SAMPLE_ROWS = 4096
+
+
+def _statistics_columns(table: str) -> list[str]:
+    """Columns that get min/max statistics: those without personal data (PII class ``none``).
+
+    Statistics are what prunes row groups and files (event times, dealer, vehicle, source), and
+    Iceberg copies them into its manifests as column bounds: an e-mail or a name there would put
+    personal data in catalog metadata that erasure does not rewrite. Skipping them also saves about
+    a fifth of the Parquet encoding time."""
+    dataset = schemas.get(table)
+    return [name for name in dataset.column_names if dataset.effective_pii(name) == "none"]
 
 
 def _dictionary_columns(rows: pa.Table) -> list[str]:
