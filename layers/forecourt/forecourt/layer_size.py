@@ -92,6 +92,8 @@ PRUNE_PATTERNS: tuple[str, ...] = (
 
 # The import check: the pruned layer plus what the Lambda runtime itself provides (boto3) - nothing
 # else - must import every handler module, as Lambda would (layer first on sys.path).
+# The modules a handler imports only for some inputs (the ADF and JSON-lines readers, phonenumbers)
+# are imported here too, so that pruning cannot remove them unnoticed.
 RUNTIME_PROVIDED = ("boto3",)
 SMOKE_ENV = {
     "AWS_DEFAULT_REGION": "us-east-1",
@@ -107,6 +109,7 @@ import importlib.util, sys, zoneinfo
 import pyarrow, pyarrow.compute, pyarrow.csv, pyarrow.dataset, pyarrow.fs, pyarrow.parquet
 import pyiceberg.catalog.glue, pyiceberg.io.pyarrow
 import forecourt.schemas
+import forecourt.formats.adf, forecourt.formats.jsonl, phonenumbers
 zoneinfo.ZoneInfo("America/Chicago")
 assert forecourt.schemas.schemas_dir().name == "schemas_data", forecourt.schemas.schemas_dir()
 assert forecourt.schemas.load_all()

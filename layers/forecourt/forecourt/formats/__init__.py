@@ -5,6 +5,9 @@
 dialects, ADF XML, JSON lines); ``SourceFile.records`` then streams batches of records, every
 column a string named by the source field, with the line each record starts on and the records
 that could not be parsed at all. Memory stays bounded whatever the file size.
+
+CSV is what nearly every feed sends, so ``delimited`` is imported with this package; the ADF reader
+(defusedxml, expat) and the JSON-lines reader are imported when a file of their format is opened.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from forecourt.formats import adf, delimited, jsonl
+from forecourt.formats import delimited
 from forecourt.formats.batches import FileUnreadable, RejectedRecord, SourceBatch
 from forecourt.formats.source import (
     Decompressed,
@@ -68,8 +71,12 @@ class SourceFile:
             raise ValueError("batch_rows must be at least 1")
         text, self._text = self._text, None
         if self.format == "adf":
+            from forecourt.formats import adf
+
             return adf.read_records(text, batch_rows=batch_rows)
         if self.format == "jsonl":
+            from forecourt.formats import jsonl
+
             return jsonl.read_records(text, batch_rows=batch_rows)
         assert self._csv is not None
         self._check_header_line(self._csv, header_line)
@@ -156,7 +163,11 @@ def _open_text(packed: Decompressed, name: str) -> SourceFile:
         preview = delimited.sniff(text.head_text, complete=complete)
         source.delimiter, source.preview_lines, source._csv = preview.delimiter, preview.lines, preview
     elif file_format == "jsonl":
+        from forecourt.formats import jsonl
+
         source.preview_lines = [jsonl.preview_fields(text.head_text, complete=complete)]
     else:
+        from forecourt.formats import adf
+
         source.preview_lines = [adf.preview_fields(text.head_text, complete=complete)]
     return source
