@@ -24,7 +24,9 @@ def client(service: str) -> Any:
 
 @cache
 def s3_filesystem() -> S3FileSystem:
-    """The Arrow S3 filesystem used to stream Parquet data files in and out of the lake."""
+    """The Arrow S3 filesystem the package reads and writes the lake with (data files, Iceberg
+    metadata). Delayed open: a small file is one PutObject instead of a three-request multipart
+    upload (Iceberg writes three small files per commit)."""
     from pyarrow.fs import S3FileSystem
 
     conf = settings()
@@ -35,8 +37,9 @@ def s3_filesystem() -> S3FileSystem:
             endpoint_override=url.netloc,
             scheme=url.scheme or "http",
             allow_bucket_creation=False,
+            allow_delayed_open=True,
         )
-    return S3FileSystem(region=conf.region)
+    return S3FileSystem(region=conf.region, allow_delayed_open=True)
 
 
 def clear_clients() -> None:

@@ -29,7 +29,12 @@ def catalog() -> Catalog:
     from pyiceberg.catalog import load_catalog
 
     conf = settings()
-    props = {"type": "glue", "glue.region": conf.region, "s3.region": conf.region}
+    props = {
+        "type": "glue",
+        "glue.region": conf.region,
+        "s3.region": conf.region,
+        "py-io-impl": "forecourt.iceberg_io.LakeFileIO",
+    }
     if conf.endpoint_url:
         props |= {"glue.endpoint": conf.endpoint_url, "s3.endpoint": conf.endpoint_url}
     return load_catalog("glue", **props)

@@ -27,6 +27,9 @@ from forecourt import aws
 from forecourt.local.resources import REPO_ROOT
 
 log = logging.getLogger("forecourt.pump")
+COMMIT_GATHER = 200
+"""Commit messages the committer gathers (across tables) before one invocation: every upload waiting
+for a table goes into one Iceberg commit, as concurrent Lambda batches of the FIFO queue do on AWS."""
 Handler = Callable[[dict[str, Any], Any], Any]
 
 
@@ -125,7 +128,7 @@ class Pump:
         self._threads.append(
             threading.Thread(
                 target=self._consume_loop,
-                args=(self.commit_queue, commit, "commit", 10),
+                args=(self.commit_queue, commit, "commit", 10, COMMIT_GATHER),
                 name="committer",
                 daemon=True,
             )
@@ -203,8 +206,17 @@ class Pump:
                         ReceiptHandle=message["ReceiptHandle"],
                         VisibilityTimeout=self.retry_seconds,
                     )
-                else:
-                    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+            done = [m for m in messages if m["MessageId"] not in failed]
+            for start in range(0, len(done), 10):  # SQS deletes at most 10 messages a request
+                answer = sqs.delete_message_batch(
+                    QueueUrl=queue_url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                        for i, m in enumerate(done[start : start + 10])
+                    ],
+                )
+                for failure in answer.get("Failed", []):  # redelivered later: handlers are idempotent
+                    log.warning("%s: could not delete a message: %s", function, failure.get("Message"))
         finally:
             with self._lock:
                 self._busy -= 1
