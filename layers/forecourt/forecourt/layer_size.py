@@ -3,21 +3,31 @@
 Lambda refuses a function whose code plus layers exceed 250 MB unzipped (262,144,000 bytes; AWS's
 "MB" is 2**20 bytes, and so is ours here). pyarrow alone is ~166 MB, so the layer is pruned, and
 this module is where the pruning list lives: ``layers/forecourt/Makefile`` (target
-``build-ForecourtLayer``) calls ``python -m forecourt.layer_size --prune DIR`` after its pip install.
+``build-ForecourtLayer``) calls ``python -m forecourt.layer_size --prune DIR`` and then
+``--compile DIR`` after its pip install.
+
+The layer ships Python 3.12 bytecode. /opt is read-only on Lambda, so a layer without ``.pyc``
+files has every module it imports (pydantic, Powertools, pyarrow's Python code, ours) compiled again
+on every cold start, which doubled the handlers' import time. ``--compile`` runs ``compileall`` with
+a Python 3.12 - bytecode is only valid for the interpreter version that wrote it - in
+``unchecked-hash`` mode (see ``compile_bytecode``).
 
 Usage::
 
     python -m forecourt.layer_size               # build into build/layer/python, print sizes
-    python -m forecourt.layer_size --prune DIR   # only prune DIR (what the Makefile does)
+    python -m forecourt.layer_size --prune DIR   # only prune DIR (what the Makefile does first)
+    python -m forecourt.layer_size --compile DIR # then write DIR's bytecode with Python 3.12
     python -m forecourt.layer_size --measure-only
 
-When a Python 3.12 interpreter is found (or given with ``--smoke-python``), the pruned layer and the
-functions' handlers are imported with it, seeing only the layer and boto3 (which the Lambda runtime
-provides; installed into ``build/layer/runtime``, not counted), to prove that the requirements are
-complete and that the pruning removed nothing a function loads.
+The Python 3.12 is found on PATH or in pyenv, or given with ``--python312``. Building needs it; with
+it, the built layer and the functions' handlers are also imported, seeing only the layer and boto3
+(which the Lambda runtime provides; installed into ``build/layer/runtime``, not counted), to prove
+that the requirements are complete and that the pruning removed nothing a function loads, and each
+handler's cold import is timed (the median of three fresh interpreters that write no bytecode).
 
-Exit status: 0 within the limit, 1 over it, 2 when the build or the import check fails. Standard
-library only: the Makefile runs this module before any dependency is installed.
+Exit status: 0 within the limit, 1 over it, 2 when the build, the compilation or the import check
+fails or no Python 3.12 is found to build with. Standard library only: the Makefile runs this module
+before any dependency is installed.
 """
 
 from __future__ import annotations
@@ -25,8 +35,10 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,9 +79,8 @@ PRUNE_PATTERNS: tuple[str, ...] = (
     "s3transfer-*.dist-info",
     # Console scripts pip writes next to the packages.
     "bin",
-    # Bytecode is rebuilt on the function's first import anyway.
-    "**/__pycache__",
-    "**/*.pyc",
+    # (Bytecode that Lambda's python3.12 cannot use goes too, but that is not a glob: see
+    # `_is_foreign_bytecode`.)
     # pyarrow: tests, C++ headers and sources, Cython sources.
     "pyarrow/tests",
     "pyarrow/_pyarrow_cpp_tests*",
@@ -122,6 +133,17 @@ for number, handler in enumerate(sys.argv[1:]):
     sys.path.pop(0)
 """
 
+# Python 3.12's bytecode file tag (sys.implementation.cache_tag): the only .pyc files the layer keeps.
+BYTECODE_TAG = "cpython-312"
+IMPORT_TIME_RUNS = 3
+IMPORT_TIME_SCRIPT = """
+import importlib, sys, time
+sys.path.insert(0, sys.argv[1])
+start = time.perf_counter()
+importlib.import_module("app")
+print(time.perf_counter() - start)
+"""
+
 
 @dataclass(frozen=True)
 class SizeLine:
@@ -131,8 +153,21 @@ class SizeLine:
     size_bytes: int
 
 
+@dataclass(frozen=True)
+class ImportTime:
+    """Cold import times of one function's handler module, in seconds, one per fresh interpreter."""
+
+    name: str
+    runs: tuple[float, ...]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.runs)
+
+
 def prune(site_dir: Path, patterns: Iterable[str] = PRUNE_PATTERNS) -> int:
-    """Delete everything under ``site_dir`` that matches ``patterns``; return the bytes freed.
+    """Delete everything under ``site_dir`` that matches ``patterns``, and bytecode that Lambda's
+    Python 3.12 cannot use (``_is_foreign_bytecode``); return the bytes freed.
 
     Raises ``FileNotFoundError`` when ``site_dir`` does not exist.
     """
@@ -147,7 +182,49 @@ def prune(site_dir: Path, patterns: Iterable[str] = PRUNE_PATTERNS) -> int:
             elif path.is_dir():
                 freed += tree_size(path)
                 shutil.rmtree(path)
+    for path in sorted(site_dir.rglob("*.pyc")):
+        if _is_foreign_bytecode(path):
+            freed += path.lstat().st_size
+            path.unlink()
+    for cache in sorted(site_dir.rglob("__pycache__"), reverse=True):
+        if cache.is_dir() and not any(cache.iterdir()):
+            cache.rmdir()
     return freed
+
+
+def _is_foreign_bytecode(path: Path) -> bool:
+    """True for a ``.pyc`` file Lambda's python3.12 never reads: another version's or implementation's
+    (``x.cpython-311.pyc``), an optimized one (``x.cpython-312.opt-1.pyc``: Lambda runs without
+    ``-O``) or a legacy one outside ``__pycache__``. ``__pycache__/x.cpython-312.pyc`` stays."""
+    return path.parent.name != "__pycache__" or not path.name.endswith(f".{BYTECODE_TAG}.pyc")
+
+
+def bytecode_files(site_dir: Path) -> list[Path]:
+    """The Python 3.12 bytecode files under ``site_dir``."""
+    return sorted(site_dir.rglob(f"__pycache__/*.{BYTECODE_TAG}.pyc"))
+
+
+def compile_bytecode(site_dir: Path, python: str) -> None:
+    """Write the bytecode of every module under ``site_dir`` with ``python`` (a CPython 3.12).
+
+    Why ``--invalidation-mode unchecked-hash``: Python uses such a pyc without looking at its source.
+    The default, a timestamp pyc, records its source's mtime and is ignored as soon as the source's
+    mtime differs - and, /opt being read-only, the module is then compiled again on every cold
+    start. Nothing keeps those mtimes between this build and Lambda: the deployment zip stores them
+    to 2 s and without a time zone, and ``sam build``/``sam package`` and Lambda's extraction make no
+    promise either. A ``checked-hash`` pyc would survive that but read and hash every source on every
+    import. Unchecked is safe because the layer is rebuilt from scratch whenever a source changes
+    (``build_layer``; the Makefile's ``rm -rf``): no source is edited after its bytecode is written.
+    ``-f`` rewrites any pyc already there (a developer's timestamp pyc copied with our package, say)
+    in that mode; ``-j 0`` uses every core.
+
+    Raises ``ValueError`` when ``python`` is not CPython 3.12 and ``subprocess.CalledProcessError``
+    when a module does not compile.
+    """
+    if not _is_python312(python):
+        raise ValueError(f"{python} is not CPython 3.12: its bytecode would be useless on Lambda")
+    command = [python, "-m", "compileall", "-q", "-f", "--invalidation-mode", "unchecked-hash"]
+    subprocess.run([*command, "-j", "0", str(site_dir)], check=True)
 
 
 def tree_size(path: Path) -> int:
@@ -180,15 +257,19 @@ def pip_install(requirements: Path, site_dir: Path) -> None:
 def copy_package(layer_dir: Path, schemas_dir: Path, site_dir: Path) -> None:
     """Copy the ``forecourt`` package and the dataset schemas into ``site_dir`` (as the Makefile does)."""
     package = site_dir / "forecourt"
-    shutil.copytree(layer_dir / "forecourt", package, dirs_exist_ok=True)
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(layer_dir / "forecourt", package, ignore=skip, dirs_exist_ok=True)
     schemas_data = package / "schemas_data"
     schemas_data.mkdir(parents=True, exist_ok=True)
     for schema in sorted(schemas_dir.glob("*.json")):
         shutil.copy2(schema, schemas_data / schema.name)
 
 
-def build_layer(out_dir: Path, layer_dir: Path = LAYER_DIR, schemas_dir: Path | None = None) -> Path:
-    """Build the layer into ``out_dir/python`` from scratch and return that directory."""
+def build_layer(
+    out_dir: Path, python: str, layer_dir: Path = LAYER_DIR, schemas_dir: Path | None = None
+) -> Path:
+    """Build the layer into ``out_dir/python`` from scratch, its bytecode compiled with ``python``
+    (a CPython 3.12), and return that directory."""
     site_dir = out_dir / "python"
     if site_dir.exists():
         shutil.rmtree(site_dir)
@@ -196,6 +277,7 @@ def build_layer(out_dir: Path, layer_dir: Path = LAYER_DIR, schemas_dir: Path | 
     pip_install(layer_dir / "requirements.txt", site_dir)
     copy_package(layer_dir, schemas_dir or REPO_ROOT / "schemas", site_dir)
     prune(site_dir)
+    compile_bytecode(site_dir, python)
     return site_dir
 
 
@@ -229,27 +311,69 @@ def install_runtime_stand_in(runtime_dir: Path) -> None:
     subprocess.run(command, check=True)
 
 
-def smoke_test(
-    site_dir: Path, runtime_dir: Path, python: str, function_dirs: Sequence[Path] = FUNCTION_DIRS
-) -> subprocess.CompletedProcess[str]:
-    """Import the layer and every ``app.py`` handler with ``python``, seeing only layer and runtime."""
-    search_path = os.pathsep.join([str(site_dir), str(runtime_dir)])
-    env = {
+def _layer_env(site_dir: Path, runtime_dir: Path) -> dict[str, str]:
+    """A Lambda-like environment: only the layer and the runtime's boto3 on the path, no bytecode
+    written anywhere (so every interpreter starts as cold as the first)."""
+    return {
         **SMOKE_ENV,
-        "PYTHONPATH": search_path,
+        "PYTHONPATH": os.pathsep.join([str(site_dir), str(runtime_dir)]),
         "PYTHONNOUSERSITE": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
         "PATH": os.environ.get("PATH", ""),
     }
+
+
+def smoke_test(
+    site_dir: Path, runtime_dir: Path, python: str, function_dirs: Sequence[Path] = FUNCTION_DIRS
+) -> subprocess.CompletedProcess[str]:
+    """Import the layer and every ``app.py`` handler with ``python``, seeing only layer and runtime."""
     handlers = [str(d / "app.py") for d in function_dirs if (d / "app.py").is_file()]
     return subprocess.run(
         [python, "-S", "-c", SMOKE_SCRIPT, *handlers],
-        env=env,
+        env=_layer_env(site_dir, runtime_dir),
         capture_output=True,
         text=True,
         check=False,
         timeout=300,
     )
+
+
+def time_imports(
+    site_dir: Path,
+    runtime_dir: Path,
+    python: str,
+    function_dirs: Sequence[Path] = FUNCTION_DIRS,
+    runs: int = IMPORT_TIME_RUNS,
+) -> list[ImportTime]:
+    """Time the cold import of each function's ``app`` module with ``python``, ``runs`` times each in
+    a fresh interpreter that sees only the layer and the runtime and writes no bytecode.
+
+    Each function directory is imported from a copy without its ``__pycache__``, as ``sam build``
+    deploys it, so the only bytecode read is the layer's. The interpreter's start-up is not counted.
+    Raises ``subprocess.CalledProcessError`` when a handler does not import.
+    """
+    times = []
+    with tempfile.TemporaryDirectory(prefix="forecourt-import-time-") as scratch:
+        for function_dir in function_dirs:
+            if not (function_dir / "app.py").is_file():
+                continue
+            task_dir = Path(scratch) / function_dir.name
+            shutil.copytree(function_dir, task_dir, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            seconds = [
+                float(
+                    subprocess.run(
+                        [python, "-S", "-c", IMPORT_TIME_SCRIPT, str(task_dir)],
+                        env=_layer_env(site_dir, runtime_dir),
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                        timeout=300,
+                    ).stdout
+                )
+                for _ in range(runs)
+            ]
+            times.append(ImportTime(f"functions/{function_dir.name}", tuple(seconds)))
+    return times
 
 
 def measure(site_dir: Path, function_dirs: Sequence[Path] = FUNCTION_DIRS) -> list[SizeLine]:
@@ -279,26 +403,52 @@ def report(lines: Sequence[SizeLine], limit_bytes: int = LAMBDA_UNZIPPED_LIMIT_B
     return "\n".join(rows)
 
 
+def report_bytecode(site_dir: Path) -> str:
+    """One line: how many Python 3.12 bytecode files the layer holds, and their size."""
+    files = bytecode_files(site_dir)
+    size = sum(path.lstat().st_size for path in files)
+    return f"bytecode: {len(files)} {BYTECODE_TAG} .pyc files, {size / MIB:.1f} MB of the total"
+
+
+def report_import_times(times: Sequence[ImportTime], python: str) -> str:
+    """A table of each handler's median cold import time, with the fastest and slowest run."""
+    runs = max((len(entry.runs) for entry in times), default=0)
+    rows = [f"cold import with {python} (median of {runs} fresh interpreters, no bytecode written):"]
+    width = max([len(entry.name) for entry in times] + [5])
+    for entry in times:
+        rows.append(
+            f"  {entry.name:<{width}}  {entry.median:6.2f} s  ({min(entry.runs):.2f}-{max(entry.runs):.2f})"
+        )
+    return "\n".join(rows)
+
+
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m forecourt.layer_size", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--prune", type=Path, metavar="DIR", help="only prune DIR (a layer's python/ dir)")
+    parser.add_argument(
+        "--compile", type=Path, metavar="DIR", help="only write DIR's bytecode with Python 3.12"
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="build directory (default build/layer)")
     parser.add_argument("--measure-only", action="store_true", help="measure an existing build")
     parser.add_argument("--limit-mb", type=float, default=LAMBDA_UNZIPPED_LIMIT_BYTES / MIB)
     parser.add_argument(
+        "--python312",
         "--smoke-python",
+        dest="python312",
         metavar="PYTHON",
-        help="Python 3.12 for the import check (default: found on PATH/pyenv)",
+        help="Python 3.12 to compile the bytecode, import and time the handlers with "
+        "(default: found on PATH/pyenv)",
     )
     return parser.parse_args(argv)
 
 
 def _import_check(out_dir: Path, python: str | None) -> bool:
-    """Run the import check when a Python 3.12 is available; print the outcome; False when it failed."""
+    """Run the import check and time the handlers' imports when a Python 3.12 is available; print the
+    outcome; False when it failed."""
     if python is None:
-        print("import check skipped: no python3.12 found (pass --smoke-python)")
+        print("import check skipped: no python3.12 found (pass --python312)")
         return True
     runtime_dir = out_dir / "runtime"
     install_runtime_stand_in(runtime_dir)
@@ -307,7 +457,23 @@ def _import_check(out_dir: Path, python: str | None) -> bool:
         print(f"import check FAILED with {python}:\n{result.stderr}", file=sys.stderr)
         return False
     print(f"import check passed with {python}: the layer and {len(FUNCTION_DIRS)} handlers import")
+    print(report_import_times(time_imports(out_dir / "python", runtime_dir, python), python))
     return True
+
+
+def _compile_only(site_dir: Path, python: str | None) -> int:
+    """``--compile DIR``: write the bytecode, or explain why not; the exit status."""
+    if python is None:
+        print("no python3.12 found to compile the layer's bytecode with (pass --python312)", file=sys.stderr)
+        return 2
+    try:
+        compile_bytecode(site_dir, python)
+    except (ValueError, subprocess.CalledProcessError) as error:
+        print(f"compiling the layer's bytecode failed: {error}", file=sys.stderr)
+        return 2
+    print(f"compiled {site_dir} with {python}")
+    print(report_bytecode(site_dir))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -317,20 +483,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         freed = prune(args.prune)
         print(f"pruned {freed / MIB:.1f} MB from {args.prune}")
         return 0
+    python = args.python312 or find_python312()
+    if args.compile is not None:
+        return _compile_only(args.compile, python)
     site_dir = args.out / "python"
     if not args.measure_only:
+        if python is None:
+            print(
+                "no python3.12 found to compile the layer's bytecode with (pass --python312)", file=sys.stderr
+            )
+            return 2
         try:
-            build_layer(args.out)
-        except subprocess.CalledProcessError as error:
+            build_layer(args.out, python)
+        except (ValueError, subprocess.CalledProcessError) as error:
             print(f"layer build failed: {error}", file=sys.stderr)
             return 2
     lines = measure(site_dir)
     limit_bytes = int(args.limit_mb * MIB)
     print(report(lines, limit_bytes))
+    print(report_bytecode(site_dir))
     try:
-        imported = _import_check(args.out, args.smoke_python or find_python312())
+        imported = _import_check(args.out, python)
     except subprocess.CalledProcessError as error:
-        print(f"installing the runtime's boto3 for the import check failed: {error}", file=sys.stderr)
+        print(f"the import check could not run: {error}", file=sys.stderr)
         return 2
     if not imported:
         return 2
