@@ -343,6 +343,33 @@ def test_role_attaches_only_the_managed_policies_sam_requires(resources: Resourc
     assert attached <= ALLOWED_MANAGED_POLICIES
 
 
+# --- registries -----------------------------------------------------------------------------------
+
+
+def test_every_dynamodb_table_is_on_demand_encrypted_with_point_in_time_recovery(
+    resources: Resources,
+) -> None:
+    tables = of_type(resources, "AWS::DynamoDB::Table")
+    assert {"IdempotencyTable", "DealerRegistryTable", "SenderRegistryTable"} <= set(tables)
+    for name, table in tables.items():
+        props = table["Properties"]
+        assert props["BillingMode"] == "PAY_PER_REQUEST", name
+        assert props["SSESpecification"]["SSEEnabled"] is True, name
+        assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True, name
+
+
+@pytest.mark.parametrize(
+    ("table_id", "key"), [("DealerRegistryTable", "dealer_id"), ("SenderRegistryTable", "sender_name")]
+)
+def test_registries_are_keyed_by_name_and_survive_the_stack(
+    resources: Resources, table_id: str, key: str
+) -> None:
+    table = resources[table_id]
+    assert table["Properties"]["KeySchema"] == [{"AttributeName": key, "KeyType": "HASH"}]
+    assert table["Properties"]["AttributeDefinitions"] == [{"AttributeName": key, "AttributeType": "S"}]
+    assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain"
+
+
 # --- functions and layer --------------------------------------------------------------------------
 
 
@@ -434,6 +461,7 @@ def test_outputs_name_every_resource_the_cli_needs(cfn: dict[str, Any]) -> None:
         "CommitQueueUrl",
         "IdempotencyTableName",
         "DealerRegistryTableName",
+        "SenderRegistryTableName",
         "GlueDatabaseName",
         "AnalystWorkGroupName",
     } <= set(cfn["Outputs"])

@@ -18,6 +18,10 @@ class Settings(BaseModel):
     lake_bucket: str = "forecourt-lake"
     glue_database: str = "forecourt"
     registry_table: str = "forecourt-dealers"
+    sender_table: str = "forecourt-senders"
+    """The webhook sender registry (DynamoDB; template ``SenderRegistryTable``)."""
+    secret_prefix: str = "forecourt"  # noqa: S105 (a name prefix, not a password)
+    """Secrets Manager names start with this: a sender's secret is ``<prefix>/senders/<name>``."""
     commit_queue_url: str = ""
     region: str = "us-east-1"
     endpoint_url: str | None = None

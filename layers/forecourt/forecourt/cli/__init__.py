@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from forecourt.cli import data, local
+from forecourt.cli import data, local, senders
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -13,14 +13,15 @@ def main() -> None:
     """Forecourt: dealer and OEM data in, one shared lake out.
 
     Start the local stack with `forecourt local up` (or just run `forecourt demo`), register a
-    dealer with `forecourt dealers add`, send files with `forecourt ingest`, and query the tables
-    with Athena SQL through `forecourt query`.
+    dealer with `forecourt dealers add` and a webhook sender with `forecourt senders add`, send
+    files with `forecourt ingest`, and query the tables with Athena SQL through `forecourt query`.
     """
 
 
 main.add_command(local.local)
 main.add_command(local.demo)
 main.add_command(data.dealers)
+main.add_command(senders.senders)
 main.add_command(data.ingest)
 main.add_command(data.feeds_cmd)
 main.add_command(data.query)

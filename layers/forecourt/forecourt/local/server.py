@@ -32,6 +32,7 @@ def environment(endpoint: str, made: resources.LocalResources) -> dict[str, str]
         "AWS_DEFAULT_REGION": "us-east-1",
         "FORECOURT_LAKE_BUCKET": made.buckets.get("LakeBucket", ""),
         "FORECOURT_REGISTRY_TABLE": made.tables.get("DealerRegistryTable", ""),
+        "FORECOURT_SENDER_TABLE": made.tables.get("SenderRegistryTable", ""),
         "FORECOURT_COMMIT_QUEUE_URL": made.queues.get("CommitQueue", ""),
         "FORECOURT_GLUE_DATABASE": next(iter(made.glue_databases.values()), "forecourt"),
         "POWERTOOLS_METRICS_NAMESPACE": "Forecourt",

@@ -1,7 +1,8 @@
 """Persist the local stack's state in a folder so that the lake survives ``down`` / ``up``.
 
 moto keeps everything in memory; on checkpoints and on shutdown we copy S3 objects (incrementally,
-by ETag), Glue tables, DynamoDB items and pending SQS messages to disk, and put them back on start.
+by ETag), Glue tables, DynamoDB items, Secrets Manager secrets (current and previous value: the
+webhook senders' signing secrets) and pending SQS messages to disk, and put them back on start.
 """
 
 from __future__ import annotations
@@ -41,10 +42,11 @@ def dump(
                     _atomic_write(target, s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
     for marker in set(etags) - set(kept):
         (state_dir / "s3" / marker).unlink(missing_ok=True)
-    state = {
+    state: dict[str, Any] = {
         "etags": kept,
         "glue": _dump_glue(clients("glue"), made),
         "dynamodb": _dump_dynamodb(clients("dynamodb"), made),
+        "secrets": _dump_secrets(clients("secretsmanager")),
         "sqs": _drain_sqs(clients("sqs"), made) if drain_queues else previous.get("sqs", {}),
     }
     _atomic_write(state_dir / STATE_FILE, json.dumps(state).encode())
@@ -75,6 +77,7 @@ def restore(clients: Any, made: LocalResources, state_dir: Path) -> int:
     for table, items in state.get("dynamodb", {}).items():
         for item in items:
             dynamodb.put_item(TableName=table, Item=item)
+    _restore_secrets(clients("secretsmanager"), state.get("secrets", []))
     sqs = clients("sqs")
     for logical, bodies in state.get("sqs", {}).items():
         url = made.queues.get(logical)
@@ -115,6 +118,35 @@ def _dump_dynamodb(dynamodb: Any, made: LocalResources) -> dict[str, list[dict[s
             items.extend(page["Items"])
         saved[table] = json.loads(json.dumps(items, default=str))
     return saved
+
+
+def _dump_secrets(manager: Any) -> list[dict[str, str]]:
+    """Each secret's current value, and its previous one during a rotation."""
+    saved: list[dict[str, str]] = []
+    for page in manager.get_paginator("list_secrets").paginate():
+        for secret in page["SecretList"]:
+            entry = {"name": secret["Name"]}
+            for stage, key in (("AWSCURRENT", "current"), ("AWSPREVIOUS", "previous")):
+                try:
+                    answer = manager.get_secret_value(SecretId=secret["ARN"], VersionStage=stage)
+                except manager.exceptions.ResourceNotFoundException:
+                    continue
+                entry[key] = answer["SecretString"]
+            if "current" in entry:
+                saved.append(entry)
+    return saved
+
+
+def _restore_secrets(manager: Any, saved: list[dict[str, str]]) -> None:
+    """Recreate secrets oldest value first, so that Secrets Manager labels them as they were."""
+    for entry in saved:
+        values = [entry["previous"], entry["current"]] if "previous" in entry else [entry["current"]]
+        try:
+            manager.create_secret(Name=entry["name"], SecretString=values[0])
+        except manager.exceptions.ResourceExistsException:
+            continue
+        for value in values[1:]:
+            manager.put_secret_value(SecretId=entry["name"], SecretString=value)
 
 
 def _drain_sqs(sqs: Any, made: LocalResources) -> dict[str, list[dict[str, str]]]:

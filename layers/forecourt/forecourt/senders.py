@@ -1,0 +1,309 @@
+"""Webhook senders: who may post leads and events, for which dealers, with which secrets (ARCHITECTURE §9).
+
+A sender is a lead provider, an OEM site or a dealer CRM. The sender registry (DynamoDB, template
+``SenderRegistryTable``) says which dealers it may post for, or all of them; its signing secret is a
+Secrets Manager secret ``<secret_prefix>/senders/<name>`` (see ``forecourt.signing``). A rotation
+uses the secret's staging labels: ``rotate`` puts a new value, which Secrets Manager labels
+AWSCURRENT while the old one becomes AWSPREVIOUS — both verify — and ``finish_rotation`` takes
+AWSPREVIOUS away. The signature authenticates the sender and nothing else: whether it may post for a
+dealer is ``Sender.may_post_for``.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from forecourt import aws
+from forecourt.config import settings
+
+SenderKind = Literal["lead_provider", "oem_site", "dealer_crm"]
+SECRET_BYTES = 32
+"""Random bytes in a sender's secret (``secrets.token_urlsafe``: 43 URL-safe characters)."""
+SECRET_CACHE_SECONDS = 60.0
+"""How long ``secrets_for`` keeps a sender's secrets in the process: a warm Lambda asks Secrets
+Manager at most once a minute per sender, and sees a rotation within a minute."""
+
+_DEALER_ID = r"^[A-Za-z0-9_-]{1,64}$"
+_CURRENT, _PREVIOUS = "AWSCURRENT", "AWSPREVIOUS"
+
+
+class SenderError(Exception):
+    """A sender registry operation was refused; the message says why."""
+
+
+class SenderNotFound(SenderError):
+    """No sender of that name is registered (or its secret is gone)."""
+
+
+class SenderExists(SenderError):
+    """A sender of that name is already registered."""
+
+
+class UnknownDealers(SenderError):
+    """Some dealers a sender was to post for are not in the dealer registry."""
+
+    def __init__(self, dealers: Sequence[str]) -> None:
+        self.dealers = list(dealers)
+        super().__init__(
+            f"unknown dealer(s): {', '.join(self.dealers)}; register them with `forecourt dealers add` "
+            "or give --all"
+        )
+
+
+class Sender(BaseModel):
+    """A registered webhook sender and the dealers it may post for."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    kind: SenderKind
+    dealers: list[str] = Field(default_factory=list)
+    """Dealer ids this sender may post for (sorted, without repeats); empty when ``all_dealers``."""
+    all_dealers: bool = False
+    """May post for every dealer, and leads that name no dealer (an OEM site, a national provider)."""
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    @field_validator("dealers")
+    @classmethod
+    def _dealer_ids(cls, value: list[str]) -> list[str]:
+        bad = [d for d in value if not re.fullmatch(_DEALER_ID, d)]
+        if bad:
+            raise ValueError(f"not dealer ids: {', '.join(map(repr, bad))}")
+        return sorted(set(value))
+
+    @model_validator(mode="after")
+    def _dealers_or_all(self) -> Sender:
+        if self.all_dealers and self.dealers:
+            raise ValueError("give either dealers or all_dealers, not both")
+        if not self.all_dealers and not self.dealers:
+            raise ValueError("a sender must be allowed some dealers, or all_dealers")
+        return self
+
+    def may_post_for(self, dealer_id: str | None) -> bool:
+        """Whether this sender may post for ``dealer_id``; None (a lead that names no dealer, routed
+        by us) only for a sender allowed all dealers."""
+        if self.all_dealers:
+            return True
+        return dealer_id is not None and dealer_id in self.dealers
+
+
+# --- storage --------------------------------------------------------------------------------------
+
+
+def secret_name(name: str) -> str:
+    """The Secrets Manager name of a sender's secret: ``<secret_prefix>/senders/<name>``."""
+    return f"{settings().secret_prefix}/senders/{name}"
+
+
+def _to_item(sender: Sender) -> dict[str, Any]:
+    return {
+        "sender_name": {"S": sender.name},
+        "kind": {"S": sender.kind},
+        "dealers": {"L": [{"S": d} for d in sender.dealers]},
+        "all_dealers": {"BOOL": sender.all_dealers},
+        "created_at": {"S": sender.created_at.isoformat()},
+    }
+
+
+def _from_item(item: dict[str, Any]) -> Sender:
+    return Sender(
+        name=item["sender_name"]["S"],
+        kind=item["kind"]["S"],
+        dealers=[d["S"] for d in item.get("dealers", {}).get("L", [])],
+        all_dealers=item.get("all_dealers", {}).get("BOOL", False),
+        created_at=datetime.fromisoformat(item["created_at"]["S"]),
+    )
+
+
+def _check_dealers(sender: Sender) -> None:
+    from forecourt import registry
+
+    unknown = [d for d in sender.dealers if registry.get_dealer(d) is None]
+    if unknown:
+        raise UnknownDealers(unknown)
+
+
+def _new_secret() -> str:
+    return secrets.token_urlsafe(SECRET_BYTES)
+
+
+def add_sender(
+    name: str, kind: SenderKind, dealers: Sequence[str] = (), all_dealers: bool = False
+) -> tuple[Sender, str]:
+    """Register a sender and create its secret; returns the sender and the secret (shown once).
+
+    Raises pydantic.ValidationError (bad name, kind or dealer ids; neither or both of dealers and
+    all_dealers), UnknownDealers (a dealer not in the registry), SenderExists."""
+    sender = Sender(name=name, kind=kind, dealers=list(dealers), all_dealers=all_dealers)
+    _check_dealers(sender)
+    dynamodb = aws.client("dynamodb")
+    try:
+        dynamodb.put_item(
+            TableName=settings().sender_table,
+            Item=_to_item(sender),
+            ConditionExpression="attribute_not_exists(sender_name)",
+        )
+    except dynamodb.exceptions.ConditionalCheckFailedException as exc:
+        raise SenderExists(f"sender {name!r} is already registered") from exc
+    secret = _new_secret()
+    manager = aws.client("secretsmanager")
+    try:
+        manager.create_secret(
+            Name=secret_name(name),
+            SecretString=secret,
+            Description=f"Forecourt webhook signing secret of sender {name} ({kind})",
+        )
+    except Exception as exc:
+        # No sender without its secret. A secret left behind by an earlier sender of this name is
+        # not adopted: we did not make it, so it may be known to someone else.
+        dynamodb.delete_item(TableName=settings().sender_table, Key={"sender_name": {"S": name}})
+        if isinstance(exc, manager.exceptions.ResourceExistsException):
+            raise SenderExists(
+                f"a secret {secret_name(name)!r} already exists without a registered sender; delete "
+                "it before adding the sender again"
+            ) from exc
+        raise
+    _forget(name)
+    return sender, secret
+
+
+def get_sender(name: str) -> Sender | None:
+    """The registered sender, or None."""
+    answer = aws.client("dynamodb").get_item(
+        TableName=settings().sender_table, Key={"sender_name": {"S": name}}, ConsistentRead=True
+    )
+    return _from_item(answer["Item"]) if "Item" in answer else None
+
+
+def _require(name: str) -> Sender:
+    sender = get_sender(name)
+    if sender is None:
+        raise SenderNotFound(f"no sender {name!r} is registered (see `forecourt senders list`)")
+    return sender
+
+
+def list_senders() -> list[Sender]:
+    """Every registered sender, sorted by name."""
+    paginator = aws.client("dynamodb").get_paginator("scan")
+    found = [
+        _from_item(item)
+        for page in paginator.paginate(TableName=settings().sender_table)
+        for item in page["Items"]
+    ]
+    return sorted(found, key=lambda s: s.name)
+
+
+def update_dealers(name: str, dealers: Sequence[str] = (), all_dealers: bool = False) -> Sender:
+    """Replace the dealers a sender may post for; returns the updated sender.
+
+    Raises SenderNotFound, pydantic.ValidationError, UnknownDealers."""
+    current = _require(name)
+    sender = Sender(
+        name=current.name,
+        kind=current.kind,
+        dealers=list(dealers),
+        all_dealers=all_dealers,
+        created_at=current.created_at,
+    )
+    _check_dealers(sender)
+    dynamodb = aws.client("dynamodb")
+    try:
+        dynamodb.put_item(
+            TableName=settings().sender_table,
+            Item=_to_item(sender),
+            ConditionExpression="attribute_exists(sender_name)",
+        )
+    except dynamodb.exceptions.ConditionalCheckFailedException as exc:
+        raise SenderNotFound(f"sender {name!r} was removed meanwhile") from exc
+    return sender
+
+
+# --- secrets --------------------------------------------------------------------------------------
+
+
+def rotate(name: str) -> str:
+    """Give a sender a new secret and return it (shown once). The new secret becomes AWSCURRENT and
+    the one it replaces AWSPREVIOUS: both verify until ``finish_rotation``. Rotating again before
+    finishing retires the oldest secret at once (only two are ever valid). Raises SenderNotFound."""
+    _require(name)
+    secret = _new_secret()
+    manager = aws.client("secretsmanager")
+    try:
+        manager.put_secret_value(SecretId=secret_name(name), SecretString=secret)
+    except manager.exceptions.ResourceNotFoundException as exc:
+        raise SenderNotFound(f"sender {name!r} has no secret {secret_name(name)!r}") from exc
+    _forget(name)
+    return secret
+
+
+def _previous_version(name: str) -> str | None:
+    manager = aws.client("secretsmanager")
+    try:
+        versions = manager.describe_secret(SecretId=secret_name(name)).get("VersionIdsToStages", {})
+    except manager.exceptions.ResourceNotFoundException as exc:
+        raise SenderNotFound(f"sender {name!r} has no secret {secret_name(name)!r}") from exc
+    return next((version for version, stages in versions.items() if _PREVIOUS in stages), None)
+
+
+def rotation_in_progress(name: str) -> bool:
+    """Whether a sender has a previous secret that still verifies. Raises SenderNotFound."""
+    return _previous_version(name) is not None
+
+
+def finish_rotation(name: str) -> bool:
+    """End a rotation: take the AWSPREVIOUS label away so that only the current secret verifies.
+    Returns False when no rotation was in progress. Raises SenderNotFound."""
+    _require(name)
+    previous = _previous_version(name)
+    if previous is None:
+        return False
+    aws.client("secretsmanager").update_secret_version_stage(
+        SecretId=secret_name(name), VersionStage=_PREVIOUS, RemoveFromVersionId=previous
+    )
+    _forget(name)
+    return True
+
+
+def _fetch_secrets(name: str) -> list[str]:
+    manager = aws.client("secretsmanager")
+    values = []
+    for stage in (_CURRENT, _PREVIOUS):
+        try:
+            answer = manager.get_secret_value(SecretId=secret_name(name), VersionStage=stage)
+        except manager.exceptions.ResourceNotFoundException as exc:
+            if stage == _CURRENT:
+                raise SenderNotFound(f"sender {name!r} has no secret {secret_name(name)!r}") from exc
+            continue
+        values.append(str(answer["SecretString"]))
+    return values
+
+
+_cache: dict[str, tuple[float, list[str]]] = {}
+"""sender name → (expiry on the caller's clock, secrets)"""
+
+
+def secrets_for(name: str, *, clock: Callable[[], float] = time.monotonic) -> list[str]:
+    """A sender's valid secrets, current first, then the previous one during a rotation; kept for
+    ``SECRET_CACHE_SECONDS`` on ``clock`` so that a warm Lambda does not ask Secrets Manager on every
+    request. Raises SenderNotFound when the sender has no secret."""
+    now = clock()
+    cached = _cache.get(name)
+    if cached is not None and now < cached[0]:
+        return list(cached[1])
+    values = _fetch_secrets(name)
+    _cache[name] = (now + SECRET_CACHE_SECONDS, values)
+    return list(values)
+
+
+def _forget(name: str) -> None:
+    _cache.pop(name, None)
+
+
+def clear_cache() -> None:
+    """Forget every cached secret (tests; after changing the settings)."""
+    _cache.clear()
