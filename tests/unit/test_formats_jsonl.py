@@ -138,3 +138,33 @@ def test_a_file_of_only_bad_lines_still_reports_them() -> None:
     assert len(batches) == 1
     assert batches[0].columns.num_rows == 0
     assert [r.source_line for r in batches[0].rejected] == [1, 2]
+
+
+def test_a_pretty_printed_object_is_one_record_at_the_line_it_starts() -> None:
+    body = (
+        b'\n{\n  "lead_id": "W-1",\n  "customer": {"email": "ann@example.com",\n    "phone": "555-0101"}\n}\n'
+    )
+    source = open_bytes(body, "lead.json")
+    assert source.format == "jsonl"
+    assert source.preview_lines == [["lead_id", "customer.email", "customer.phone"]]
+    (batch,) = source.records()
+    assert batch.columns.to_pylist() == [
+        {"lead_id": "W-1", "customer.email": "ann@example.com", "customer.phone": "555-0101"}
+    ]
+    assert batch.source_lines.to_pylist() == [2]
+    assert batch.rejected == []
+
+
+def test_an_array_of_objects_is_a_record_each() -> None:
+    source = open_bytes(b'[\n {"lead_id": "A"},\n {"lead_id": "B"}\n]', "leads.json")
+    assert source.format == "jsonl"
+    batches = list(source.records(batch_rows=1))
+    assert [b.columns.to_pylist() for b in batches] == [[{"lead_id": "A"}], [{"lead_id": "B"}]]
+
+
+def test_a_broken_document_is_rejected_line_by_line_as_before() -> None:
+    source = open_bytes(b'{\n  "lead_id": "W-1",\n  "oops"\n}\n{"lead_id": "ok"}\n', "leads.json")
+    (batch,) = source.records()
+    assert batch.columns.to_pylist() == [{"lead_id": "ok"}]
+    assert [r.source_line for r in batch.rejected] == [1, 2, 3, 4]
+    assert {r.reason for r in batch.rejected} == {QuarantineReason.MALFORMED_ROW}

@@ -1,5 +1,9 @@
 """JSON lines: one object per line, flattened to string fields named by their path.
 
+A JSON *document* is read too: one object or an array of objects spread over several lines (what a
+webhook body or a ``.json`` export usually is), up to ``MAX_LINE_CHARS``; its records take the line
+number where the document starts.
+
 ``{"customer": {"email": "a@b"}}`` → ``customer.email``; a list holding exactly one scalar is
 unwrapped (DMS exports wrap scalars in one-element lists); other lists become their JSON text;
 numbers keep their exact text (``25999.00`` stays ``25999.00``), booleans become ``true``/``false``.
@@ -7,6 +11,7 @@ numbers keep their exact text (``25999.00`` stays ``25999.00``), booleans become
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -142,11 +147,58 @@ class _Batcher:
         return batch
 
 
+def parse_document(text: str) -> list[dict[str, str | None]] | None:
+    """The flattened records of a JSON document (an object, or an array of objects); None when
+    ``text`` is not one."""
+    try:
+        value = _DECODER.decode(text)
+    except (json.JSONDecodeError, RecursionError):
+        return None
+    values = value if isinstance(value, list) else [value]
+    if not values or not all(isinstance(item, dict) for item in values):
+        return None
+    return [flatten(item) for item in values]
+
+
+def _document_lines(
+    first: tuple[int, str], rest: Iterator[tuple[int, str | None]]
+) -> tuple[list[tuple[int, str | None]], list[dict[str, str | None]] | None]:
+    """Hold the lines from ``first`` on (at most ``MAX_LINE_CHARS`` in all) and read them as one JSON
+    document; returns the lines held and the document's records (None: not a document)."""
+    held: list[tuple[int, str | None]] = [first]
+    size = len(first[1])
+    for number, line in rest:
+        held.append((number, line))
+        size += 0 if line is None else len(line) + 1
+        if line is None or size > MAX_LINE_CHARS:
+            return held, None
+    return held, parse_document("\n".join(line or "" for _, line in held))
+
+
 def read_records(text: TextStream, *, batch_rows: int) -> Iterator[SourceBatch]:
-    """Stream the records of a JSON-lines file; blank lines are skipped, a line that is not a JSON
-    object becomes RejectedRecord(MALFORMED_ROW). Raises what the byte stream raises."""
+    """Stream the records of a JSON-lines file (or a JSON document, see the module docstring); blank
+    lines are skipped, a line that is not a JSON object becomes RejectedRecord(MALFORMED_ROW).
+    Raises what the byte stream raises."""
     batcher = _Batcher()
-    for number, line in physical_lines(text):
+    lines: Iterator[tuple[int, str | None]] = physical_lines(text)
+    for number, line in lines:  # the first line with content: a JSON document starting there?
+        if line is not None and not line.strip():
+            continue
+        if line is not None and line.lstrip()[0] in "{[" and isinstance(parse_line(line), str):
+            held, document = _document_lines((number, line), lines)
+            if document is not None:
+                for record in document:
+                    batcher.add(number, record)
+                    if len(batcher.rows) >= batch_rows:
+                        yield batcher.take()
+                if batcher.rows:
+                    yield batcher.take()
+                return
+            lines = itertools.chain(held, lines)
+        else:
+            lines = itertools.chain([(number, line)], lines)
+        break
+    for number, line in lines:
         if line is None:
             batcher.rejected.append(
                 _rejected(number, None, f"line longer than {MAX_LINE_CHARS:,} characters")
@@ -171,6 +223,8 @@ def preview_fields(head_text: str, *, complete: bool) -> list[str]:
     names: dict[str, None] = {}
     records = 0
     lines = head_text.split("\n")
+    if complete and not any(isinstance(parse_line(line), dict) for line in lines if line.strip()):
+        lines = [json.dumps(record) for record in parse_document(head_text) or []]
     for line in lines if complete else lines[:-1]:
         record = parse_line(line) if line.strip() else None
         if isinstance(record, dict):

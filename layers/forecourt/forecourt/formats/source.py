@@ -228,7 +228,7 @@ _FIRST_CHAR = re.compile(r"\S")
 
 def sniff_format(head_text: str, name: str, *, complete: bool) -> Format:
     """The format of a file from its first non-blank character: ``<`` ADF (XML), ``{`` JSON lines,
-    anything else CSV (``complete``: ``head_text`` is the whole file).
+    ``[{`` a JSON array of objects, anything else CSV (``complete``: ``head_text`` is the whole file).
 
     Raises FileUnreadable: EMPTY_FILE when the file is blank, UNREADABLE_FILE when its first MiB is.
     """
@@ -240,6 +240,6 @@ def sniff_format(head_text: str, name: str, *, complete: bool) -> Format:
     first = match.group(0)
     if first == "<":
         return "adf"
-    if first == "{":
+    if first == "{" or re.match(r"\[\s*\{", head_text[match.start() :]):
         return "jsonl"
     return "csv"
