@@ -187,8 +187,8 @@ def read_records(text: TextStream, *, batch_rows: int) -> Iterator[SourceBatch]:
         if line is not None and line.lstrip()[0] in "{[" and isinstance(parse_line(line), str):
             held, document = _document_lines((number, line), lines)
             if document is not None:
-                for record in document:
-                    batcher.add(number, record)
+                for fields in document:
+                    batcher.add(number, fields)
                     if len(batcher.rows) >= batch_rows:
                         yield batcher.take()
                 if batcher.rows:
