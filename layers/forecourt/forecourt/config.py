@@ -23,6 +23,13 @@ class Settings(BaseModel):
     secret_prefix: str = "forecourt"  # noqa: S105 (a name prefix, not a password)
     """Secrets Manager names start with this: a sender's secret is ``<prefix>/senders/<name>``."""
     commit_queue_url: str = ""
+    realtime_queue_url: str = ""
+    """Where the webhook queues accepted leads for route_lead."""
+    idempotency_table: str = "forecourt-idempotency"
+    idempotency_hours: int = 24
+    """How long a webhook answer is kept and given again for the same idempotency key."""
+    webhook_max_bytes: int = 1 << 20
+    """Largest webhook body accepted (one lead; ADF with comments is a few KiB); larger → 413."""
     region: str = "us-east-1"
     endpoint_url: str | None = None
     max_file_bytes: int = 4 * 2**30

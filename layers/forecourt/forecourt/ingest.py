@@ -7,6 +7,7 @@ tables is the committer's job (``forecourt.commits``). Invariant: rows_in = rows
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import time
 from collections import Counter
@@ -235,6 +236,41 @@ def _choose_feed(
         )
     report.feed_detected = True
     return found
+
+
+@dataclass
+class CuratedDocument:
+    """A small in-memory document (a webhook body) curated exactly as ingest curates a file."""
+
+    feed: FeedProfile
+    rows: pa.Table
+    """The curated rows of the feed's dataset (possibly none)."""
+    quarantined: list[QuarantineRow]
+
+    @property
+    def rows_in(self) -> int:
+        return self.rows.num_rows + len(self.quarantined)
+
+
+def curate_document(data: bytes, name: str, dealer: Dealer, feed: str, meta: UploadMeta) -> CuratedDocument:
+    """Map, normalize and check ``data`` (the whole document, in memory) with ``feed``'s profile: the
+    same contract, quarantine reasons and ``record_id`` as when the same bytes are ingested as a raw
+    object. Raises FileUnreadable when ``data`` cannot be read as ``feed``'s format at all."""
+    source = open_source(io.BytesIO(data), name, max_bytes=max(len(data), 1))
+    profile = feeds.get(feed)
+    if profile.format != source.format:
+        raise FileUnreadable(
+            QuarantineReason.UNKNOWN_FEED, f"{name} reads as {source.format}, not {profile.format}"
+        )
+    curator = Curator(profile, meta, Locale(country=dealer.country, timezone=dealer.timezone))
+    dataset = schemas.get(profile.dataset)
+    tables, quarantined = [], []
+    for batch in source.records():
+        curated = curator.curate(batch)
+        tables.append(curated.tables[dataset.name])
+        quarantined += curated.quarantined
+    rows = pa.concat_tables(tables) if tables else dataset.arrow_schema().empty_table()
+    return CuratedDocument(profile, rows, quarantined)
 
 
 def _reject_file(

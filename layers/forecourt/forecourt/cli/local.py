@@ -62,6 +62,7 @@ def _show(running: stack.StackInfo, as_json: bool) -> None:
 
     stack.connect(running.state_dir)
     rows = [{"resource": "endpoint", "name": running.endpoint, "depth": ""}]
+    rows.append({"resource": "http api", "name": running.api_url, "depth": ""})
     rows.append({"resource": "state", "name": str(running.state_dir), "depth": ""})
     for kind, entries in running.resources.items():
         for logical, name in entries.items():

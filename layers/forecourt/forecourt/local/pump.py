@@ -98,6 +98,7 @@ class Pump:
     ingest_queue: str
     commit_queue: str
     ingest_workers: int = 2
+    webhook_workers: int = 2
     retry_seconds: int = 2
     _pools: list[ProcessPoolExecutor] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -112,6 +113,7 @@ class Pump:
         self._pools = [
             ProcessPoolExecutor(max_workers=self.ingest_workers, mp_context=spawn),
             ProcessPoolExecutor(max_workers=1, mp_context=spawn),  # one committer: commits never race
+            ProcessPoolExecutor(max_workers=self.webhook_workers, mp_context=spawn),
         ]
         ingest = partial(self._run_in, self._pools[0], "ingest")
         commit = partial(self._run_in, self._pools[1], "commit")
@@ -142,6 +144,11 @@ class Pump:
             thread.join(timeout=30)
         for pool in self._pools:
             pool.shutdown(wait=True, cancel_futures=True)
+
+    def invoke_webhook(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Answer one HTTP API event with the webhook handler (a warm worker, as a warm Lambda)."""
+        answer: dict[str, Any] = self._pools[2].submit(invoke_warm, "webhook", event).result(timeout=60)
+        return answer
 
     @staticmethod
     def _run_in(pool: ProcessPoolExecutor, function: str, event: dict[str, Any], _context: Any) -> Any:

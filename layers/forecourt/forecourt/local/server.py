@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from forecourt.local import resources, state
+from forecourt.local.http import ApiServer
 from forecourt.local.pump import Pump, queue_depth
 
 log = logging.getLogger("forecourt.local")
@@ -34,6 +35,8 @@ def environment(endpoint: str, made: resources.LocalResources) -> dict[str, str]
         "FORECOURT_REGISTRY_TABLE": made.tables.get("DealerRegistryTable", ""),
         "FORECOURT_SENDER_TABLE": made.tables.get("SenderRegistryTable", ""),
         "FORECOURT_COMMIT_QUEUE_URL": made.queues.get("CommitQueue", ""),
+        "FORECOURT_REALTIME_QUEUE_URL": made.queues.get("RealtimeQueue", ""),
+        "FORECOURT_IDEMPOTENCY_TABLE": made.tables.get("IdempotencyTable", ""),
         "FORECOURT_GLUE_DATABASE": next(iter(made.glue_databases.values()), "forecourt"),
         "POWERTOOLS_METRICS_NAMESPACE": "Forecourt",
         "POWERTOOLS_SERVICE_NAME": "forecourt-local",
@@ -79,11 +82,13 @@ def serve(state_dir: Path, port: int) -> None:
     catalog.migrate()
     pump = Pump(ingest_queue=made.queues["IngestQueue"], commit_queue=made.queues["CommitQueue"])
     pump.start()
+    api = ApiServer(pump.invoke_webhook).start()
     info = {
         "pid": os.getpid(),
         "endpoint": endpoint,
         "resources": made.to_json(),
-        "env": environment(endpoint, made),
+        "api_url": api.url,
+        "env": environment(endpoint, made) | {"FORECOURT_API_URL": api.url},
         "started_at": time.time(),
         "restored_objects": restored,
     }
@@ -92,6 +97,7 @@ def serve(state_dir: Path, port: int) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
     _checkpoint_until(stopping, pump, made, state_dir)
+    api.stop()
     pump.stop()
     state.dump(aws.client, made, state_dir, drain_queues=True)
     (state_dir / "stack.json").unlink(missing_ok=True)
@@ -108,7 +114,8 @@ def _checkpoint_until(
         if time.monotonic() - last < CHECKPOINT_SECONDS or pump.busy:
             continue
         try:
-            if all(queue_depth(url) == 0 for url in made.queues.values()):
+            # the queues the pump works on: a parked DLQ message must not stop checkpoints
+            if all(queue_depth(url) == 0 for url in (pump.ingest_queue, pump.commit_queue)):
                 state.dump(aws.client, made, state_dir)
         except Exception:
             log.exception("checkpoint failed")

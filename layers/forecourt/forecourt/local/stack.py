@@ -40,6 +40,8 @@ class StackInfo:
     env: dict[str, str]
     resources: dict[str, dict[str, str]]
     state_dir: Path
+    api_url: str = ""
+    """The local HTTP API (POST /v1/leads …), served through the real webhook handler."""
 
 
 def _alive(pid: int) -> bool:
@@ -72,7 +74,9 @@ def info(state_dir: Path | None = None) -> StackInfo | None:
         return None
     if not _alive(int(data["pid"])) or not _answers(data["endpoint"]):
         return None
-    return StackInfo(int(data["pid"]), data["endpoint"], data["env"], data["resources"], state_dir)
+    return StackInfo(
+        int(data["pid"]), data["endpoint"], data["env"], data["resources"], state_dir, data.get("api_url", "")
+    )
 
 
 def up(state_dir: Path | None = None, port: int = DEFAULT_PORT) -> StackInfo:

@@ -1,0 +1,367 @@
+"""The webhook's domain (ARCHITECTURE §6): a lead posted over HTTPS is authenticated, checked,
+stored, curated and queued for routing — and answered with a precise status.
+
+``POST /v1/leads`` takes one lead, as ADF XML (``application/xml``, ``text/xml``) or as a JSON
+object in the ``jsonl-leads`` shape (``application/json``). In order:
+
+1. size (413) and media type (415);
+2. the sender: header ``Forecourt-Sender`` names a registered sender (401), whose current or
+   previous secret signed the request (``forecourt.signing``; 401 with the exact reason);
+3. the body parses as one lead (400 with line and column);
+4. the dealer the lead names (ADF ``vendor/id``, JSON ``dealer_id``) is registered (422) and the
+   sender may post for it; a lead naming no dealer is routed, which only ``--all`` senders may ask
+   for (403);
+5. idempotency: the ``Idempotency-Key`` header, else the ADF prospect ``<id>`` with its source,
+   else the SHA-256 of the body, scoped to the sender. The same key and body answer again what
+   they answered first; the same key with another body is a 409;
+6. storage first: the raw body goes to ``raw/webhooks/dealer=<id>/dt=<day>/`` (``oem`` when no
+   dealer is named) before any answer, so the ingest path puts it in the ``leads`` (or
+   ``quarantine``) table with the same ``record_id`` — one normalizer, two entry points;
+7. the lead's minimum contract: 422 naming each failed field and why; otherwise the curated lead
+   is queued for ``route_lead`` and the answer is 202 with ``lead_id`` (the lead's ``record_id``).
+
+Errors are RFC 9457 problem documents whose ``reason`` is one of ``ProblemReason``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from functools import cache
+from typing import Any
+
+from forecourt import aws, lake, registry, senders, signing
+from forecourt.config import settings
+from forecourt.curate import UploadMeta
+from forecourt.formats import FileUnreadable, open_source
+from forecourt.ingest import curate_document
+from forecourt.registry import Dealer
+
+IDEMPOTENCY_HEADER = "idempotency-key"
+_MEDIA_TYPES = {"application/json": "json", "application/xml": "adf", "text/xml": "adf"}
+_FEEDS = {"json": ("jsonl-leads", "json"), "adf": ("adf", "xml")}
+"""Media kind → (feed profile, raw file extension)."""
+
+
+class ProblemReason(StrEnum):
+    """Why the webhook refused a request (the ``reason`` member of every problem document)."""
+
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    """413: the body is over the size limit (``FORECOURT_WEBHOOK_MAX_BYTES``)."""
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    """415: the Content-Type is not application/json, application/xml or text/xml."""
+    MISSING_SENDER = "missing_sender"
+    """401: no ``Forecourt-Sender`` header."""
+    UNKNOWN_SENDER = "unknown_sender"
+    """401: the sender named is not registered."""
+    MISSING_SIGNATURE = "missing_signature"
+    """401: no ``Forecourt-Signature`` header."""
+    MALFORMED_SIGNATURE = "malformed_signature"
+    """401: the signature header is not ``t=<unix seconds>,v1=<hex>``."""
+    STALE_TIMESTAMP = "stale_timestamp"
+    """401: the signed timestamp is more than five minutes from our clock."""
+    BAD_SIGNATURE = "bad_signature"
+    """401: no ``v1`` matches a valid secret of the sender for this body and timestamp."""
+    MALFORMED_BODY = "malformed_body"
+    """400: the body is not one ADF prospect or one JSON object."""
+    DEALER_NOT_ALLOWED = "dealer_not_allowed"
+    """403: the sender is not registered for the dealer the lead names."""
+    DEALER_REQUIRED = "dealer_required"
+    """403: the lead names no dealer and the sender may post only for some dealers."""
+    UNKNOWN_DEALER = "unknown_dealer"
+    """422: the dealer the lead names is not registered."""
+    IDEMPOTENCY_CONFLICT = "idempotency_conflict"
+    """409: the idempotency key was used before with a different body."""
+    REQUEST_IN_PROGRESS = "request_in_progress"
+    """409: a request with this idempotency key is being processed; retry shortly."""
+    LEAD_CONTRACT = "lead_contract"
+    """422: the lead lacks its minimum content (see ``errors``); it is kept in quarantine."""
+
+
+class Problem(Exception):
+    """A refusal, answered as an RFC 9457 problem document."""
+
+    def __init__(
+        self, status: int, reason: ProblemReason, detail: str, errors: list[dict[str, Any]] | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.reason, self.detail, self.errors = status, reason, detail, errors
+
+    def document(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "type": f"urn:forecourt:problem:{self.reason.value}",
+            "title": self.reason.value.replace("_", " "),
+            "status": self.status,
+            "detail": self.detail,
+            "reason": self.reason.value,
+        }
+        if self.errors is not None:
+            doc["errors"] = self.errors
+        return doc
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One HTTP request as the webhook sees it."""
+
+    body: bytes
+    headers: Mapping[str, str]
+    """Header names in lower case."""
+    received: datetime
+    """When it arrived (UTC): the signature window and the raw key's day."""
+
+
+@dataclass
+class Answer:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def receive_lead(inbound: Inbound) -> Answer:
+    """Handle ``POST /v1/leads``; raises Problem for every refusal (see the module docstring)."""
+    conf = settings()
+    if len(inbound.body) > conf.webhook_max_bytes:
+        raise Problem(
+            413,
+            ProblemReason.PAYLOAD_TOO_LARGE,
+            f"the body is {len(inbound.body):,} bytes; the limit is {conf.webhook_max_bytes:,}",
+        )
+    kind = media_kind(inbound.headers.get("content-type"))
+    sender = authenticate(inbound)
+    feed, extension = _FEEDS[kind]
+    named = _named_dealer(inbound.body, kind)
+    dealer = _allowed_dealer(sender, named)
+    lead_dealer = dealer.dealer_id if named else lake.OEM_DEALER_ID
+    day = inbound.received.astimezone(UTC).date()
+    curated = curate_document(
+        inbound.body,
+        f"lead.{extension}",
+        dealer,
+        feed,
+        UploadMeta("webhook", lead_dealer, "webhook", inbound.received),
+    )
+    key = _idempotency_key(inbound, sender, curated.rows)
+    lead = curated.rows.to_pylist()[0] if curated.rows.num_rows else None
+    claim = {
+        "key": key,
+        "body_sha256": hashlib.sha256(inbound.body).hexdigest(),
+        "body": base64.b64encode(inbound.body).decode(),
+        "sender": sender.name,
+        "dealer_id": lead_dealer,
+        "day": day.isoformat(),
+        "received_at": inbound.received.astimezone(UTC).isoformat(),
+        "feed": feed,
+        "extension": extension,
+        "lead": json.loads(json.dumps(lead, default=_json_value)) if lead else None,
+        "errors": [
+            {"field": q.field, "reason": q.reason.value, "message": q.message} for q in curated.quarantined
+        ],
+    }
+    try:
+        result = accept_once()(claim=claim)
+    except Exception as exc:
+        _raise_idempotency_problem(exc)
+        raise
+    return Answer(result["status"], result["body"])
+
+
+def _json_value(value: Any) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _raise_idempotency_problem(exc: Exception) -> None:
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
+    if isinstance(exc, IdempotencyValidationError):
+        raise Problem(
+            409,
+            ProblemReason.IDEMPOTENCY_CONFLICT,
+            "this idempotency key was used before with a different body; use a new key for a new lead",
+        ) from exc
+    if isinstance(exc, IdempotencyAlreadyInProgressError):
+        raise Problem(
+            409, ProblemReason.REQUEST_IN_PROGRESS, "a request with this key is being processed; retry"
+        ) from exc
+
+
+@cache
+def accept_once() -> Callable[..., dict[str, Any]]:
+    """``accept`` behind Powertools idempotency (DynamoDB): the first answer per key is kept for
+    ``FORECOURT_IDEMPOTENCY_HOURS`` and given again; a different body under the same key raises."""
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent_function,
+    )
+
+    conf = settings()
+    persistence = DynamoDBPersistenceLayer(
+        table_name=conf.idempotency_table, boto3_client=aws.client("dynamodb")
+    )
+    config = IdempotencyConfig(
+        event_key_jmespath="key",
+        payload_validation_jmespath="body_sha256",
+        expires_after_seconds=conf.idempotency_hours * 3600,
+        raise_on_no_idempotency_key=True,
+    )
+    return idempotent_function(data_keyword_argument="claim", persistence_store=persistence, config=config)(
+        accept
+    )
+
+
+def accept(claim: dict[str, Any]) -> dict[str, Any]:
+    """Store the raw body, then queue the lead (202) or answer why it cannot be one (422)."""
+    conf = settings()
+    body = base64.b64decode(claim["body"])
+    name = f"{claim['sender']}-{hashlib.sha256(claim['key'].encode()).hexdigest()[:24]}.{claim['extension']}"
+    key = lake.raw_key(claim["dealer_id"], date.fromisoformat(claim["day"]), name, source="webhooks")
+    stored = aws.client("s3").put_object(
+        Bucket=conf.lake_bucket,
+        Key=key,
+        Body=body,
+        ContentType="application/xml" if claim["extension"] == "xml" else "application/json",
+        Metadata={"feed": claim["feed"], "sender": claim["sender"]},
+    )
+    if claim["lead"] is None:
+        problem = Problem(
+            422,
+            ProblemReason.LEAD_CONTRACT,
+            "the lead lacks its minimum content: " + "; ".join(e["message"] for e in claim["errors"]),
+            claim["errors"],
+        )
+        return {"status": 422, "body": problem.document()}
+    lead_id = claim["lead"]["record_id"]
+    message = {
+        "lead_id": lead_id,
+        "dealer_id": claim["dealer_id"],
+        "sender": claim["sender"],
+        "received_at": claim["received_at"],
+        "raw": {"bucket": conf.lake_bucket, "key": key, "version": stored.get("VersionId")},
+        "lead": claim["lead"],
+    }
+    aws.client("sqs").send_message(QueueUrl=conf.realtime_queue_url, MessageBody=json.dumps(message))
+    return {
+        "status": 202,
+        "body": {
+            "lead_id": lead_id,
+            "status": "accepted",
+            "dealer_id": None if claim["dealer_id"] == lake.OEM_DEALER_ID else claim["dealer_id"],
+            "received_at": claim["received_at"],
+        },
+    }
+
+
+def media_kind(content_type: str | None) -> str:
+    """``json`` or ``adf`` from a Content-Type header (parameters such as charset ignored)."""
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media not in _MEDIA_TYPES:
+        raise Problem(
+            415,
+            ProblemReason.UNSUPPORTED_MEDIA_TYPE,
+            f"Content-Type {media or '(none)'!r} is not accepted; send application/json, "
+            "application/xml or text/xml",
+        )
+    return _MEDIA_TYPES[media]
+
+
+def authenticate(inbound: Inbound) -> senders.Sender:
+    """The registered sender whose secret signed this request; raises Problem (401)."""
+    name = inbound.headers.get(signing.SENDER_HEADER.lower(), "").strip()
+    if not name:
+        raise Problem(
+            401, ProblemReason.MISSING_SENDER, f"the {signing.SENDER_HEADER} header names no sender"
+        )
+    sender = senders.get_sender(name)
+    if sender is None:
+        raise Problem(401, ProblemReason.UNKNOWN_SENDER, f"sender {name!r} is not registered")
+    try:
+        signing.verify(
+            inbound.headers.get(signing.SIGNATURE_HEADER.lower()),
+            inbound.body,
+            senders.secrets_for(name),
+            now=inbound.received.timestamp(),
+        )
+    except signing.SignatureError as exc:
+        raise Problem(401, ProblemReason(exc.reason.value), str(exc)) from exc
+    return sender
+
+
+def _named_dealer(body: bytes, kind: str) -> str | None:
+    """The dealer the lead names (ADF ``vendor/id``, JSON ``dealer_id``); raises Problem (400) when
+    the body is not exactly one lead."""
+    name = f"lead.{_FEEDS[kind][1]}"
+    try:
+        source = open_source(io.BytesIO(body), name, max_bytes=max(len(body), 1))
+        expected = "adf" if kind == "adf" else "jsonl"
+        if source.format != expected:
+            raise _malformed(f"the body is not {kind.upper()} (it reads as {source.format})")
+        batches = list(source.records())
+    except FileUnreadable as exc:
+        where = f" at line {exc.line}, column {exc.column}" if exc.line else ""
+        raise _malformed(f"{exc.message}{where}") from exc
+    rejected = [r for b in batches for r in b.rejected]
+    if rejected:
+        raise _malformed(f"line {rejected[0].source_line}: {rejected[0].message}")
+    records = sum(b.columns.num_rows for b in batches)
+    if records != 1:
+        raise _malformed(f"send one lead per request; this body holds {records}")
+    columns = batches[0].columns
+    field_name = "vendor.id" if kind == "adf" else "dealer_id"
+    if field_name not in columns.column_names:
+        return None
+    value = columns.column(field_name)[0].as_py()
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _malformed(detail: str) -> Problem:
+    return Problem(400, ProblemReason.MALFORMED_BODY, detail)
+
+
+def _allowed_dealer(sender: senders.Sender, named: str | None) -> Dealer:
+    """The dealer whose locale curates the lead (the OEM pseudo dealer when none is named)."""
+    if named is None:
+        if not sender.may_post_for(None):
+            raise Problem(
+                403,
+                ProblemReason.DEALER_REQUIRED,
+                f"the lead names no dealer (ADF vendor/id or JSON dealer_id) and sender {sender.name!r} "
+                "may post only for its own dealers",
+            )
+        return registry.OEM
+    dealer = registry.get_dealer(named)
+    if dealer is None or named == lake.OEM_DEALER_ID:
+        raise Problem(
+            422,
+            ProblemReason.UNKNOWN_DEALER,
+            f"dealer {named!r} is not registered",
+            [{"field": "dealer_id", "reason": "unknown_dealer", "message": "no such dealer"}],
+        )
+    if not sender.may_post_for(named):
+        raise Problem(
+            403, ProblemReason.DEALER_NOT_ALLOWED, f"sender {sender.name!r} may not post for dealer {named!r}"
+        )
+    return dealer
+
+
+def _idempotency_key(inbound: Inbound, sender: senders.Sender, rows: Any) -> str:
+    header = inbound.headers.get(IDEMPOTENCY_HEADER, "").strip()
+    if header:
+        return f"{sender.name}:key:{header}"
+    if rows.num_rows and "source_key" in rows.column_names:
+        source_key = rows.column("source_key")[0].as_py()
+        system = rows.column("lead_source_raw")[0].as_py() if "lead_source_raw" in rows.column_names else None
+        if source_key:
+            return f"{sender.name}:id:{system or ''}:{source_key}"
+    return f"{sender.name}:sha256:{hashlib.sha256(inbound.body).hexdigest()}"

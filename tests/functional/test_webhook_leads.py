@@ -1,0 +1,222 @@
+"""POST /v1/leads through the real webhook handler against moto: every answer, storage first, one
+normalizer for webhook and file leads, idempotency."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import LocalAws
+
+JSON_LEAD = {
+    "lead_id": "W-1001",
+    "dealer_id": "D100",
+    "created_at": "2026-11-02T14:05:00-06:00",
+    "source": "OEM Website",
+    "customer": {"first_name": "Ann", "last_name": "Lee", "email": "Ann.Lee@Example.com", "phone": "(312) 555-0142"},
+    "vehicle": {"year": "2026", "make": "Chevrolet", "model": "Equinox"},
+}
+ADF_LEAD = b"""<?xml version="1.0" encoding="UTF-8"?>
+<?adf version="1.0"?>
+<adf><prospect status="new">
+  <id sequence="1" source="LeadHub">LH-77</id>
+  <requestdate>2026-11-02T09:30:00-06:00</requestdate>
+  <vehicle interest="buy" status="new"><year>2026</year><make>Chevrolet</make><model>Blazer</model></vehicle>
+  <customer><contact><name part="first">Raj</name><name part="last">Patel</name>
+    <email>raj@example.com</email></contact></customer>
+  <vendor><id source="Forecourt-Dealer">D100</id><vendorname>Lakeside Chevrolet</vendorname></vendor>
+</prospect></adf>"""
+
+
+@pytest.fixture(scope="module")
+def senders_(local_aws: LocalAws, registered_dealers: dict[str, Any]) -> dict[str, str]:
+    from forecourt import senders
+
+    secrets = {}
+    for name, kind, dealers, everyone in (
+        ("leadhub", "lead_provider", ["D100"], False),
+        ("oem-site", "oem_site", [], True),
+    ):
+        if senders.get_sender(name) is None:
+            _, secrets[name] = senders.add_sender(name, kind, dealers, everyone)
+    return secrets
+
+
+@pytest.fixture()
+def handler(local_aws: LocalAws) -> Iterator[Any]:
+    from forecourt.local.pump import load_handler
+
+    yield load_handler("webhook")
+
+
+def post(
+    handler: Any,
+    body: bytes,
+    *,
+    sender: str | None = "leadhub",
+    secrets: dict[str, str] | None = None,
+    content_type: str = "application/json",
+    headers: dict[str, str] | None = None,
+    signed_at: int | None = None,
+) -> tuple[int, dict[str, Any]]:
+    from forecourt import signing
+    from forecourt.local.http import api_event
+    from forecourt.local.pump import LambdaContext
+
+    sent = {"Content-Type": content_type}
+    if sender is not None:
+        sent["Forecourt-Sender"] = sender
+        if secrets is not None and sender in secrets:
+            sent["Forecourt-Signature"] = signing.sign([secrets[sender]], body, signed_at or int(time.time()))
+    sent |= headers or {}
+    answer = handler(api_event("POST", "/v1/leads", sent, body), LambdaContext("webhook"))
+    return answer["statusCode"], json.loads(answer["body"])
+
+
+def realtime_messages(local_aws: LocalAws) -> list[dict[str, Any]]:
+    from forecourt import aws
+
+    out = []
+    while batch := local_aws.sqs_batch("RealtimeQueue"):
+        for message in batch:
+            out.append(json.loads(message["Body"]))
+            aws.client("sqs").delete_message(
+                QueueUrl=local_aws.resources.queues["RealtimeQueue"], ReceiptHandle=message["ReceiptHandle"]
+            )
+    return out
+
+
+def lead_body(**changes: Any) -> bytes:
+    return json.dumps(JSON_LEAD | changes).encode()
+
+
+def test_a_signed_json_lead_is_stored_first_queued_and_ingested_with_the_same_id(
+    local_aws: LocalAws, senders_: dict[str, str], handler: Any
+) -> None:
+    from forecourt import aws, catalog, intake
+    from forecourt.config import settings
+    from forecourt.local.pump import LambdaContext, sqs_event
+
+    realtime_messages(local_aws)
+    status, body = post(handler, lead_body(lead_id="W-2001"), secrets=senders_)
+    assert status == 202, body
+    assert body["status"] == "accepted" and body["dealer_id"] == "D100"
+    (message,) = realtime_messages(local_aws)
+    assert message["lead_id"] == body["lead_id"]
+    lead = message["lead"]
+    assert (lead["email"], lead["phone"], lead["source_key"]) == ("ann.lee@example.com", "+13125550142", "W-2001")
+    assert lead["requested_at"].startswith("2026-11-02T20:05:00")
+    raw = message["raw"]
+    assert raw["key"].startswith("raw/webhooks/dealer=D100/dt=")
+    stored = aws.client("s3").get_object(Bucket=raw["bucket"], Key=raw["key"])
+    assert stored["Body"].read() == lead_body(lead_id="W-2001")  # the bytes as sent
+    # the ingest path (S3 event → ingest → commit) gives the lake row the same record_id
+    event = intake.event_for(settings().lake_bucket, raw["key"], raw["version"])
+    result = local_aws.ingest_handler(
+        sqs_event([{"MessageId": "w", "ReceiptHandle": "r", "Body": json.dumps(event)}], "arn"),
+        LambdaContext("ingest"),
+    )
+    assert result["batchItemFailures"] == []
+    local_aws.drain_commits()
+    rows = catalog.load("leads").scan(row_filter=f"record_id == '{body['lead_id']}'").to_arrow()
+    assert rows.num_rows == 1 and rows.column("feed")[0].as_py() == "jsonl-leads"
+
+
+def test_an_adf_lead_names_its_dealer_in_vendor_id(local_aws: LocalAws, senders_: dict[str, str], handler: Any) -> None:
+    realtime_messages(local_aws)
+    status, body = post(handler, ADF_LEAD, secrets=senders_, content_type="application/xml; charset=utf-8")
+    assert status == 202, body
+    (message,) = realtime_messages(local_aws)
+    assert message["dealer_id"] == "D100" and message["lead"]["source_key"] == "LH-77"
+
+
+def test_retries_get_the_first_answer_and_a_reused_key_with_another_body_is_409(
+    local_aws: LocalAws, senders_: dict[str, str], handler: Any
+) -> None:
+    realtime_messages(local_aws)
+    key = {"Idempotency-Key": "retry-1"}
+    first = post(handler, lead_body(lead_id="W-3001"), secrets=senders_, headers=key)
+    again = post(handler, lead_body(lead_id="W-3001"), secrets=senders_, headers=key)
+    assert first[0] == 202 and again == first
+    assert len(realtime_messages(local_aws)) == 1
+    status, problem = post(handler, lead_body(lead_id="W-3002"), secrets=senders_, headers=key)
+    assert (status, problem["reason"]) == (409, "idempotency_conflict")
+    # without a header, the lead's own id (or the body's hash) is the key
+    one = post(handler, lead_body(lead_id="W-3003"), secrets=senders_)
+    two = post(handler, lead_body(lead_id="W-3003"), secrets=senders_)
+    assert one == two and len(realtime_messages(local_aws)) == 1
+
+
+def test_a_lead_naming_no_dealer_needs_a_sender_for_all_dealers(
+    local_aws: LocalAws, senders_: dict[str, str], handler: Any
+) -> None:
+    lead = {k: v for k, v in JSON_LEAD.items() if k != "dealer_id"} | {"lead_id": "W-4001"}
+    status, problem = post(handler, json.dumps(lead).encode(), secrets=senders_)
+    assert (status, problem["reason"]) == (403, "dealer_required")
+    status, body = post(handler, json.dumps(lead).encode(), sender="oem-site", secrets=senders_)
+    assert status == 202 and body["dealer_id"] is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "reason"),
+    [
+        ({"sender": None}, 401, "missing_sender"),
+        ({"sender": "nobody"}, 401, "unknown_sender"),
+        ({"secrets": {}}, 401, "missing_signature"),
+        ({"headers": {"Forecourt-Signature": "v1=abc"}}, 401, "malformed_signature"),
+        ({"signed_at": int(time.time()) - 301}, 401, "stale_timestamp"),
+        ({"secrets": {"leadhub": "not-the-secret"}}, 401, "bad_signature"),
+        ({"content_type": "text/plain"}, 415, "unsupported_media_type"),
+    ],
+)
+def test_refusals_before_the_body_is_read(
+    senders_: dict[str, str], handler: Any, kwargs: dict[str, Any], status: int, reason: str
+) -> None:
+    options: dict[str, Any] = {"secrets": senders_} | kwargs
+    answer = post(handler, lead_body(lead_id="W-5001"), **options)
+    assert answer[0] == status and answer[1]["reason"] == reason, answer
+    assert answer[1]["status"] == status and answer[1]["detail"]
+
+
+def test_bodies_that_are_not_one_lead_are_400_and_oversized_ones_413(
+    senders_: dict[str, str], handler: Any
+) -> None:
+    status, problem = post(handler, b'{"lead_id": "x", ', secrets=senders_)
+    assert (status, problem["reason"]) == (400, "malformed_body")
+    status, problem = post(handler, b"<adf><prospect>", secrets=senders_, content_type="text/xml")
+    assert (status, problem["reason"]) == (400, "malformed_body") and "line" in problem["detail"]
+    two = json.dumps([JSON_LEAD, JSON_LEAD]).encode()
+    status, problem = post(handler, two, secrets=senders_)
+    assert (status, problem["reason"]) == (400, "malformed_body") and "holds 2" in problem["detail"]
+    huge = lead_body(comments="x" * (1 << 20))
+    assert post(handler, huge, secrets=senders_)[0] == 413
+
+
+def test_dealer_checks_are_403_and_422(senders_: dict[str, str], handler: Any) -> None:
+    status, problem = post(handler, lead_body(lead_id="W-6001", dealer_id="D200"), secrets=senders_)
+    assert (status, problem["reason"]) == (403, "dealer_not_allowed")
+    status, problem = post(handler, lead_body(lead_id="W-6002", dealer_id="D999"), sender="oem-site", secrets=senders_)
+    assert (status, problem["reason"]) == (422, "unknown_dealer")
+
+
+def test_a_lead_failing_its_contract_is_422_with_the_fields_and_is_kept(
+    local_aws: LocalAws, senders_: dict[str, str], handler: Any
+) -> None:
+    from forecourt import aws
+    from forecourt.config import settings
+
+    realtime_messages(local_aws)
+    customer = {"first_name": "Ann", "last_name": "Lee"}  # no phone, no e-mail
+    status, problem = post(handler, lead_body(lead_id="W-7001", customer=customer), secrets=senders_)
+    assert (status, problem["reason"]) == (422, "lead_contract")
+    assert problem["errors"] and all(e["reason"] and e["message"] for e in problem["errors"])
+    assert realtime_messages(local_aws) == []
+    listed = aws.client("s3").list_objects_v2(Bucket=settings().lake_bucket, Prefix="raw/webhooks/dealer=D100/")
+    bodies = [
+        aws.client("s3").get_object(Bucket=settings().lake_bucket, Key=o["Key"])["Body"].read()
+        for o in listed.get("Contents", [])
+    ]
+    assert lead_body(lead_id="W-7001", customer=customer) in bodies  # stored first: ingest quarantines it
