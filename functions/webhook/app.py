@@ -47,4 +47,5 @@ def problem(exc: webhook.Problem) -> Response:
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    webhook.idempotency_config().register_lambda_context(context)
     return app.resolve(event, context)

@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -30,6 +32,33 @@ def forecourt(home: Path, *args: str, check: bool = True) -> subprocess.Complete
             f"forecourt {' '.join(args)} failed ({answer.returncode}):\n{answer.stdout}\n{answer.stderr}"
         )
     return answer
+
+
+def post_lead(api: str, sender: str, secret: str) -> str:
+    from forecourt import signing
+
+    lead = {
+        "lead_id": "WEB-1",
+        "dealer_id": "D1001",
+        "created_at": "2026-11-02T10:00:00-05:00",
+        "customer": {"first_name": "Ann", "last_name": "Lee", "email": "ann.lee@example.com"},
+        "vehicle": {"year": "2026", "make": "Chevrolet", "model": "Equinox"},
+    }
+    body = json.dumps(lead).encode()
+    request = urllib.request.Request(
+        api + "/v1/leads",
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            signing.SENDER_HEADER: sender,
+            signing.SIGNATURE_HEADER: signing.sign([secret], body, int(time.time())),
+        },
+    )
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        assert answer.status == 202
+        lead_id: str = json.loads(answer.read())["lead_id"]
+    return lead_id
 
 
 @pytest.fixture
@@ -82,10 +111,25 @@ def test_ingest_query_and_state_that_survives_down_and_up(home: Path):
     again = json.loads(forecourt(home, "ingest", files[0], "--dealer", "D1001", "--json").stdout)
     assert again[0]["upload_id"] == reports[0]["upload_id"]
 
+    # a lead provider posts a signed lead to the local HTTP API: it lands in the same table
+    added = json.loads(
+        forecourt(
+            home, "senders", "add", "leadhub", "--kind", "lead_provider", "--dealers", "D1001", "--json"
+        ).stdout
+    )
+    api = next(r["name"] for r in status if r["resource"] == "http api")
+    lead_id = post_lead(api, "leadhub", added["secret"])
+    curated += 1
+    by_id = f"SELECT count(*) AS n FROM leads WHERE record_id = '{lead_id}'"
+    deadline = time.monotonic() + 120
+    while json.loads(forecourt(home, "query", by_id, "--json").stdout) != [{"n": 1}]:
+        assert time.monotonic() < deadline, "the webhook lead never reached the leads table"
+        time.sleep(1)
+
     forecourt(home, "local", "down")
     forecourt(home, "local", "up")
     assert json.loads(forecourt(home, "query", sql, "--json").stdout) == [{"n": curated}]
     dealers = json.loads(forecourt(home, "dealers", "list", "--json").stdout)
     assert [d["dealer_id"] for d in dealers] == ["D1001"]
     uploads = json.loads(forecourt(home, "uploads", "--json").stdout)
-    assert len(uploads) == 3
+    assert len(uploads) == 4

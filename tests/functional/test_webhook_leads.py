@@ -16,7 +16,12 @@ JSON_LEAD = {
     "dealer_id": "D100",
     "created_at": "2026-11-02T14:05:00-06:00",
     "source": "OEM Website",
-    "customer": {"first_name": "Ann", "last_name": "Lee", "email": "Ann.Lee@Example.com", "phone": "(312) 555-0142"},
+    "customer": {
+        "first_name": "Ann",
+        "last_name": "Lee",
+        "email": "Ann.Lee@Example.com",
+        "phone": "(312) 555-0142",
+    },
     "vehicle": {"year": "2026", "make": "Chevrolet", "model": "Equinox"},
 }
 ADF_LEAD = b"""<?xml version="1.0" encoding="UTF-8"?>
@@ -107,7 +112,11 @@ def test_a_signed_json_lead_is_stored_first_queued_and_ingested_with_the_same_id
     (message,) = realtime_messages(local_aws)
     assert message["lead_id"] == body["lead_id"]
     lead = message["lead"]
-    assert (lead["email"], lead["phone"], lead["source_key"]) == ("ann.lee@example.com", "+13125550142", "W-2001")
+    assert (lead["email"], lead["phone"], lead["source_key"]) == (
+        "ann.lee@example.com",
+        "+13125550142",
+        "W-2001",
+    )
     assert lead["requested_at"].startswith("2026-11-02T20:05:00")
     raw = message["raw"]
     assert raw["key"].startswith("raw/webhooks/dealer=D100/dt=")
@@ -125,7 +134,9 @@ def test_a_signed_json_lead_is_stored_first_queued_and_ingested_with_the_same_id
     assert rows.num_rows == 1 and rows.column("feed")[0].as_py() == "jsonl-leads"
 
 
-def test_an_adf_lead_names_its_dealer_in_vendor_id(local_aws: LocalAws, senders_: dict[str, str], handler: Any) -> None:
+def test_an_adf_lead_names_its_dealer_in_vendor_id(
+    local_aws: LocalAws, senders_: dict[str, str], handler: Any
+) -> None:
     realtime_messages(local_aws)
     status, body = post(handler, ADF_LEAD, secrets=senders_, content_type="application/xml; charset=utf-8")
     assert status == 202, body
@@ -198,7 +209,9 @@ def test_bodies_that_are_not_one_lead_are_400_and_oversized_ones_413(
 def test_dealer_checks_are_403_and_422(senders_: dict[str, str], handler: Any) -> None:
     status, problem = post(handler, lead_body(lead_id="W-6001", dealer_id="D200"), secrets=senders_)
     assert (status, problem["reason"]) == (403, "dealer_not_allowed")
-    status, problem = post(handler, lead_body(lead_id="W-6002", dealer_id="D999"), sender="oem-site", secrets=senders_)
+    status, problem = post(
+        handler, lead_body(lead_id="W-6002", dealer_id="D999"), sender="oem-site", secrets=senders_
+    )
     assert (status, problem["reason"]) == (422, "unknown_dealer")
 
 
@@ -214,9 +227,47 @@ def test_a_lead_failing_its_contract_is_422_with_the_fields_and_is_kept(
     assert (status, problem["reason"]) == (422, "lead_contract")
     assert problem["errors"] and all(e["reason"] and e["message"] for e in problem["errors"])
     assert realtime_messages(local_aws) == []
-    listed = aws.client("s3").list_objects_v2(Bucket=settings().lake_bucket, Prefix="raw/webhooks/dealer=D100/")
+    listed = aws.client("s3").list_objects_v2(
+        Bucket=settings().lake_bucket, Prefix="raw/webhooks/dealer=D100/"
+    )
     bodies = [
         aws.client("s3").get_object(Bucket=settings().lake_bucket, Key=o["Key"])["Body"].read()
         for o in listed.get("Contents", [])
     ]
     assert lead_body(lead_id="W-7001", customer=customer) in bodies  # stored first: ingest quarantines it
+
+
+def test_the_local_http_api_answers_through_the_handler(senders_: dict[str, str], handler: Any) -> None:
+    import urllib.error
+    import urllib.request
+
+    from forecourt import signing
+    from forecourt.local.http import ApiServer
+    from forecourt.local.pump import LambdaContext
+
+    server = ApiServer(lambda event: handler(event, LambdaContext("webhook"))).start()
+    try:
+        body = lead_body(lead_id="W-8001")
+        request = urllib.request.Request(
+            server.url + "/v1/leads",
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "Forecourt-Sender": "leadhub",
+                "Forecourt-Signature": signing.sign([senders_["leadhub"]], body, int(time.time())),
+            },
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            assert answer.status == 202
+            assert json.loads(answer.read())["status"] == "accepted"
+        request = urllib.request.Request(server.url + "/v1/leads", data=body, method="POST")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        assert refused.value.code == 415
+        assert refused.value.headers["Content-Type"] == "application/problem+json"
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(urllib.request.Request(server.url + "/v2/nothing", data=b"{}"), timeout=30)
+        assert missing.value.code == 404
+    finally:
+        server.stop()

@@ -12,7 +12,8 @@ import pytest
 
 Resources = dict[str, dict[str, Any]]
 
-FUNCTIONS = ["IngestFunction", "CommitFunction"]
+QUEUE_FUNCTIONS = ["IngestFunction", "CommitFunction"]
+FUNCTIONS = [*QUEUE_FUNCTIONS, "WebhookFunction"]
 QUEUE_OF_FUNCTION = {"IngestFunction": "IngestQueue", "CommitFunction": "CommitQueue"}
 BUCKETS = ["LakeBucket", "AthenaResultsBucket"]
 BUCKET_POLICIES = {"LakeBucket": "LakeBucketPolicy", "AthenaResultsBucket": "AthenaResultsBucketPolicy"}
@@ -106,7 +107,7 @@ def test_cfn_lint_passes(template_path: Path) -> None:
 # --- queues and event sources ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("function_id", FUNCTIONS)
+@pytest.mark.parametrize("function_id", QUEUE_FUNCTIONS)
 def test_function_is_invoked_from_its_queue_with_partial_batch_failures(
     resources: Resources, function_id: str
 ) -> None:
@@ -133,7 +134,7 @@ def test_queue_redrives_to_its_dead_letter_queue_after_five_receives(
     assert redrive["maxReceiveCount"] == 5
 
 
-@pytest.mark.parametrize("function_id", FUNCTIONS)
+@pytest.mark.parametrize("function_id", QUEUE_FUNCTIONS)
 def test_visibility_timeout_is_at_least_six_times_the_function_timeout(
     resources: Resources, function_id: str
 ) -> None:
@@ -160,7 +161,7 @@ def test_every_dead_letter_queue_has_an_alarm_on_its_first_message(resources: Re
             assert props["Threshold"] == 0
             assert props["ComparisonOperator"] == "GreaterThanThreshold"
             alarmed.update(logical_id(d["Value"]) for d in props["Dimensions"] if d["Name"] == "QueueName")
-    assert dead_letter_ids == {"IngestDeadLetterQueue", "CommitDeadLetterQueue"}
+    assert dead_letter_ids == {"IngestDeadLetterQueue", "CommitDeadLetterQueue", "RealtimeDeadLetterQueue"}
     assert dead_letter_ids <= alarmed
 
 
@@ -465,3 +466,30 @@ def test_outputs_name_every_resource_the_cli_needs(cfn: dict[str, Any]) -> None:
         "GlueDatabaseName",
         "AnalystWorkGroupName",
     } <= set(cfn["Outputs"])
+
+
+# --- real time: HTTP API → webhook ------------------------------------------------------------------
+def test_webhook_is_routed_from_the_http_api_post_leads(resources: Resources) -> None:
+    [api] = of_type(resources, "AWS::ApiGatewayV2::Api").values()
+    operation = api["Properties"]["Body"]["paths"]["/v1/leads"]["post"]  # SAM writes an OpenAPI body
+    integration = operation["x-amazon-apigateway-integration"]
+    assert integration["type"] == "aws_proxy" and integration["payloadFormatVersion"] == "2.0"
+    assert "WebhookFunction" in render(integration["uri"])
+
+
+def test_webhook_role_stores_only_raw_webhooks_and_sends_only_to_the_realtime_queue(
+    resources: Resources,
+) -> None:
+    statements = inline_statements(resources, "WebhookFunction")
+    assert resources_granting(statements, "s3:PutObject") == {"${LakeBucket.Arn}/raw/webhooks/*"}
+    assert resources_granting(statements, "s3:GetObject") == set()
+    assert resources_granting(statements, "sqs:SendMessage") == {"${RealtimeQueue.Arn}"}
+    assert resources_granting(statements, "dynamodb:GetItem") == {
+        "${DealerRegistryTable.Arn}",
+        "${SenderRegistryTable.Arn}",
+        "${IdempotencyTable.Arn}",
+    }
+    assert resources_granting(statements, "dynamodb:PutItem") == {"${IdempotencyTable.Arn}"}
+    assert resources_granting(statements, "secretsmanager:GetSecretValue") == {
+        "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:forecourt/senders/*"
+    }

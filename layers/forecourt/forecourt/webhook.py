@@ -197,28 +197,31 @@ def _raise_idempotency_problem(exc: Exception) -> None:
 
 
 @cache
+def idempotency_config() -> Any:
+    """Powertools' IdempotencyConfig for webhook answers (the handler registers its Lambda context
+    on it, so an in-progress record expires with the invocation)."""
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
+    return IdempotencyConfig(
+        event_key_jmespath="key",
+        payload_validation_jmespath="body_sha256",
+        expires_after_seconds=settings().idempotency_hours * 3600,
+        raise_on_no_idempotency_key=True,
+    )
+
+
+@cache
 def accept_once() -> Callable[..., dict[str, Any]]:
     """``accept`` behind Powertools idempotency (DynamoDB): the first answer per key is kept for
     ``FORECOURT_IDEMPOTENCY_HOURS`` and given again; a different body under the same key raises."""
-    from aws_lambda_powertools.utilities.idempotency import (
-        DynamoDBPersistenceLayer,
-        IdempotencyConfig,
-        idempotent_function,
-    )
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, idempotent_function
 
-    conf = settings()
     persistence = DynamoDBPersistenceLayer(
-        table_name=conf.idempotency_table, boto3_client=aws.client("dynamodb")
+        table_name=settings().idempotency_table, boto3_client=aws.client("dynamodb")
     )
-    config = IdempotencyConfig(
-        event_key_jmespath="key",
-        payload_validation_jmespath="body_sha256",
-        expires_after_seconds=conf.idempotency_hours * 3600,
-        raise_on_no_idempotency_key=True,
-    )
-    return idempotent_function(data_keyword_argument="claim", persistence_store=persistence, config=config)(
-        accept
-    )
+    return idempotent_function(
+        data_keyword_argument="claim", persistence_store=persistence, config=idempotency_config()
+    )(accept)
 
 
 def accept(claim: dict[str, Any]) -> dict[str, Any]:
