@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -135,3 +136,25 @@ def registered_dealers(local_aws: LocalAws) -> dict[str, Any]:
     for dealer in dealers.values():
         registry.put_dealer(dealer)
     return dealers
+
+
+@pytest.fixture
+def stack_home(
+    local_aws: Any, registered_dealers: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """The session's moto server presented as a running local stack (a ``stack.json`` in a temporary
+    FORECOURT_HOME, as ``forecourt local up`` writes it), for CLI verbs run in-process."""
+    from forecourt import senders
+    from forecourt.local.server import environment
+
+    info = {
+        "pid": os.getpid(),
+        "endpoint": local_aws.endpoint,
+        "resources": local_aws.resources.to_json(),
+        "env": environment(local_aws.endpoint, local_aws.resources),
+        "started_at": time.time(),
+    }
+    (tmp_path / "stack.json").write_text(json.dumps(info))
+    monkeypatch.setenv("FORECOURT_HOME", str(tmp_path))
+    senders.clear_cache()
+    return tmp_path

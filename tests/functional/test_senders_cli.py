@@ -5,11 +5,8 @@ writes it)."""
 from __future__ import annotations
 
 import json
-import os
-import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -17,25 +14,6 @@ from forecourt import senders, signing
 from forecourt.cli import main
 
 BODY = b'{"lead":"x"}'
-
-
-@pytest.fixture
-def stack_home(
-    local_aws: Any, registered_dealers: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Path:
-    from forecourt.local.server import environment
-
-    info = {
-        "pid": os.getpid(),
-        "endpoint": local_aws.endpoint,
-        "resources": local_aws.resources.to_json(),
-        "env": environment(local_aws.endpoint, local_aws.resources),
-        "started_at": time.time(),
-    }
-    (tmp_path / "stack.json").write_text(json.dumps(info))
-    monkeypatch.setenv("FORECOURT_HOME", str(tmp_path))
-    senders.clear_cache()
-    return tmp_path
 
 
 def forecourt(*args: str) -> Result:

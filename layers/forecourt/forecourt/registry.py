@@ -2,14 +2,42 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import re
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from forecourt import aws
 from forecourt.config import settings
 from forecourt.lake import OEM_DEALER_ID
+
+DeliveryMethod = Literal["adf_http", "adf_email", "json_webhook", "file"]
+_HOURS = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DEFAULT_HOURS = dict.fromkeys(WEEKDAYS[:5], "09:00-19:00") | {"sat": "09:00-18:00"}
+
+
+class Delivery(BaseModel):
+    """How leads reach a dealer's CRM: ADF by HTTPS POST or by e-mail, signed JSON, or a file in
+    ``outbound/dealer=<id>/`` the dealer picks up."""
+
+    method: DeliveryMethod
+    endpoint: str | None = None
+    """The URL (``adf_http``, ``json_webhook``) or the lead-intake address (``adf_email``)."""
+
+    @model_validator(mode="after")
+    def _endpoint_fits(self) -> Delivery:
+        if self.method in ("adf_http", "json_webhook"):
+            if not (self.endpoint or "").startswith(("https://", "http://127.0.0.1", "http://localhost")):
+                raise ValueError(f"{self.method} needs an https:// endpoint")
+        elif self.method == "adf_email":
+            if not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", self.endpoint or ""):
+                raise ValueError("adf_email needs the CRM's lead-intake e-mail address as endpoint")
+        elif self.endpoint:
+            raise ValueError("file delivery takes no endpoint (files go to outbound/dealer=<id>/)")
+        return self
 
 
 class Dealer(BaseModel):
@@ -21,8 +49,33 @@ class Dealer(BaseModel):
     """Feeds this dealer sends; detection tries them first."""
     timezone: str = "America/New_York"
     country: str = Field(default="US", pattern=r"^[A-Z]{2}$")
-    zip: str | None = None
+    zip: str | None = Field(default=None, pattern=r"^\d{5}$")
     active: bool = True
+    territory_zips: list[str] = Field(default_factory=list)
+    """The dealer's area of responsibility (PMA/AOR): leads from these zips are routed to it."""
+    delivery: Delivery | None = None
+    """None: leads for this dealer wait in the OEM fallback queue."""
+    duplicate_policy: Literal["update", "suppress"] = "update"
+    """A repeat lead (same person and vehicle within the window) is sent as an update, or not at all."""
+    business_hours: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_HOURS))
+    """Opening hours in the dealer's time zone per weekday (``mon`` … ``sun`` → ``HH:MM-HH:MM``);
+    a day not listed is closed. Business-hours speed-to-lead counts only these."""
+
+    @field_validator("territory_zips")
+    @classmethod
+    def _zip_codes(cls, value: list[str]) -> list[str]:
+        bad = [z for z in value if not re.match(r"^\d{5}$", z)]
+        if bad:
+            raise ValueError(f"territory zips must be 5 digits: {', '.join(bad[:5])}")
+        return sorted(set(value))
+
+    @field_validator("business_hours")
+    @classmethod
+    def _hours(cls, value: dict[str, str]) -> dict[str, str]:
+        for day, span in value.items():
+            if day not in WEEKDAYS or not _HOURS.match(span) or span[:5] >= span[6:]:
+                raise ValueError(f"business hours {day}={span!r}: use mon..sun=HH:MM-HH:MM (opening first)")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -57,6 +110,10 @@ def _to_item(dealer: Dealer) -> dict[str, Any]:
     }
     if dealer.zip:
         item["zip"] = {"S": dealer.zip}
+    routing = dealer.model_dump(
+        mode="json", include={"territory_zips", "delivery", "duplicate_policy", "business_hours"}
+    )
+    item["routing"] = {"S": json.dumps(routing, sort_keys=True)}
     return item
 
 
@@ -69,6 +126,7 @@ def _from_item(item: dict[str, Any]) -> Dealer:
         active=item.get("active", {}).get("BOOL", True),
         feeds=[f["S"] for f in item.get("feeds", {}).get("L", [])],
         zip=item.get("zip", {}).get("S"),
+        **(json.loads(item["routing"]["S"]) if "routing" in item else {}),
     )
 
 

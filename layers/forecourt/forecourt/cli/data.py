@@ -70,6 +70,102 @@ def dealers_add(
     console.print(f"dealer {dealer_id} registered (feeds: {', '.join(feeds) or 'detected per file'})")
 
 
+@dealers.command("update")
+@click.argument("dealer_id")
+@click.option("--active/--inactive", default=None, help="Whether leads may be routed to the dealer.")
+@click.option("--zip", "zip_code", default=None, help="The dealer's location (5-digit zip), for distance.")
+@click.option(
+    "--territory",
+    "territory",
+    multiple=True,
+    help="Territory zips (repeat or comma-separate); replaces the list. `--territory ''` clears it.",
+)
+@click.option(
+    "--delivery",
+    type=click.Choice(["adf_http", "adf_email", "json_webhook", "file"]),
+    default=None,
+    help="How leads reach the dealer's CRM.",
+)
+@click.option(
+    "--endpoint", default=None, help="URL (adf_http, json_webhook) or lead-intake e-mail (adf_email)."
+)
+@click.option(
+    "--duplicates",
+    type=click.Choice(["update", "suppress"]),
+    default=None,
+    help="What a repeat lead becomes.",
+)
+@click.option(
+    "--hours",
+    default=None,
+    help="Business hours, e.g. 'mon-fri=09:00-19:00,sat=09:00-18:00' (days not named are closed).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the dealer as JSON.")
+def dealers_update(
+    dealer_id: str,
+    active: bool | None,
+    zip_code: str | None,
+    territory: tuple[str, ...],
+    delivery: str | None,
+    endpoint: str | None,
+    duplicates: str | None,
+    hours: str | None,
+    as_json: bool,
+) -> None:
+    """Set what routing and delivery need for dealer DEALER_ID (only the options given change)."""
+    from pydantic import ValidationError
+
+    from forecourt import registry
+
+    _connect()
+    dealer = registry.get_dealer(dealer_id)
+    if dealer is None or dealer_id == "oem":
+        fail(f"dealer {dealer_id} is not registered; add it with `forecourt dealers add {dealer_id}`")
+        return
+    changes: dict[str, object] = {}
+    if active is not None:
+        changes["active"] = active
+    if zip_code is not None:
+        changes["zip"] = zip_code
+    if territory:
+        changes["territory_zips"] = [z.strip() for t in territory for z in t.split(",") if z.strip()]
+    if delivery is not None or endpoint is not None:
+        current = dealer.delivery.model_dump() if dealer.delivery else {}
+        changes["delivery"] = current | {
+            k: v for k, v in (("method", delivery), ("endpoint", endpoint)) if v is not None
+        }
+    if duplicates is not None:
+        changes["duplicate_policy"] = duplicates
+    try:
+        if hours is not None:
+            changes["business_hours"] = _parse_hours(hours)
+        updated = registry.Dealer.model_validate(dealer.model_dump() | changes)
+    except (ValidationError, ValueError) as exc:
+        fail(str(exc))
+        return
+    registry.put_dealer(updated)
+    if as_json:
+        click.echo(updated.model_dump_json(indent=2))
+    else:
+        console.print(f"dealer {dealer_id} updated: {', '.join(sorted(changes)) or 'nothing to change'}")
+
+
+def _parse_hours(text: str) -> dict[str, str]:
+    """``mon-fri=09:00-19:00,sat=09:00-18:00`` → one entry per day."""
+    from forecourt.registry import WEEKDAYS
+
+    hours: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        days, _, span = part.partition("=")
+        first, _, last = days.strip().lower().partition("-")
+        if first not in WEEKDAYS or (last and last not in WEEKDAYS) or not span:
+            raise ValueError(f"--hours {part!r}: use DAY[-DAY]=HH:MM-HH:MM with days mon..sun")
+        start, end = WEEKDAYS.index(first), WEEKDAYS.index(last or first)
+        for day in WEEKDAYS[start : end + 1]:
+            hours[day] = span.strip()
+    return hours
+
+
 @dealers.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def dealers_list(as_json: bool) -> None:
