@@ -6,7 +6,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from typing import Any
 
+import pyarrow as pa
 from pydantic import BaseModel
 
 from forecourt import aws
@@ -65,3 +68,31 @@ def apply(requests: list[CommitRequest]) -> None:
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(by_table)))) as pool:
         for future in [pool.submit(commit_table, table) for table in sorted(by_table)]:
             future.result()
+
+
+def append_records(table: str, rows: list[dict[str, Any]], batch_id: str, day: date) -> CommitRequest:
+    """Write ``rows`` (dicts keyed by ``table``'s column names; missing columns are null) as one data
+    file of ``table`` in the lake and queue its commit. For the small, frequent writes of the real-time
+    functions (routing decisions, delivery attempts): ``batch_id`` plays the upload id — the same
+    batch written again replaces its rows instead of doubling them — and ``day`` is the partition."""
+    from forecourt import lake, schemas
+
+    dataset = schemas.get(table)
+    writer = lake.DataFileWriter(
+        aws.s3_filesystem(),
+        settings().lake_bucket,
+        table,
+        dataset.arrow_schema(),
+        batch_id,
+        day,
+        sort_by=dataset.event_time,
+    )
+    if rows:
+        writer.write(
+            pa.Table.from_pylist(
+                [{c: r.get(c) for c in dataset.column_names} for r in rows], dataset.arrow_schema()
+            )
+        )
+    request = CommitRequest(table=table, upload_id=batch_id, files=[f"s3://{f}" for f in writer.close()])
+    send([request])
+    return request
