@@ -39,6 +39,20 @@ def post_lead() -> Response:
     return _json(answer.status, answer.body)
 
 
+@app.post("/v1/dealers/<dealer_id>/events")
+def post_event(dealer_id: str) -> Response:
+    answer = webhook.receive_event(_inbound(), dealer_id)
+    logger.info("event answered", extra={"status": answer.status, "dealer_id": dealer_id})
+    return _json(answer.status, answer.body)
+
+
+@app.post("/v1/dealers/<dealer_id>/uploads")
+def post_upload(dealer_id: str) -> Response:
+    answer = webhook.upload_url(_inbound(), dealer_id)
+    logger.info("upload URL issued", extra={"status": answer.status, "dealer_id": dealer_id})
+    return _json(answer.status, answer.body)
+
+
 @app.exception_handler(webhook.Problem)
 def problem(exc: webhook.Problem) -> Response:
     logger.info("request refused", extra={"status": exc.status, "reason": exc.reason.value})

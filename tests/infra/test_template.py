@@ -475,13 +475,19 @@ def test_webhook_is_routed_from_the_http_api_post_leads(resources: Resources) ->
     integration = operation["x-amazon-apigateway-integration"]
     assert integration["type"] == "aws_proxy" and integration["payloadFormatVersion"] == "2.0"
     assert "WebhookFunction" in render(integration["uri"])
+    paths = api["Properties"]["Body"]["paths"]
+    assert {"/v1/dealers/{dealer_id}/events", "/v1/dealers/{dealer_id}/uploads"} <= set(paths)
 
 
 def test_webhook_role_stores_only_raw_webhooks_and_sends_only_to_the_realtime_queue(
     resources: Resources,
 ) -> None:
     statements = inline_statements(resources, "WebhookFunction")
-    assert resources_granting(statements, "s3:PutObject") == {"${LakeBucket.Arn}/raw/webhooks/*"}
+    assert resources_granting(statements, "s3:PutObject") == {
+        "${LakeBucket.Arn}/raw/webhooks/*",
+        "${LakeBucket.Arn}/raw/events/*",
+        "${LakeBucket.Arn}/raw/files/*",
+    }
     assert resources_granting(statements, "s3:GetObject") == set()
     assert resources_granting(statements, "sqs:SendMessage") == {"${RealtimeQueue.Arn}"}
     assert resources_granting(statements, "dynamodb:GetItem") == {

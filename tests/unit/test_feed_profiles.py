@@ -15,6 +15,7 @@ from forecourt.reasons import QuarantineReason
 FIXTURES = Path(__file__).resolve().parents[1] / "data" / "feeds"
 SIDECARS = sorted(FIXTURES.glob("*/*.expected.json"))
 FEEDS = {
+    "lead-events",
     "generic-leads",
     "vinsolutions-leads",
     "elead-leads",

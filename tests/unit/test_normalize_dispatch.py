@@ -20,6 +20,7 @@ SAMPLES = {
     "vehicle_status": "N",
     "lead_source": "Cars.com",
     "consent": "granted",
+    "event_type": "Appt Set",
     "model_year": "2024",
     "integer": "1,234",
     "number": "$12.50",

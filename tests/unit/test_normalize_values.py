@@ -94,3 +94,32 @@ def test_lead_source_column_only_holds_canonical_values() -> None:
         "third_party",
     ]
     assert classify_lead_source("FordDirect") == "oem_website"
+
+
+def test_crm_event_spellings_map_to_the_closed_list() -> None:
+    import pyarrow as pa
+    from forecourt.normalize import Locale, normalize_column
+
+    values = pa.array(
+        [
+            "Contacted",
+            "Appt Set",
+            "appointment-set",
+            "SHOWED",
+            "Sold",
+            "Dead",
+            "Walk-In",
+            "RO Opened",
+            "teleported",
+            None,
+            " ",
+        ]
+    )
+    result = normalize_column(
+        "event_type", values, pa.string(), Locale(country="US", timezone="America/Chicago")
+    )
+    assert result.values.to_pylist() == [
+        "contacted", "appointment_set", "appointment_set", "shown", "sold", "lost",
+        "showroom_visit", "service_visit", None, None, None,
+    ]  # fmt: skip
+    assert result.invalid.to_pylist() == [False] * 8 + [True, False, False]

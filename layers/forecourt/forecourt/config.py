@@ -28,6 +28,8 @@ class Settings(BaseModel):
     idempotency_table: str = "forecourt-idempotency"
     idempotency_hours: int = 24
     """How long a webhook answer is kept and given again for the same idempotency key."""
+    upload_url_seconds: int = 900
+    """How long a presigned upload URL from POST /v1/dealers/{id}/uploads stays valid."""
     webhook_max_bytes: int = 1 << 20
     """Largest webhook body accepted (one lead; ADF with comments is a few KiB); larger → 413."""
     region: str = "us-east-1"

@@ -312,6 +312,18 @@ def _contract_failures(
             if name in columns:
                 usable = pc.or_(usable, pc.is_valid(columns[name]))
         checks.append((pc.invert(usable), QuarantineReason.MISSING_ONE_OF.value, "|".join(group)))
+    for name, conditions in dataset.contract.required_when.items():
+        present = pc.is_valid(columns[name]) if name in columns else _repeat(False, pa.bool_(), rows)
+        for other, values in conditions.items():
+            applies = columns.get(other, pa.nulls(rows, pa.string()))
+            applies = pc.fill_null(pc.is_in(applies, value_set=pa.array(values, applies.type)), False)
+            was_bad = invalid.get(name, _repeat(False, pa.bool_(), rows))
+            code = pc.if_else(
+                was_bad,
+                QuarantineReason.INVALID_REQUIRED_FIELD.value,
+                QuarantineReason.MISSING_REQUIRED_FIELD.value,
+            )
+            checks.append((pc.and_(applies, pc.invert(present)), code, name))
     for failed, code, name in reversed(checks):  # reversed: the first failing check wins
         reason = pc.if_else(failed, code, reason)
         where = pc.if_else(failed, name, where)

@@ -47,6 +47,7 @@ FIELD_ISSUE_MEANINGS = {
     "text": "never: free text is only tidied",
     "timestamp": "not a date-time in any of the feed's formats",
     "vehicle_status": "not new or used (or a spelling of them: N, U, CPO, Certified, Demo…)",
+    "event_type": "not contacted, appointment_set, shown, sold, lost, showroom_visit or service_visit",
     "vin": "not 17 legal VIN characters, or a North American VIN whose check digit is wrong",
     "zip": "not a US ZIP (5 digits, optionally +4) or Canadian postal code (checked for US and CA dealers)",
 }
@@ -139,6 +140,11 @@ def _dataset_section(dataset: schemas.Dataset) -> list[str]:
 def _contract(contract: schemas.Contract) -> str:
     parts = [f"all of {_names(contract.required)}"] if contract.required else []
     parts += [f"at least one of {_names(group)}" for group in contract.any_of]
+    parts += [
+        f"`{name}` when `{other}` is {' or '.join(f'`{v}`' for v in values)}"
+        for name, conditions in contract.required_when.items()
+        for other, values in conditions.items()
+    ]
     return "; ".join(parts) or "none (every record is accepted)"
 
 

@@ -55,6 +55,8 @@ class Contract(BaseModel):
 
     required: list[str] = Field(default_factory=list)
     any_of: list[list[str]] = Field(default_factory=list)
+    required_when: dict[str, dict[str, list[str]]] = Field(default_factory=dict)
+    """Columns required only for some values of another: ``{"sale_value": {"event_type": ["sold"]}}``."""
 
 
 class PartitionField(BaseModel):
@@ -83,6 +85,8 @@ class Dataset(BaseModel):
         known = set(names)
         referenced = [self.event_time, *self.sort_order, *(p.column for p in self.partitioning)]
         referenced += self.contract.required + [c for g in self.contract.any_of for c in g]
+        for name, conditions in self.contract.required_when.items():
+            referenced += [name, *conditions]
         for col in self.columns:
             referenced += col.derived_from
         missing = sorted(set(referenced) - known)
@@ -174,5 +178,5 @@ def get(name: str) -> Dataset:
     return datasets[name]
 
 
-CURATED = ("leads", "visits", "sales", "sales_finance", "campaigns", "campaign_spend")
+CURATED = ("leads", "visits", "sales", "sales_finance", "campaigns", "campaign_spend", "lead_events")
 OPERATIONAL = ("uploads", "quarantine")

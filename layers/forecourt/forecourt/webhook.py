@@ -32,6 +32,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from enum import StrEnum
 from functools import cache
 from typing import Any
@@ -75,13 +76,17 @@ class ProblemReason(StrEnum):
     DEALER_REQUIRED = "dealer_required"
     """403: the lead names no dealer and the sender may post only for some dealers."""
     UNKNOWN_DEALER = "unknown_dealer"
-    """422: the dealer the lead names is not registered."""
+    """422: the dealer the lead names is not registered (404 when it is the URL's dealer)."""
     IDEMPOTENCY_CONFLICT = "idempotency_conflict"
     """409: the idempotency key was used before with a different body."""
     REQUEST_IN_PROGRESS = "request_in_progress"
     """409: a request with this idempotency key is being processed; retry shortly."""
     LEAD_CONTRACT = "lead_contract"
     """422: the lead lacks its minimum content (see ``errors``); it is kept in quarantine."""
+    EVENT_CONTRACT = "event_contract"
+    """422: the CRM event lacks its minimum content (see ``errors``); it is kept in quarantine."""
+    UPLOAD_REQUEST = "upload_request"
+    """422: an upload-URL request without a usable ``file_name`` or with an unknown ``feed``."""
 
 
 class Problem(Exception):
@@ -126,6 +131,98 @@ class Answer:
 
 def receive_lead(inbound: Inbound) -> Answer:
     """Handle ``POST /v1/leads``; raises Problem for every refusal (see the module docstring)."""
+    kind, sender = _checked(inbound)
+    feed, extension = _FEEDS[kind]
+    named = _named_dealer(inbound.body, kind)
+    dealer = _allowed_dealer(sender, named)
+    lead_dealer = dealer.dealer_id if named else lake.OEM_DEALER_ID
+    curated = curate_document(
+        inbound.body,
+        f"lead.{extension}",
+        dealer,
+        feed,
+        UploadMeta("webhook", lead_dealer, "webhook", inbound.received),
+    )
+    key = _idempotency_key(inbound, sender, curated.rows, "lead")
+    return _accept(_claim(inbound, sender, key, lead_dealer, feed, extension, curated, "lead"))
+
+
+def receive_event(inbound: Inbound, dealer_id: str) -> Answer:
+    """Handle ``POST /v1/dealers/{dealer_id}/events``: a CRM reports a lead's stage (``contacted``,
+    ``appointment_set``, ``shown``, ``sold`` with ``value``, ``lost``) or a showroom or service visit,
+    as one JSON object of the ``lead-events`` feed. Stored first in ``raw/events/``, ingested into
+    ``lead_events``; 202 with ``event_id`` (its ``record_id``), 422 naming the fields it lacks."""
+    kind, sender = _checked(inbound)
+    if kind != "json":
+        raise Problem(415, ProblemReason.UNSUPPORTED_MEDIA_TYPE, "events are JSON: send application/json")
+    dealer = _path_dealer(sender, dealer_id)
+    _one_record(inbound.body, "json")
+    curated = curate_document(
+        inbound.body,
+        "event.json",
+        dealer,
+        "lead-events",
+        UploadMeta("webhook", dealer_id, "webhook", inbound.received),
+    )
+    key = _idempotency_key(inbound, sender, curated.rows, "event")
+    return _accept(_claim(inbound, sender, key, dealer_id, "lead-events", "json", curated, "event"))
+
+
+def upload_url(inbound: Inbound, dealer_id: str, *, expires_in: int | None = None) -> Answer:
+    """Handle ``POST /v1/dealers/{dealer_id}/uploads``: a short-lived presigned PUT URL for one file
+    into that dealer's raw prefix (dealers have no AWS identities). Body: ``{"file_name": "…",
+    "feed": "…"}`` (feed optional: detected from content otherwise)."""
+    kind, sender = _checked(inbound)
+    if kind != "json":
+        raise Problem(415, ProblemReason.UNSUPPORTED_MEDIA_TYPE, "send application/json")
+    _path_dealer(sender, dealer_id)
+    try:
+        request = json.loads(inbound.body or b"{}")
+    except ValueError as exc:
+        raise _malformed(f"the body is not JSON: {exc}") from exc
+    name = request.get("file_name") if isinstance(request, dict) else None
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        raise Problem(
+            422,
+            ProblemReason.UPLOAD_REQUEST,
+            "file_name (1–200 characters) is required",
+            [{"field": "file_name", "reason": "missing_required_field", "message": "give the file's name"}],
+        )
+    feed = request.get("feed")
+    if feed is not None:
+        from forecourt import feeds
+
+        if feed not in feeds.load_all():
+            raise Problem(
+                422,
+                ProblemReason.UPLOAD_REQUEST,
+                f"unknown feed {feed!r}",
+                [
+                    {
+                        "field": "feed",
+                        "reason": "unknown_feed",
+                        "message": f"known: {', '.join(sorted(feeds.load_all()))}",
+                    }
+                ],
+            )
+    conf = settings()
+    seconds = expires_in or conf.upload_url_seconds
+    key = lake.raw_key(dealer_id, inbound.received.astimezone(UTC).date(), name.strip())
+    params: dict[str, Any] = {"Bucket": conf.lake_bucket, "Key": key}
+    headers: dict[str, str] = {}
+    if feed:
+        params["Metadata"] = {"feed": feed}
+        headers["x-amz-meta-feed"] = feed
+    url = aws.client("s3").generate_presigned_url("put_object", Params=params, ExpiresIn=seconds)
+    expires = datetime.fromtimestamp(inbound.received.timestamp() + seconds, UTC)
+    return Answer(
+        201,
+        {"method": "PUT", "url": url, "headers": headers, "key": key, "expires_at": expires.isoformat()},
+    )
+
+
+def _checked(inbound: Inbound) -> tuple[str, senders.Sender]:
+    """Size, media type and sender checks every route shares; the media kind and the sender."""
     conf = settings()
     if len(inbound.body) > conf.webhook_max_bytes:
         raise Problem(
@@ -134,36 +231,52 @@ def receive_lead(inbound: Inbound) -> Answer:
             f"the body is {len(inbound.body):,} bytes; the limit is {conf.webhook_max_bytes:,}",
         )
     kind = media_kind(inbound.headers.get("content-type"))
-    sender = authenticate(inbound)
-    feed, extension = _FEEDS[kind]
-    named = _named_dealer(inbound.body, kind)
-    dealer = _allowed_dealer(sender, named)
-    lead_dealer = dealer.dealer_id if named else lake.OEM_DEALER_ID
-    day = inbound.received.astimezone(UTC).date()
-    curated = curate_document(
-        inbound.body,
-        f"lead.{extension}",
-        dealer,
-        feed,
-        UploadMeta("webhook", lead_dealer, "webhook", inbound.received),
-    )
-    key = _idempotency_key(inbound, sender, curated.rows)
-    lead = curated.rows.to_pylist()[0] if curated.rows.num_rows else None
-    claim = {
+    return kind, authenticate(inbound)
+
+
+def _path_dealer(sender: senders.Sender, dealer_id: str) -> Dealer:
+    dealer = registry.get_dealer(dealer_id) if dealer_id != lake.OEM_DEALER_ID else None
+    if dealer is None:
+        raise Problem(404, ProblemReason.UNKNOWN_DEALER, f"dealer {dealer_id!r} is not registered")
+    if not sender.may_post_for(dealer_id):
+        raise Problem(
+            403,
+            ProblemReason.DEALER_NOT_ALLOWED,
+            f"sender {sender.name!r} may not post for dealer {dealer_id!r}",
+        )
+    return dealer
+
+
+def _claim(
+    inbound: Inbound,
+    sender: senders.Sender,
+    key: str,
+    dealer_id: str,
+    feed: str,
+    extension: str,
+    curated: Any,
+    what: str,
+) -> dict[str, Any]:
+    row = curated.rows.to_pylist()[0] if curated.rows.num_rows else None
+    return {
         "key": key,
         "body_sha256": hashlib.sha256(inbound.body).hexdigest(),
         "body": base64.b64encode(inbound.body).decode(),
+        "what": what,
         "sender": sender.name,
-        "dealer_id": lead_dealer,
-        "day": day.isoformat(),
+        "dealer_id": dealer_id,
+        "day": inbound.received.astimezone(UTC).date().isoformat(),
         "received_at": inbound.received.astimezone(UTC).isoformat(),
         "feed": feed,
         "extension": extension,
-        "lead": json.loads(json.dumps(lead, default=_json_value)) if lead else None,
+        "record": json.loads(json.dumps(row, default=_json_value)) if row else None,
         "errors": [
             {"field": q.field, "reason": q.reason.value, "message": q.message} for q in curated.quarantined
         ],
     }
+
+
+def _accept(claim: dict[str, Any]) -> Answer:
     try:
         result = accept_once()(claim=claim)
     except Exception as exc:
@@ -175,6 +288,8 @@ def receive_lead(inbound: Inbound) -> Answer:
 def _json_value(value: Any) -> str:
     if isinstance(value, datetime | date):
         return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)  # exact: 38450.00 stays 38450.00
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
@@ -225,11 +340,13 @@ def accept_once() -> Callable[..., dict[str, Any]]:
 
 
 def accept(claim: dict[str, Any]) -> dict[str, Any]:
-    """Store the raw body, then queue the lead (202) or answer why it cannot be one (422)."""
+    """Store the raw body, then queue the lead (202), accept the event (202) or answer why the
+    record lacks its minimum content (422, kept: ingest quarantines the stored body)."""
     conf = settings()
     body = base64.b64decode(claim["body"])
     name = f"{claim['sender']}-{hashlib.sha256(claim['key'].encode()).hexdigest()[:24]}.{claim['extension']}"
-    key = lake.raw_key(claim["dealer_id"], date.fromisoformat(claim["day"]), name, source="webhooks")
+    source = "webhooks" if claim["what"] == "lead" else "events"
+    key = lake.raw_key(claim["dealer_id"], date.fromisoformat(claim["day"]), name, source=source)
     stored = aws.client("s3").put_object(
         Bucket=conf.lake_bucket,
         Key=key,
@@ -237,28 +354,35 @@ def accept(claim: dict[str, Any]) -> dict[str, Any]:
         ContentType="application/xml" if claim["extension"] == "xml" else "application/json",
         Metadata={"feed": claim["feed"], "sender": claim["sender"]},
     )
-    if claim["lead"] is None:
+    if claim["record"] is None:
+        reason = ProblemReason.LEAD_CONTRACT if claim["what"] == "lead" else ProblemReason.EVENT_CONTRACT
         problem = Problem(
             422,
-            ProblemReason.LEAD_CONTRACT,
-            "the lead lacks its minimum content: " + "; ".join(e["message"] for e in claim["errors"]),
+            reason,
+            f"the {claim['what']} lacks its minimum content: "
+            + "; ".join(e["message"] for e in claim["errors"]),
             claim["errors"],
         )
         return {"status": 422, "body": problem.document()}
-    lead_id = claim["lead"]["record_id"]
+    record_id = claim["record"]["record_id"]
+    if claim["what"] == "event":
+        return {
+            "status": 202,
+            "body": {"event_id": record_id, "status": "accepted", "received_at": claim["received_at"]},
+        }
     message = {
-        "lead_id": lead_id,
+        "lead_id": record_id,
         "dealer_id": claim["dealer_id"],
         "sender": claim["sender"],
         "received_at": claim["received_at"],
         "raw": {"bucket": conf.lake_bucket, "key": key, "version": stored.get("VersionId")},
-        "lead": claim["lead"],
+        "lead": claim["record"],
     }
     aws.client("sqs").send_message(QueueUrl=conf.realtime_queue_url, MessageBody=json.dumps(message))
     return {
         "status": 202,
         "body": {
-            "lead_id": lead_id,
+            "lead_id": record_id,
             "status": "accepted",
             "dealer_id": None if claim["dealer_id"] == lake.OEM_DEALER_ID else claim["dealer_id"],
             "received_at": claim["received_at"],
@@ -301,10 +425,10 @@ def authenticate(inbound: Inbound) -> senders.Sender:
     return sender
 
 
-def _named_dealer(body: bytes, kind: str) -> str | None:
-    """The dealer the lead names (ADF ``vendor/id``, JSON ``dealer_id``); raises Problem (400) when
-    the body is not exactly one lead."""
-    name = f"lead.{_FEEDS[kind][1]}"
+def _one_record(body: bytes, kind: str) -> Any:
+    """The raw fields of the body's single record; raises Problem (400) unless the body is exactly
+    one ADF prospect or one JSON object."""
+    name = f"record.{_FEEDS[kind][1]}"
     try:
         source = open_source(io.BytesIO(body), name, max_bytes=max(len(body), 1))
         expected = "adf" if kind == "adf" else "jsonl"
@@ -319,8 +443,14 @@ def _named_dealer(body: bytes, kind: str) -> str | None:
         raise _malformed(f"line {rejected[0].source_line}: {rejected[0].message}")
     records = sum(b.columns.num_rows for b in batches)
     if records != 1:
-        raise _malformed(f"send one lead per request; this body holds {records}")
-    columns = batches[0].columns
+        raise _malformed(f"send one record per request; this body holds {records}")
+    return batches[0].columns
+
+
+def _named_dealer(body: bytes, kind: str) -> str | None:
+    """The dealer the lead names (ADF ``vendor/id``, JSON ``dealer_id``); raises Problem (400) when
+    the body is not exactly one lead."""
+    columns = _one_record(body, kind)
     field_name = "vendor.id" if kind == "adf" else "dealer_id"
     if field_name not in columns.column_names:
         return None
@@ -358,13 +488,15 @@ def _allowed_dealer(sender: senders.Sender, named: str | None) -> Dealer:
     return dealer
 
 
-def _idempotency_key(inbound: Inbound, sender: senders.Sender, rows: Any) -> str:
+def _idempotency_key(inbound: Inbound, sender: senders.Sender, rows: Any, what: str) -> str:
+    """The header's key, else the record's own id (ADF prospect id with its source, event id), else
+    the body's hash — scoped to the sender and the kind of record."""
     header = inbound.headers.get(IDEMPOTENCY_HEADER, "").strip()
     if header:
-        return f"{sender.name}:key:{header}"
+        return f"{sender.name}:{what}:key:{header}"
     if rows.num_rows and "source_key" in rows.column_names:
         source_key = rows.column("source_key")[0].as_py()
         system = rows.column("lead_source_raw")[0].as_py() if "lead_source_raw" in rows.column_names else None
         if source_key:
-            return f"{sender.name}:id:{system or ''}:{source_key}"
-    return f"{sender.name}:sha256:{hashlib.sha256(inbound.body).hexdigest()}"
+            return f"{sender.name}:{what}:id:{system or ''}:{source_key}"
+    return f"{sender.name}:{what}:sha256:{hashlib.sha256(inbound.body).hexdigest()}"

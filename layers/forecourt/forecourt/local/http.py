@@ -18,7 +18,11 @@ from typing import Any
 
 log = logging.getLogger("forecourt.http")
 
-ROUTES = (("POST", "/v1/leads"),)
+ROUTES = (
+    ("POST", "/v1/leads"),
+    ("POST", "/v1/dealers/{dealer_id}/events"),
+    ("POST", "/v1/dealers/{dealer_id}/uploads"),
+)
 """The routes template.yaml declares on WebhookApi (method, path)."""
 MAX_BODY_BYTES = 10 * 2**20
 """API Gateway's own payload limit; the webhook applies its smaller one itself."""
@@ -74,10 +78,18 @@ def api_event(
     }
 
 
-def _route_key(method: str, path: str) -> str | None:
+def _route_key(method: str, path: str) -> tuple[str, dict[str, str]] | None:
+    """The route matching a request and its path parameters (``{name}`` matches one segment)."""
+    parts = path.strip("/").split("/")
     for route_method, route_path in ROUTES:
-        if method == route_method and path == route_path:
-            return f"{route_method} {route_path}"
+        pattern = route_path.strip("/").split("/")
+        if method != route_method or len(pattern) != len(parts):
+            continue
+        params = {p[1:-1]: v for p, v in zip(pattern, parts, strict=True) if p.startswith("{")}
+        if all(p == v for p, v in zip(pattern, parts, strict=True) if not p.startswith("{")) and all(
+            params.values()
+        ):
+            return f"{route_method} {route_path}", params
     return None
 
 
@@ -96,7 +108,9 @@ class _Handler(BaseHTTPRequestHandler):
         if route is None:
             self._send(404, {"message": "Not Found"})
             return
-        event = api_event("POST", path, dict(self.headers.items()), body, route_key=route)
+        event = api_event("POST", path, dict(self.headers.items()), body, route_key=route[0])
+        if route[1]:
+            event["pathParameters"] = route[1]
         try:
             answer = self.server.invoke(event)
         except Exception:

@@ -20,7 +20,12 @@ from forecourt.normalize.places import normalize_country, normalize_state, norma
 from forecourt.normalize.quantities import normalize_integer, normalize_number
 from forecourt.normalize.times import normalize_date, normalize_timestamp
 from forecourt.normalize.timezones import zone
-from forecourt.normalize.values import normalize_consent, normalize_flag, normalize_lead_source
+from forecourt.normalize.values import (
+    normalize_consent,
+    normalize_event_type,
+    normalize_flag,
+    normalize_lead_source,
+)
 from forecourt.normalize.vehicles import (
     normalize_make,
     normalize_model_year,
@@ -54,6 +59,7 @@ _NORMALIZERS: dict[str, tuple[Normalizer, Callable[[pa.DataType], bool]]] = {
     "vehicle_status": (normalize_vehicle_status, _is_text),
     "lead_source": (normalize_lead_source, _is_text),
     "consent": (normalize_consent, _is_text),
+    "event_type": (normalize_event_type, _is_text),
     "model_year": (normalize_model_year, pa.types.is_integer),
     "integer": (normalize_integer, pa.types.is_integer),
     "number": (normalize_number, _is_number),

@@ -135,3 +135,26 @@ def normalize_lead_source(cleaned: pa.Array, request: Request) -> Normalized:
     Never invalid: an unknown source is still a source. Raises nothing.
     """
     return finish(cleaned, map_python(cleaned, classify_lead_source, STRING))
+
+
+# --- lead events ---------------------------------------------------------------------------------
+
+EVENT_TYPES = {
+    "contacted": "contacted", "contact": "contacted", "first contact": "contacted", "responded": "contacted",
+    "appointment set": "appointment_set", "appointment": "appointment_set", "appt set": "appointment_set",
+    "appt": "appointment_set", "appointment scheduled": "appointment_set",
+    "shown": "shown", "show": "shown", "showed": "shown", "appointment shown": "shown",
+    "sold": "sold", "sale": "sold", "delivered": "sold",
+    "lost": "lost", "dead": "lost", "bad": "lost", "closed lost": "lost",
+    "showroom visit": "showroom_visit", "showroom": "showroom_visit", "walk in": "showroom_visit",
+    "service visit": "service_visit", "service": "service_visit", "ro opened": "service_visit",
+}  # fmt: skip
+"""The closed list of what a CRM reports (``contacted``, ``appointment_set``, ``shown``, ``sold``,
+``lost``, ``showroom_visit``, ``service_visit``) and the spellings CRMs use for them."""
+_EVENT_TYPES = LookupTable.build(EVENT_TYPES, STRING)
+
+
+def normalize_event_type(cleaned: pa.Array, request: Request) -> Normalized:
+    """A CRM event to one of the closed list (``appointment_set``, ``Appt Set`` … → ``appointment_set``);
+    anything else is nulled and flagged invalid. Raises nothing."""
+    return finish(cleaned, lookup_folded(cleaned, _EVENT_TYPES))
