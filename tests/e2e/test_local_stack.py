@@ -125,6 +125,12 @@ def test_ingest_query_and_state_that_survives_down_and_up(home: Path):
     while json.loads(forecourt(home, "query", by_id, "--json").stdout) != [{"n": 1}]:
         assert time.monotonic() < deadline, "the webhook lead never reached the leads table"
         time.sleep(1)
+    # the pump's route_lead decided where it goes: the chosen dealer, which has no delivery yet
+    routed = f"SELECT rule, action, dealer_id FROM lead_routes WHERE lead_id = '{lead_id}'"
+    while not (rows := json.loads(forecourt(home, "query", routed, "--json").stdout)):
+        assert time.monotonic() < deadline, "the webhook lead was never routed"
+        time.sleep(1)
+    assert rows == [{"rule": "chosen", "action": "hold", "dealer_id": "D1001"}]
 
     forecourt(home, "local", "down")
     forecourt(home, "local", "up")

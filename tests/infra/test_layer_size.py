@@ -214,7 +214,7 @@ def test_layer_requirements_leave_boto3_to_the_runtime(repo_root: Path) -> None:
     text = (repo_root / "layers" / "forecourt" / "requirements.txt").read_text()
     lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
     names = {re.split(r"[\[<>=!~; ]", line, maxsplit=1)[0].lower() for line in lines}
-    assert {"aws-lambda-powertools", "pyarrow", "pyiceberg", "pydantic", "tzdata"} <= names
+    assert {"aws-lambda-powertools", "pyarrow", "pyiceberg", "pydantic", "tzdata", "zipcodes"} <= names
     assert not names & {"boto3", "botocore", "moto", "duckdb", "sqlglot", "aiosmtpd", "click", "rich"}
     assert not any("pyiceberg[" in line for line in lines)
 

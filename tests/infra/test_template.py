@@ -12,9 +12,13 @@ import pytest
 
 Resources = dict[str, dict[str, Any]]
 
-QUEUE_FUNCTIONS = ["IngestFunction", "CommitFunction"]
+QUEUE_FUNCTIONS = ["IngestFunction", "CommitFunction", "RouteLeadFunction"]
 FUNCTIONS = [*QUEUE_FUNCTIONS, "WebhookFunction"]
-QUEUE_OF_FUNCTION = {"IngestFunction": "IngestQueue", "CommitFunction": "CommitQueue"}
+QUEUE_OF_FUNCTION = {
+    "IngestFunction": "IngestQueue",
+    "CommitFunction": "CommitQueue",
+    "RouteLeadFunction": "RealtimeQueue",
+}
 BUCKETS = ["LakeBucket", "AthenaResultsBucket"]
 BUCKET_POLICIES = {"LakeBucket": "LakeBucketPolicy", "AthenaResultsBucket": "AthenaResultsBucketPolicy"}
 # Managed policies SAM attaches: logs, X-Ray (whose write API only accepts Resource "*") and the SQS poller.
@@ -124,7 +128,12 @@ def test_ingest_batches_are_small_and_short(resources: Resources) -> None:
 
 @pytest.mark.parametrize(
     ("queue_id", "dead_letter_id"),
-    [("IngestQueue", "IngestDeadLetterQueue"), ("CommitQueue", "CommitDeadLetterQueue")],
+    [
+        ("IngestQueue", "IngestDeadLetterQueue"),
+        ("CommitQueue", "CommitDeadLetterQueue"),
+        ("RealtimeQueue", "RealtimeDeadLetterQueue"),
+        ("DeliveryQueue", "DeliveryDeadLetterQueue"),
+    ],
 )
 def test_queue_redrives_to_its_dead_letter_queue_after_five_receives(
     resources: Resources, queue_id: str, dead_letter_id: str
@@ -161,13 +170,18 @@ def test_every_dead_letter_queue_has_an_alarm_on_its_first_message(resources: Re
             assert props["Threshold"] == 0
             assert props["ComparisonOperator"] == "GreaterThanThreshold"
             alarmed.update(logical_id(d["Value"]) for d in props["Dimensions"] if d["Name"] == "QueueName")
-    assert dead_letter_ids == {"IngestDeadLetterQueue", "CommitDeadLetterQueue", "RealtimeDeadLetterQueue"}
+    assert dead_letter_ids == {
+        "IngestDeadLetterQueue",
+        "CommitDeadLetterQueue",
+        "RealtimeDeadLetterQueue",
+        "DeliveryDeadLetterQueue",
+    }
     assert dead_letter_ids <= alarmed
 
 
 def test_dead_letter_alarms_notify_the_topic_only_when_one_is_given(sam_template: dict[str, Any]) -> None:
     assert sam_template["Parameters"]["AlarmTopicArn"]["Default"] == ""
-    for alarm_id in ("IngestDeadLetterAlarm", "CommitDeadLetterAlarm"):
+    for alarm_id in ("IngestDeadLetterAlarm", "CommitDeadLetterAlarm", "DeliveryDeadLetterAlarm"):
         actions = sam_template["Resources"][alarm_id]["Properties"]["AlarmActions"]
         assert actions["Fn::If"][0] == "HasAlarmTopic"
 
@@ -351,7 +365,9 @@ def test_every_dynamodb_table_is_on_demand_encrypted_with_point_in_time_recovery
     resources: Resources,
 ) -> None:
     tables = of_type(resources, "AWS::DynamoDB::Table")
-    assert {"IdempotencyTable", "DealerRegistryTable", "SenderRegistryTable"} <= set(tables)
+    assert {"IdempotencyTable", "DealerRegistryTable", "SenderRegistryTable", "IdentityIndexTable"} <= set(
+        tables
+    )
     for name, table in tables.items():
         props = table["Properties"]
         assert props["BillingMode"] == "PAY_PER_REQUEST", name
@@ -499,3 +515,89 @@ def test_webhook_role_stores_only_raw_webhooks_and_sends_only_to_the_realtime_qu
     assert resources_granting(statements, "secretsmanager:GetSecretValue") == {
         "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:forecourt/senders/*"
     }
+
+
+# --- routing: RealtimeQueue → route_lead → DeliveryQueue / FallbackQueue -----------------------------
+def test_route_lead_batches_are_small_and_quick(resources: Resources) -> None:
+    mapping = event_source_mapping(resources, "RouteLeadFunction")
+    assert mapping["BatchSize"] == 10
+    assert mapping["MaximumBatchingWindowInSeconds"] <= 1
+    assert resources["RouteLeadFunction"]["Properties"]["Timeout"] == 30
+
+
+def test_route_lead_knows_its_registry_index_queues_and_bucket(resources: Resources) -> None:
+    variables = resources["RouteLeadFunction"]["Properties"]["Environment"]["Variables"]
+    assert {
+        name: logical_id(value)
+        for name, value in variables.items()
+        if name.startswith("FORECOURT_") and isinstance(value, dict)
+    } == {
+        "FORECOURT_LAKE_BUCKET": "LakeBucket",
+        "FORECOURT_REGISTRY_TABLE": "DealerRegistryTable",
+        "FORECOURT_IDENTITY_INDEX_TABLE": "IdentityIndexTable",
+        "FORECOURT_DELIVERY_QUEUE_URL": "DeliveryQueue",
+        "FORECOURT_FALLBACK_QUEUE_URL": "FallbackQueue",
+        "FORECOURT_COMMIT_QUEUE_URL": "CommitQueue",
+    }
+
+
+def test_route_lead_role_is_least_privilege(resources: Resources) -> None:
+    statements = inline_statements(resources, "RouteLeadFunction")
+    assert resources_granting(statements, "dynamodb:Scan") == {"${DealerRegistryTable.Arn}"}
+    assert resources_granting(statements, "dynamodb:GetItem") == {
+        "${DealerRegistryTable.Arn}",
+        "${IdentityIndexTable.Arn}",
+    }
+    for action in ("dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"):
+        assert resources_granting(statements, action) == {"${IdentityIndexTable.Arn}"}, action
+    assert resources_granting(statements, "dynamodb:DeleteItem") == set()
+    assert resources_granting(statements, "sqs:SendMessage") == {
+        "${DeliveryQueue.Arn}",
+        "${FallbackQueue.Arn}",
+        "${CommitQueue.Arn}",
+    }
+    assert resources_granting(statements, "s3:PutObject") == {"${LakeBucket.Arn}/tables/lead_routes/data/*"}
+    assert resources_granting(statements, "s3:GetObject") == set()
+    actions = {a for s in statements for a in as_list(s["Action"])}
+    assert not {a for a in actions if a.startswith(("glue:", "secretsmanager:"))}
+
+
+def test_delivery_queue_is_standard_and_gives_a_60_s_deliver_six_times_its_timeout(
+    resources: Resources,
+) -> None:
+    queue = resources["DeliveryQueue"]["Properties"]
+    assert "FifoQueue" not in queue
+    assert queue["VisibilityTimeout"] >= 6 * 60
+
+
+def test_fallback_queue_keeps_leads_14_days_and_alarms_when_one_waits(resources: Resources) -> None:
+    queue = resources["FallbackQueue"]["Properties"]
+    assert "FifoQueue" not in queue and "RedrivePolicy" not in queue  # worked by people, not a function
+    assert queue["MessageRetentionPeriod"] == 14 * 24 * 3600
+    [alarm] = [
+        a["Properties"]
+        for a in of_type(resources, "AWS::CloudWatch::Alarm").values()
+        if any(logical_id(d["Value"]) == "FallbackQueue" for d in a["Properties"]["Dimensions"])
+    ]
+    assert alarm["MetricName"] == "ApproximateAgeOfOldestMessage"
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    assert 0 < alarm["Threshold"] <= 30 * 60  # before the OEM's 30-minute speed-to-lead target
+
+
+def test_identity_index_is_keyed_by_hash_expires_and_survives_the_stack(resources: Resources) -> None:
+    table = resources["IdentityIndexTable"]
+    props = table["Properties"]
+    assert props["KeySchema"] == [{"AttributeName": "key", "KeyType": "HASH"}]
+    assert props["AttributeDefinitions"] == [{"AttributeName": "key", "AttributeType": "S"}]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain"
+
+
+def test_outputs_name_the_routing_queues_and_index(cfn: dict[str, Any]) -> None:
+    assert {
+        "RealtimeQueueUrl",
+        "DeliveryQueueUrl",
+        "DeliveryDeadLetterQueueUrl",
+        "FallbackQueueUrl",
+        "IdentityIndexTableName",
+    } <= set(cfn["Outputs"])

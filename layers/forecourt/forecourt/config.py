@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from functools import cache
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 
 class Settings(BaseModel):
@@ -43,6 +43,31 @@ class Settings(BaseModel):
     a table in memory (one filling, one being sorted and written), so no more than that."""
     file_rows: int = 2_000_000
     """Rows per data file before the writer starts a new one."""
+
+    # --- routing (route_lead, ARCHITECTURE §6) -------------------------------------------------------
+    identity_index_table: str = "forecourt-identity-index"
+    """The identity index (DynamoDB; template ``IdentityIndexTable``): hashed e-mail / phone → the
+    person's recent leads, for dealer of record and duplicates."""
+    delivery_queue_url: str = ""
+    """Where route_lead queues a routed lead for the deliver function (template ``DeliveryQueue``)."""
+    fallback_queue_url: str = ""
+    """Where route_lead parks a lead no dealer can take, for OEM staff (template ``FallbackQueue``)."""
+    dealer_of_record_days: int = 90
+    """A person's prior lead makes its dealer the dealer of record for this many days."""
+    duplicate_days: int = 30
+    """A lead of the same person and vehicle within this many days is a duplicate of the first."""
+    max_distance_miles: float = 100.0
+    """The nearest active dealer takes a lead only within this distance (zip centroid to zip centroid)."""
+    test_lead_domains: tuple[str, ...] = ("test.com", "example.test", "mailinator.com")
+    """E-mail domains of OEM test leads (``FORECOURT_TEST_LEAD_DOMAINS``: a comma-separated list);
+    a subdomain counts too. Not example.com: demo and fixture leads use it for real-looking people."""
+
+    @field_validator("test_lead_domains", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(d.strip().lower().lstrip("@") for d in value.split(",") if d.strip())
+        return value
 
 
 _AWS_NAMES = {"region": "AWS_REGION", "endpoint_url": "AWS_ENDPOINT_URL"}

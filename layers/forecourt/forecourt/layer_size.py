@@ -47,7 +47,11 @@ MIB = 1024 * 1024
 LAMBDA_UNZIPPED_LIMIT_BYTES = 250 * MIB
 REPO_ROOT = Path(__file__).resolve().parents[3]
 LAYER_DIR = REPO_ROOT / "layers" / "forecourt"
-FUNCTION_DIRS = (REPO_ROOT / "functions" / "ingest", REPO_ROOT / "functions" / "commit")
+FUNCTION_DIRS = (
+    REPO_ROOT / "functions" / "ingest",
+    REPO_ROOT / "functions" / "commit",
+    REPO_ROOT / "functions" / "route_lead",
+)
 DEFAULT_OUT = REPO_ROOT / "build" / "layer"
 
 # Wheels for the Lambda runtime (python3.12, x86_64, Amazon Linux 2023 = glibc 2.34), whatever the
@@ -121,6 +125,8 @@ import pyarrow, pyarrow.compute, pyarrow.csv, pyarrow.dataset, pyarrow.fs, pyarr
 import pyiceberg.catalog.glue, pyiceberg.io.pyarrow
 import forecourt.schemas
 import forecourt.formats.adf, forecourt.formats.jsonl, phonenumbers
+import forecourt.zip_codes
+assert forecourt.zip_codes.location("60601"), "the zip dataset does not load from the layer"
 zoneinfo.ZoneInfo("America/Chicago")
 assert forecourt.schemas.schemas_dir().name == "schemas_data", forecourt.schemas.schemas_dir()
 assert forecourt.schemas.load_all()

@@ -6,7 +6,8 @@ scheduler, calling the real Lambda handlers in-process (ARCHITECTURE §8).
 - ingest workers: SQS batches → functions/ingest/app.handler; items it reports failed are made
   visible again after a short backoff (redelivery), and the queue's redrive policy moves poison
   messages to the dead-letter queue;
-- committer: one thread, so commits to a table are serialized (FIFO message groups on AWS).
+- committer: one thread, so commits to a table are serialized (FIFO message groups on AWS);
+- route_lead workers: realtime queue batches → functions/route_lead/app.handler, like ingest.
 """
 
 from __future__ import annotations
@@ -99,6 +100,9 @@ class Pump:
     commit_queue: str
     ingest_workers: int = 2
     webhook_workers: int = 2
+    realtime_queue: str = ""
+    """The realtime queue route_lead consumes (no route_lead worker when empty)."""
+    route_workers: int = 1
     retry_seconds: int = 2
     _pools: list[ProcessPoolExecutor] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -135,8 +139,31 @@ class Pump:
                 daemon=True,
             )
         )
+        self._threads += self._start_route_lead(spawn)
         for thread in self._threads:
             thread.start()
+
+    def _start_route_lead(self, spawn: Any) -> list[threading.Thread]:
+        """route_lead: RealtimeQueue batches → functions/route_lead (a warm worker process each)."""
+        if not self.realtime_queue:
+            return []
+        pool = ProcessPoolExecutor(max_workers=self.route_workers, mp_context=spawn)
+        self._pools.append(pool)
+        route = partial(self._run_in, pool, "route_lead")
+        return [
+            threading.Thread(
+                target=self._consume_loop,
+                args=(self.realtime_queue, route, "route_lead", 10),
+                name=f"route_lead-{i}",
+                daemon=True,
+            )
+            for i in range(self.route_workers)
+        ]
+
+    @property
+    def queues(self) -> list[str]:
+        """The queues the pump consumes (the stack is idle when they are all empty)."""
+        return [q for q in (self.ingest_queue, self.commit_queue, self.realtime_queue) if q]
 
     def stop(self) -> None:
         self._stop.set()

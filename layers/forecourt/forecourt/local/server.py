@@ -40,6 +40,11 @@ def environment(endpoint: str, made: resources.LocalResources) -> dict[str, str]
         "FORECOURT_GLUE_DATABASE": next(iter(made.glue_databases.values()), "forecourt"),
         "POWERTOOLS_METRICS_NAMESPACE": "Forecourt",
         "POWERTOOLS_SERVICE_NAME": "forecourt-local",
+    } | {
+        # routing (route_lead)
+        "FORECOURT_IDENTITY_INDEX_TABLE": made.tables.get("IdentityIndexTable", ""),
+        "FORECOURT_DELIVERY_QUEUE_URL": made.queues.get("DeliveryQueue", ""),
+        "FORECOURT_FALLBACK_QUEUE_URL": made.queues.get("FallbackQueue", ""),
     }
 
 
@@ -81,6 +86,7 @@ def serve(state_dir: Path, port: int) -> None:
     resources.enable_notifications(aws.client("s3"), resources.load_template(), made)
     catalog.migrate()
     pump = Pump(ingest_queue=made.queues["IngestQueue"], commit_queue=made.queues["CommitQueue"])
+    pump.realtime_queue = made.queues["RealtimeQueue"]  # route_lead
     pump.start()
     api = ApiServer(pump.invoke_webhook).start()
     info = {
@@ -115,7 +121,7 @@ def _checkpoint_until(
             continue
         try:
             # the queues the pump works on: a parked DLQ message must not stop checkpoints
-            if all(queue_depth(url) == 0 for url in (pump.ingest_queue, pump.commit_queue)):
+            if all(queue_depth(url) == 0 for url in pump.queues):
                 state.dump(aws.client, made, state_dir)
         except Exception:
             log.exception("checkpoint failed")

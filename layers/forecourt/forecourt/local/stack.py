@@ -168,10 +168,12 @@ def connect(state_dir: Path | None = None) -> StackInfo:
 
 
 def wait_idle(running: StackInfo, timeout: float = 600.0, settle: float = 1.0) -> bool:
-    """Wait until the ingest and commit queues are empty (the pump has caught up); False on timeout."""
+    """Wait until the queues the pump consumes (ingest, commit, realtime) are empty (the pump has
+    caught up); False on timeout."""
     from forecourt.local.pump import queue_depth
 
-    queues = [running.resources["queues"][q] for q in ("IngestQueue", "CommitQueue")]
+    consumed = ("IngestQueue", "CommitQueue", "RealtimeQueue")
+    queues = [running.resources["queues"][q] for q in consumed if q in running.resources["queues"]]
     deadline = time.monotonic() + timeout
     quiet_since: float | None = None
     while time.monotonic() < deadline:

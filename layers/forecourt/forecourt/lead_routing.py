@@ -1,0 +1,151 @@
+"""route_lead's work (ARCHITECTURE §2): a lead from the realtime queue → a routing decision,
+remembered in the identity index, queued for delivery (or for OEM staff), and kept in ``lead_routes``.
+
+``route_message`` handles one realtime message (the webhook's ``{"lead_id", "dealer_id", "sender",
+"received_at", "raw", "lead"}``); ``record_routes`` writes a batch's decisions to the lake. Both are
+safe to repeat: a redelivered message is decided the same way (the index ignores the lead's own
+entry and the windows are measured from its arrival), ``remember`` does not add it twice, its
+delivery message carries the same ``delivery_id`` (the deliver function and the dealer's CRM
+deduplicate on it), and the same batch written again replaces its ``lead_routes`` rows.
+
+Where each action goes:
+
+- ``new`` / ``update`` → the delivery queue (``DeliveryQueue``), for the deliver function;
+- ``hold`` → the fallback queue (``FallbackQueue``), which OEM staff work by hand;
+- ``suppress`` (a test lead, or a duplicate the dealer does not want) → nowhere.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from forecourt import aws, commits, identity_index, lake, registry, routing
+from forecourt.config import settings
+from forecourt.registry import Dealer
+
+TABLE = "lead_routes"
+DEALER_CACHE_SECONDS = 60.0
+"""How long route_lead trusts its copy of the dealer registry (a registry change shows within this)."""
+_QUEUE_OF_ACTION = {"new": "delivery_queue_url", "update": "delivery_queue_url", "hold": "fallback_queue_url"}
+_dealers: tuple[float, list[Dealer]] | None = None
+
+
+class RealtimeMessage(BaseModel):
+    """A lead the webhook accepted (``webhook.accept``)."""
+
+    lead_id: str
+    dealer_id: str
+    """The dealer the lead named; ``oem`` when it named none."""
+    sender: str | None = None
+    received_at: datetime
+    raw: dict[str, Any] | None = None
+    lead: dict[str, Any]
+    """One curated ``leads`` row (timestamps as ISO strings)."""
+
+
+def current_dealers(max_age: float = DEALER_CACHE_SECONDS) -> list[Dealer]:
+    """The registered dealers (not the OEM pseudo dealer), read at most every ``max_age`` seconds."""
+    global _dealers  # noqa: PLW0603 (a warm Lambda's cache)
+    if _dealers is None or time.monotonic() - _dealers[0] > max_age:
+        dealers = [d for d in registry.list_dealers() if d.dealer_id != lake.OEM_DEALER_ID]
+        _dealers = (time.monotonic(), dealers)
+    return _dealers[1]
+
+
+def forget_dealers() -> None:
+    """Drop the cached registry (tests; the next lead reads it again)."""
+    global _dealers  # noqa: PLW0603
+    _dealers = None
+
+
+def delivery_id(lead_id: str, dealer_id: str | None) -> str:
+    """The id of a lead's delivery to a dealer: the same on every redelivery of the lead."""
+    return lake.stable_hash("delivery", lead_id, dealer_id or lake.OEM_DEALER_ID)
+
+
+def route_message(body: str | bytes, routed_at: datetime | None = None) -> dict[str, Any]:
+    """Route one realtime message: decide, remember, queue; returns its ``lead_routes`` row (without
+    ``upload_id``, which ``record_routes`` sets). Raises pydantic.ValidationError for a message that
+    is not a realtime lead, botocore's ClientError or IdentityIndexBusy when AWS fails (the message
+    is then retried)."""
+    message = RealtimeMessage.model_validate_json(body)
+    chosen = None if message.dealer_id == lake.OEM_DEALER_ID else message.dealer_id
+    rules = routing.RoutingRules.from_settings()
+    lead = message.lead | {"record_id": message.lead.get("record_id") or message.lead_id}
+    history = identity_index.prior_leads(lead)
+    decision = routing.route(lead, chosen, current_dealers(), history, message.received_at, rules)
+    identity_index.remember(lead, decision, message.received_at, rules)
+    routed_at = routed_at or datetime.now(UTC)
+    sent = _queue(message, decision, routed_at)
+    return {
+        "lead_id": decision.lead_id,
+        "dealer_id": decision.dealer_id,
+        "chosen_dealer_id": chosen,
+        "rule": decision.rule,
+        "reason": decision.reason,
+        "action": decision.action,
+        "duplicate_of": decision.duplicate_of,
+        "distance_miles": decision.distance_miles,
+        "is_test": decision.is_test,
+        "delivery_id": sent,
+        "sender": message.sender,
+        "received_at": message.received_at.astimezone(UTC),
+        "routed_at": routed_at,
+    }
+
+
+def delivery_message(
+    message: RealtimeMessage, decision: routing.RouteDecision, routed_at: datetime
+) -> dict[str, Any]:
+    """The body queued for the deliver function (or, on hold, for OEM staff)."""
+    return {
+        "delivery_id": delivery_id(decision.lead_id, decision.dealer_id),
+        "lead_id": decision.lead_id,
+        "dealer_id": decision.dealer_id,
+        "action": decision.action,
+        "duplicate_of": decision.duplicate_of,
+        "routing": {
+            "rule": decision.rule,
+            "reason": decision.reason,
+            "distance_miles": decision.distance_miles,
+        },
+        "received_at": message.received_at.astimezone(UTC).isoformat(),
+        "routed_at": routed_at.astimezone(UTC).isoformat(),
+        "lead": message.lead,
+    }
+
+
+def _queue(message: RealtimeMessage, decision: routing.RouteDecision, routed_at: datetime) -> str | None:
+    """Send the decision where its action goes; returns the delivery id sent, None when nothing was."""
+    setting = _QUEUE_OF_ACTION.get(decision.action)
+    if setting is None:
+        return None
+    body = delivery_message(message, decision, routed_at)
+    aws.client("sqs").send_message(QueueUrl=getattr(settings(), setting), MessageBody=json.dumps(body))
+    return str(body["delivery_id"])
+
+
+def batch_id(message_ids: Sequence[str], day: date) -> str:
+    """The ``upload_id`` of a batch's rows of one day: the same batch written again replaces them."""
+    return lake.stable_hash(TABLE, day.isoformat(), *sorted(message_ids))
+
+
+def record_routes(rows: Sequence[dict[str, Any]], message_ids: Sequence[str]) -> list[commits.CommitRequest]:
+    """Write a batch's decisions to ``lead_routes`` (one data file per arrival day, each committed by
+    the committer); returns the commit requests queued."""
+    by_day: dict[date, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_day[row["received_at"].astimezone(UTC).date()].append(row)
+    requests = []
+    for day, day_rows in sorted(by_day.items()):
+        upload = batch_id(message_ids, day)
+        stamped = [row | {"upload_id": upload} for row in day_rows]
+        requests.append(commits.append_records(TABLE, stamped, upload, day))
+    return requests
