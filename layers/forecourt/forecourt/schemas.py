@@ -175,4 +175,4 @@ def get(name: str) -> Dataset:
 
 
 CURATED = ("leads", "visits", "sales", "sales_finance", "campaigns", "campaign_spend")
-OPERATIONAL = ("uploads", "quarantine")
+OPERATIONAL = ("uploads", "quarantine", "deliveries")
