@@ -52,12 +52,23 @@ def rows_of(*delivery_ids: str) -> list[dict[str, Any]]:
 
 
 def test_a_batch_reports_only_the_lead_that_must_come_back_and_records_both(
-    local_aws: LocalAws, crm: DealerCrm, deliver_handler: Any
+    local_aws: LocalAws, crm: DealerCrm, deliver_handler: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    good, waiting = body(crm_dealer(crm)), body(dealer(None))
+    good_dealer = crm_dealer(crm)
+    good, waiting = body(good_dealer), body(dealer(None))
     messages = queued(local_aws, good, waiting)
     event = sqs_event(messages, local_aws.resources.queue_arns["DeliveryQueue"])
     result = deliver_handler(event, LambdaContext("deliver", timeout_ms=60_000))
+    printed = capsys.readouterr().out
+    for personal in ("Ann", "Lee", "ann.lee@example.com", "+13125550142"):  # logs and metrics: no PII
+        assert personal not in printed
+    latency = [d for d in map(json.loads, printed.splitlines()) if "DeliveryLatency" in d]
+    assert [
+        (d["dealer_id"], sorted(d["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0])) for d in latency
+    ] == [(good_dealer, ["dealer_id", "service"])]
+    assert latency[0]["_aws"]["CloudWatchMetrics"][0]["Metrics"] == [
+        {"Name": "DeliveryLatency", "Unit": "Milliseconds"}
+    ]
     waiting_message = next(m for m in messages if m["Body"] == waiting)
     assert result == {"batchItemFailures": [{"itemIdentifier": waiting_message["MessageId"]}]}
     for message in messages:  # what Lambda's poller does with a partial batch response, and a DLQ later
