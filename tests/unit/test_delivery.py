@@ -341,6 +341,8 @@ def test_a_missing_webhook_secret_fails_without_a_send(clock: Clock) -> None:
 
 
 def test_the_leads_timestamps_are_read_back_as_utc_datetimes() -> None:
+    assert message(received_at="2026-11-02T15:00:00").received_at == RECEIVED  # naive means UTC
+    assert message(received_at="2026-11-02T15:00:00Z").received_at == RECEIVED
     lead = message().lead
     assert lead["requested_at"] == datetime(2026, 11, 2, 14, 58, tzinfo=UTC)  # naive means UTC
     assert lead["received_at"] == RECEIVED
@@ -349,7 +351,7 @@ def test_the_leads_timestamps_are_read_back_as_utc_datetimes() -> None:
 
 @pytest.mark.parametrize(
     "changes",
-    [{"delivery_id": "a/b"}, {"action": "resend"}, {"received_at": "2026-11-02T15:00:00"}, {"routing": {}}],
+    [{"delivery_id": "a/b"}, {"action": "resend"}, {"received_at": "yesterday"}, {"routing": {}}],
 )
 def test_a_message_that_is_not_a_delivery_is_refused(changes: dict[str, Any]) -> None:
     with pytest.raises(ValueError):

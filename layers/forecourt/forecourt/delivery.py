@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from forecourt import lake, schemas, signing
 from forecourt.adf_mail import adf_email
@@ -71,11 +71,17 @@ class DeliveryMessage(BaseModel):
     action: Literal["new", "update"]
     duplicate_of: str | None = None
     routing: Routing
-    received_at: AwareDatetime
-    routed_at: AwareDatetime
+    received_at: datetime
+    routed_at: datetime
     lead: dict[str, Any]
     enrichment: dict[str, str] | None = None
     """What enrichment knew about the lead when it was routed (optional): notes for the salesperson."""
+
+    @field_validator("received_at", "routed_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        """A time without an offset is UTC (the producer's ISO UTC without the ``Z``)."""
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
     @field_validator("lead")
     @classmethod

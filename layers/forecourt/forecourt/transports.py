@@ -17,9 +17,9 @@ import http.client
 import smtplib
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.message import EmailMessage
-from functools import cached_property
+from functools import cache
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -82,6 +82,13 @@ class Transport(Protocol):
         ...
 
 
+@cache
+def _tls() -> ssl.SSLContext:
+    """Certificate and host name verification on, the system's CA bundle; made once per process (a
+    warm Lambda does not load the bundle again for every delivery)."""
+    return ssl.create_default_context()
+
+
 def _bounded(limit: float, time_left: float) -> float:
     return max(0.05, min(limit, time_left))
 
@@ -98,7 +105,6 @@ class Outbound:
     smtp_port: int = 25
     mail_from: str = "leads@forecourt.example"
     lake_bucket: str = "forecourt-lake"
-    _tls: ssl.SSLContext | None = field(default=None, repr=False)
 
     @classmethod
     def from_settings(cls, conf: Settings | None = None) -> Outbound:
@@ -114,11 +120,6 @@ class Outbound:
             lake_bucket=conf.lake_bucket,
         )
 
-    @cached_property
-    def tls(self) -> ssl.SSLContext:
-        """Certificate and host name verification on, system CA bundle (made once, reused)."""
-        return self._tls or ssl.create_default_context()
-
     # --- HTTP ---------------------------------------------------------------------------------------
 
     def post(self, url: str, body: bytes, headers: Mapping[str, str], time_left: float) -> HttpAnswer:
@@ -128,7 +129,7 @@ class Outbound:
             raise SendFailed("bad_endpoint", "the endpoint is not an http(s) URL", retryable=False)
         connect, read = _bounded(self.connect_timeout, time_left), _bounded(self.read_timeout, time_left)
         connection: http.client.HTTPConnection = (
-            http.client.HTTPSConnection(parts.hostname, parts.port, timeout=connect, context=self.tls)
+            http.client.HTTPSConnection(parts.hostname, parts.port, timeout=connect, context=_tls())
             if parts.scheme == "https"
             else http.client.HTTPConnection(parts.hostname, parts.port, timeout=connect)
         )
