@@ -158,3 +158,15 @@ def stack_home(
     monkeypatch.setenv("FORECOURT_HOME", str(tmp_path))
     senders.clear_cache()
     return tmp_path
+
+
+@pytest.fixture
+def no_fallback(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A stack without the OEM fallback queue: a lead nobody can take stays in the delivery queue."""
+    from forecourt.config import settings
+
+    monkeypatch.setenv("FORECOURT_FALLBACK_QUEUE_URL", "")
+    settings.cache_clear()
+    yield
+    monkeypatch.delenv("FORECOURT_FALLBACK_QUEUE_URL")
+    settings.cache_clear()

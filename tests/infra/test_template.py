@@ -12,12 +12,13 @@ import pytest
 
 Resources = dict[str, dict[str, Any]]
 
-QUEUE_FUNCTIONS = ["IngestFunction", "CommitFunction", "RouteLeadFunction"]
+QUEUE_FUNCTIONS = ["IngestFunction", "CommitFunction", "RouteLeadFunction", "DeliverFunction"]
 FUNCTIONS = [*QUEUE_FUNCTIONS, "WebhookFunction"]
 QUEUE_OF_FUNCTION = {
     "IngestFunction": "IngestQueue",
     "CommitFunction": "CommitQueue",
     "RouteLeadFunction": "RealtimeQueue",
+    "DeliverFunction": "DeliveryQueue",
 }
 BUCKETS = ["LakeBucket", "AthenaResultsBucket"]
 BUCKET_POLICIES = {"LakeBucket": "LakeBucketPolicy", "AthenaResultsBucket": "AthenaResultsBucketPolicy"}
@@ -365,9 +366,13 @@ def test_every_dynamodb_table_is_on_demand_encrypted_with_point_in_time_recovery
     resources: Resources,
 ) -> None:
     tables = of_type(resources, "AWS::DynamoDB::Table")
-    assert {"IdempotencyTable", "DealerRegistryTable", "SenderRegistryTable", "IdentityIndexTable"} <= set(
-        tables
-    )
+    assert {
+        "IdempotencyTable",
+        "DealerRegistryTable",
+        "SenderRegistryTable",
+        "IdentityIndexTable",
+        "DeliveryStateTable",
+    } <= set(tables)
     for name, table in tables.items():
         props = table["Properties"]
         assert props["BillingMode"] == "PAY_PER_REQUEST", name
@@ -481,6 +486,9 @@ def test_outputs_name_every_resource_the_cli_needs(cfn: dict[str, Any]) -> None:
         "SenderRegistryTableName",
         "GlueDatabaseName",
         "AnalystWorkGroupName",
+        "DeliveryQueueUrl",
+        "DeliveryDeadLetterQueueUrl",
+        "DeliveryStateTableName",
     } <= set(cfn["Outputs"])
 
 
@@ -601,3 +609,81 @@ def test_outputs_name_the_routing_queues_and_index(cfn: dict[str, Any]) -> None:
         "FallbackQueueUrl",
         "IdentityIndexTableName",
     } <= set(cfn["Outputs"])
+
+
+# --- real time: delivery ----------------------------------------------------------------------------
+def test_deliver_runs_a_minute_on_512_mb_in_small_batches(resources: Resources) -> None:
+    props = resources["DeliverFunction"]["Properties"]
+    assert (props["Timeout"], props["MemorySize"]) == (60, 512)
+    assert event_source_mapping(resources, "DeliverFunction")["BatchSize"] == 5
+    assert resources["DeliveryQueue"]["Properties"]["VisibilityTimeout"] == 360
+
+
+def test_delivery_queue_redrives_after_as_many_receives_as_the_function_counts(resources: Resources) -> None:
+    from forecourt.config import Settings
+
+    redrive = resources["DeliveryQueue"]["Properties"]["RedrivePolicy"]
+    assert redrive["maxReceiveCount"] == Settings().delivery_max_receives
+    assert "FifoQueue" not in resources["DeliveryQueue"]["Properties"]
+
+
+def test_delivery_state_is_keyed_by_delivery_id_and_expires(resources: Resources) -> None:
+    props = resources["DeliveryStateTable"]["Properties"]
+    assert props["KeySchema"] == [{"AttributeName": "delivery_id", "KeyType": "HASH"}]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+
+
+def test_deliver_role_is_least_privilege(resources: Resources) -> None:
+    statements = inline_statements(resources, "DeliverFunction")
+    assert resources_granting(statements, "dynamodb:GetItem") == {
+        "${DealerRegistryTable.Arn}",
+        "${DeliveryStateTable.Arn}",
+    }
+    assert resources_granting(statements, "dynamodb:UpdateItem") == {"${DeliveryStateTable.Arn}"}
+    assert resources_granting(statements, "dynamodb:PutItem") == set()
+    assert resources_granting(statements, "dynamodb:DeleteItem") == set()
+    assert resources_granting(statements, "secretsmanager:GetSecretValue") == {
+        "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:forecourt/dealers/*"
+    }
+    assert resources_granting(statements, "ses:SendRawEmail") == {
+        "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${DeliveryMailDomain}"
+    }
+    assert resources_granting(statements, "s3:PutObject") == {
+        "${LakeBucket.Arn}/outbound/*",
+        "${LakeBucket.Arn}/tables/deliveries/data/*",
+    }
+    assert resources_granting(statements, "s3:GetObject") == set()
+    assert resources_granting(statements, "sqs:SendMessage") == {
+        "${CommitQueue.Arn}",
+        "${DeliveryDeadLetterQueue.Arn}",
+        "${FallbackQueue.Arn}",
+    }
+    actions = {a for s in statements for a in as_list(s["Action"])}
+    assert actions == {
+        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
+        "secretsmanager:GetSecretValue",
+        "ses:SendRawEmail",
+        "s3:PutObject",
+        "sqs:SendMessage",
+    }
+
+
+def test_deliver_function_knows_its_state_registry_dead_letters_and_mail(resources: Resources) -> None:
+    variables = resources["DeliverFunction"]["Properties"]["Environment"]["Variables"]
+    assert {
+        name: logical_id(value)
+        for name, value in variables.items()
+        if name.startswith("FORECOURT_")
+        and isinstance(value, dict)
+        and ("Ref" in value or "Fn::GetAtt" in value)
+    } == {
+        "FORECOURT_LAKE_BUCKET": "LakeBucket",
+        "FORECOURT_REGISTRY_TABLE": "DealerRegistryTable",
+        "FORECOURT_COMMIT_QUEUE_URL": "CommitQueue",
+        "FORECOURT_DELIVERY_STATE_TABLE": "DeliveryStateTable",
+        "FORECOURT_DELIVERY_DEAD_LETTER_QUEUE_URL": "DeliveryDeadLetterQueue",
+        "FORECOURT_FALLBACK_QUEUE_URL": "FallbackQueue",
+    }
+    assert variables["FORECOURT_MAIL_TRANSPORT"] == "ses"
+    assert render(variables["FORECOURT_MAIL_FROM"]) == "leads@${DeliveryMailDomain}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from functools import cache
+from typing import Literal
 
 from pydantic import BaseModel, field_validator
 
@@ -68,6 +69,34 @@ class Settings(BaseModel):
         if isinstance(value, str):
             return tuple(d.strip().lower().lstrip("@") for d in value.split(",") if d.strip())
         return value
+
+    # --- delivery to dealer CRMs (the deliver function) -------------------------------------------
+    delivery_dead_letter_queue_url: str = ""
+    """Where a delivery that can never succeed (a 4xx answer, a lead ADF cannot carry) is parked at
+    once, to be fixed and redriven (template ``DeliveryDeadLetterQueue``)."""
+    delivery_state_table: str = "forecourt-delivery-state"
+    """In-flight delivery state (DynamoDB; template ``DeliveryStateTable``): what was acknowledged."""
+    delivery_state_days: int = 30
+    """How long a delivery's state is kept (TTL): longer than a message can live in the delivery
+    queue (4 days) plus its DLQ (14 days), so a redriven delivery is still known as acknowledged."""
+    delivery_max_attempts: int = 4
+    """Send attempts within one invocation before the message goes back to SQS."""
+    delivery_max_receives: int = 5
+    """The delivery queue's maxReceiveCount: the last receive's failure is recorded as failed."""
+    delivery_backoff_base: float = 0.5
+    """Exponential backoff with full jitter: the n-th wait is uniform in [0, min(cap, base·2^(n−1)))."""
+    delivery_backoff_cap: float = 8.0
+    delivery_connect_timeout: float = 3.0
+    """Seconds to connect (TCP and TLS) to a dealer endpoint or the SMTP server."""
+    delivery_read_timeout: float = 10.0
+    """Seconds to wait for the dealer's answer (per socket read)."""
+    mail_transport: Literal["smtp", "ses"] = "smtp"
+    """How ADF e-mail leaves: SES ``SendRawEmail`` on AWS, SMTP to ``smtp_host`` locally."""
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    """The local SMTP mailbox the local stack starts (``forecourt.local.mailbox``)."""
+    mail_from: str = "leads@forecourt.example"
+    """The From address of ADF e-mail (on SES: an address of a verified domain)."""
 
 
 _AWS_NAMES = {"region": "AWS_REGION", "endpoint_url": "AWS_ENDPOINT_URL"}

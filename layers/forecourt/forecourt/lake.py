@@ -4,6 +4,7 @@ raw/<source>/dealer=<id>/dt=<arrival date>/<file name>    what arrived, never mo
 tables/<table>/data/received_day=<date>/<file>.parquet     data files of the Iceberg tables
 tables/<table>/metadata/…                                  Iceberg metadata (written by the committer)
 manifests/dealer=<id>/<upload_id>.json                     one report per upload
+outbound/dealer=<id>/dt=<date>/<delivery_id>.xml           leads delivered as files, for the dealer
 """
 
 from __future__ import annotations
@@ -106,6 +107,19 @@ def table_data_prefix(table: str) -> str:
 def table_location(bucket: str, table: str) -> str:
     """The Iceberg table location of ``table``."""
     return f"s3://{bucket}/tables/{table}"
+
+
+OUTBOUND_PREFIX = "outbound/"
+
+
+def outbound_lead_key(dealer_id: str, day: date, delivery_id: str) -> str:
+    """Where a lead delivered as a file waits for its dealer: ``outbound/dealer=<id>/dt=<day>/<delivery
+    id>.xml`` (``day``: when the lead was received, so a redelivery writes the same key). Raises
+    ValueError on an id that is not safe in a key."""
+    for name, value in (("dealer id", dealer_id), ("delivery id", delivery_id)):
+        if not _ID_SAFE.match(value):
+            raise ValueError(f"{name} {value!r} must be 1–64 letters, digits, '-' or '_'")
+    return f"{OUTBOUND_PREFIX}dealer={dealer_id}/dt={day.isoformat()}/{delivery_id}.xml"
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from forecourt.cli import data, local, senders
+from forecourt.cli import data, dealer_secrets, local, senders
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -21,6 +21,7 @@ def main() -> None:
 main.add_command(local.local)
 main.add_command(local.demo)
 main.add_command(data.dealers)
+data.dealers.add_command(dealer_secrets.dealers_rotate_secret)
 main.add_command(senders.senders)
 main.add_command(data.ingest)
 main.add_command(data.feeds_cmd)

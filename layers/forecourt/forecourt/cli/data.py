@@ -143,11 +143,27 @@ def dealers_update(
     except (ValidationError, ValueError) as exc:
         fail(str(exc))
         return
+    secret = _webhook_secret(updated)
     registry.put_dealer(updated)
     if as_json:
-        click.echo(updated.model_dump_json(indent=2))
+        shown = json.loads(updated.model_dump_json())
+        click.echo(json.dumps(shown | ({"webhook_secret": secret} if secret else {}), indent=2))
     else:
         console.print(f"dealer {dealer_id} updated: {', '.join(sorted(changes)) or 'nothing to change'}")
+    if secret:
+        from forecourt.cli.dealer_secrets import show_webhook_secret
+
+        show_webhook_secret(dealer_id, secret, as_json=as_json)
+
+
+def _webhook_secret(dealer: Any) -> str | None:
+    """For a dealer delivered by signed JSON: its webhook secret when it was just created (before
+    the dealer is saved, so no delivery runs without one); None when it had one or needs none."""
+    if dealer.delivery is None or dealer.delivery.method != "json_webhook":
+        return None
+    from forecourt import dealer_secrets
+
+    return dealer_secrets.ensure_secret(dealer.dealer_id)
 
 
 def _parse_hours(text: str) -> dict[str, str]:

@@ -8,6 +8,8 @@ scheduler, calling the real Lambda handlers in-process (ARCHITECTURE §8).
   messages to the dead-letter queue;
 - committer: one thread, so commits to a table are serialized (FIFO message groups on AWS);
 - route_lead workers: realtime queue batches → functions/route_lead/app.handler, like ingest.
+- delivery workers: DeliveryQueue batches → functions/deliver/app.handler, with the function's own
+  timeout (template.yaml) as the context's remaining time.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ import importlib.util
 import logging
 import multiprocessing
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 from types import ModuleType
 from typing import Any
 
@@ -40,14 +43,33 @@ class LambdaContext:
 
     function_name: str
     memory_limit_in_mb: int = 1024
+    timeout_ms: int = 300_000
+    """The function's Timeout: the remaining time counts down from it."""
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    _started: float = field(default_factory=time.monotonic)
 
     @property
     def invoked_function_arn(self) -> str:
         return f"arn:aws:lambda:us-east-1:000000000000:function:{self.function_name}"
 
     def get_remaining_time_in_millis(self) -> int:
-        return 300_000
+        return max(0, self.timeout_ms - int((time.monotonic() - self._started) * 1000))
+
+
+@cache
+def function_timeout_ms(function: str) -> int:
+    """The Timeout template.yaml gives the function whose code is functions/<function>/ (300 s when
+    it declares none)."""
+    from forecourt.local.resources import load_template
+
+    for resource in load_template().get("Resources", {}).values():
+        props = resource.get("Properties") or {}
+        if (
+            resource.get("Type") == "AWS::Serverless::Function"
+            and str(props.get("CodeUri", "")).strip("/") == f"functions/{function}"
+        ):
+            return int(props.get("Timeout", 300)) * 1000
+    return 300_000
 
 
 def load_handler(function: str) -> Handler:
@@ -69,7 +91,7 @@ def invoke_warm(function: str, event: dict[str, Any]) -> Any:
     """Run a handler in this (worker) process, loading it once: a warm Lambda container."""
     if function not in _WARM:
         _WARM[function] = load_handler(function)
-    return _WARM[function](event, LambdaContext(function))
+    return _WARM[function](event, LambdaContext(function, timeout_ms=function_timeout_ms(function)))
 
 
 def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
@@ -104,6 +126,9 @@ class Pump:
     """The realtime queue route_lead consumes (no route_lead worker when empty)."""
     route_workers: int = 1
     retry_seconds: int = 2
+    delivery_queue: str = ""
+    """DeliveryQueue's URL; empty: no delivery workers."""
+    delivery_workers: int = 2
     _pools: list[ProcessPoolExecutor] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -140,6 +165,7 @@ class Pump:
             )
         )
         self._threads += self._start_route_lead(spawn)
+        self._start_delivery(spawn)
         for thread in self._threads:
             thread.start()
 
@@ -163,7 +189,27 @@ class Pump:
     @property
     def queues(self) -> list[str]:
         """The queues the pump consumes (the stack is idle when they are all empty)."""
-        return [q for q in (self.ingest_queue, self.commit_queue, self.realtime_queue) if q]
+        return [
+            q for q in (self.ingest_queue, self.commit_queue, self.realtime_queue, self.delivery_queue) if q
+        ]
+
+    def _start_delivery(self, spawn: Any) -> None:
+        """Delivery workers: DeliveryQueue → the deliver handler, in processes of their own (a slow
+        dealer endpoint holds a worker as it holds a Lambda)."""
+        if not self.delivery_queue:
+            return
+        pool = ProcessPoolExecutor(max_workers=self.delivery_workers, mp_context=spawn)
+        self._pools.append(pool)
+        deliver = partial(self._run_in, pool, "deliver")
+        for i in range(self.delivery_workers):
+            self._threads.append(
+                threading.Thread(
+                    target=self._consume_loop,
+                    args=(self.delivery_queue, deliver, "deliver", 5),
+                    name=f"deliver-{i}",
+                    daemon=True,
+                )
+            )
 
     def stop(self) -> None:
         self._stop.set()

@@ -23,29 +23,43 @@ log = logging.getLogger("forecourt.local")
 CHECKPOINT_SECONDS = 15.0
 
 
-def environment(endpoint: str, made: resources.LocalResources) -> dict[str, str]:
-    """The environment a handler (or the CLI) needs to talk to the local stack."""
-    return {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "FORECOURT_LAKE_BUCKET": made.buckets.get("LakeBucket", ""),
-        "FORECOURT_REGISTRY_TABLE": made.tables.get("DealerRegistryTable", ""),
-        "FORECOURT_SENDER_TABLE": made.tables.get("SenderRegistryTable", ""),
-        "FORECOURT_COMMIT_QUEUE_URL": made.queues.get("CommitQueue", ""),
-        "FORECOURT_REALTIME_QUEUE_URL": made.queues.get("RealtimeQueue", ""),
-        "FORECOURT_IDEMPOTENCY_TABLE": made.tables.get("IdempotencyTable", ""),
-        "FORECOURT_GLUE_DATABASE": next(iter(made.glue_databases.values()), "forecourt"),
-        "POWERTOOLS_METRICS_NAMESPACE": "Forecourt",
-        "POWERTOOLS_SERVICE_NAME": "forecourt-local",
-    } | {
-        # routing (route_lead)
-        "FORECOURT_IDENTITY_INDEX_TABLE": made.tables.get("IdentityIndexTable", ""),
-        "FORECOURT_DELIVERY_QUEUE_URL": made.queues.get("DeliveryQueue", ""),
-        "FORECOURT_FALLBACK_QUEUE_URL": made.queues.get("FallbackQueue", ""),
-    }
+def environment(
+    endpoint: str, made: resources.LocalResources, *, smtp_port: int | None = None
+) -> dict[str, str]:
+    """The environment a handler (or the CLI) needs to talk to the local stack (``smtp_port``: the
+    local mailbox ADF e-mail is delivered to)."""
+    return (
+        {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "FORECOURT_LAKE_BUCKET": made.buckets.get("LakeBucket", ""),
+            "FORECOURT_REGISTRY_TABLE": made.tables.get("DealerRegistryTable", ""),
+            "FORECOURT_SENDER_TABLE": made.tables.get("SenderRegistryTable", ""),
+            "FORECOURT_COMMIT_QUEUE_URL": made.queues.get("CommitQueue", ""),
+            "FORECOURT_REALTIME_QUEUE_URL": made.queues.get("RealtimeQueue", ""),
+            "FORECOURT_IDEMPOTENCY_TABLE": made.tables.get("IdempotencyTable", ""),
+            "FORECOURT_GLUE_DATABASE": next(iter(made.glue_databases.values()), "forecourt"),
+            "POWERTOOLS_METRICS_NAMESPACE": "Forecourt",
+            "POWERTOOLS_SERVICE_NAME": "forecourt-local",
+        }
+        | {
+            # routing (route_lead)
+            "FORECOURT_IDENTITY_INDEX_TABLE": made.tables.get("IdentityIndexTable", ""),
+            "FORECOURT_DELIVERY_QUEUE_URL": made.queues.get("DeliveryQueue", ""),
+            "FORECOURT_FALLBACK_QUEUE_URL": made.queues.get("FallbackQueue", ""),
+        }
+        | {
+            # delivery
+            "FORECOURT_DELIVERY_DEAD_LETTER_QUEUE_URL": made.queues.get("DeliveryDeadLetterQueue", ""),
+            "FORECOURT_DELIVERY_STATE_TABLE": made.tables.get("DeliveryStateTable", ""),
+            "FORECOURT_MAIL_TRANSPORT": "smtp",
+            "FORECOURT_SMTP_HOST": "127.0.0.1",
+        }
+        | ({"FORECOURT_SMTP_PORT": str(smtp_port)} if smtp_port else {})
+    )
 
 
 def apply_environment(env: dict[str, str]) -> None:
@@ -59,9 +73,10 @@ def apply_environment(env: dict[str, str]) -> None:
     catalog.catalog.cache_clear()
 
 
-def start_moto(port: int = 0) -> tuple[Any, str, resources.LocalResources]:
-    """A moto server on 127.0.0.1 with every resource of template.yaml, this process pointed at it;
-    returns (server, endpoint, resources). Used by the stack, the tests and the benchmark."""
+def start_moto(port: int = 0, *, smtp_port: int | None = None) -> tuple[Any, str, resources.LocalResources]:
+    """A moto server on 127.0.0.1 with every resource of template.yaml, this process pointed at it
+    (and ADF e-mail at the mailbox on ``smtp_port``); returns (server, endpoint, resources). Used by
+    the stack, the tests and the benchmark."""
     from moto.server import ThreadedMotoServer
 
     from forecourt import aws
@@ -72,20 +87,26 @@ def start_moto(port: int = 0) -> tuple[Any, str, resources.LocalResources]:
     endpoint = f"http://{host}:{bound}"
     apply_environment(environment(endpoint, resources.LocalResources()))
     made = resources.create_all(aws.client)
-    apply_environment(environment(endpoint, made))
+    apply_environment(environment(endpoint, made, smtp_port=smtp_port))
     return server, endpoint, made
 
 
 def serve(state_dir: Path, port: int) -> None:
     """Run the stack until SIGTERM/SIGINT."""
     from forecourt import aws, catalog
+    from forecourt.local.mailbox import Mailbox
 
     state_dir.mkdir(parents=True, exist_ok=True)
-    server, endpoint, made = start_moto(port)
+    mailbox = Mailbox().start()  # dealers' lead-intake addresses, for ADF e-mail delivery
+    server, endpoint, made = start_moto(port, smtp_port=mailbox.port)
     restored = state.restore(aws.client, made, state_dir)
     resources.enable_notifications(aws.client("s3"), resources.load_template(), made)
     catalog.migrate()
-    pump = Pump(ingest_queue=made.queues["IngestQueue"], commit_queue=made.queues["CommitQueue"])
+    pump = Pump(
+        ingest_queue=made.queues["IngestQueue"],
+        commit_queue=made.queues["CommitQueue"],
+        delivery_queue=made.queues.get("DeliveryQueue", ""),
+    )
     pump.realtime_queue = made.queues["RealtimeQueue"]  # route_lead
     pump.start()
     api = ApiServer(pump.invoke_webhook).start()
@@ -94,7 +115,8 @@ def serve(state_dir: Path, port: int) -> None:
         "endpoint": endpoint,
         "resources": made.to_json(),
         "api_url": api.url,
-        "env": environment(endpoint, made) | {"FORECOURT_API_URL": api.url},
+        "smtp": f"{mailbox.host}:{mailbox.port}",
+        "env": environment(endpoint, made, smtp_port=mailbox.port) | {"FORECOURT_API_URL": api.url},
         "started_at": time.time(),
         "restored_objects": restored,
     }
@@ -105,6 +127,7 @@ def serve(state_dir: Path, port: int) -> None:
     _checkpoint_until(stopping, pump, made, state_dir)
     api.stop()
     pump.stop()
+    mailbox.stop()
     state.dump(aws.client, made, state_dir, drain_queues=True)
     (state_dir / "stack.json").unlink(missing_ok=True)
     server.stop()

@@ -168,11 +168,11 @@ def connect(state_dir: Path | None = None) -> StackInfo:
 
 
 def wait_idle(running: StackInfo, timeout: float = 600.0, settle: float = 1.0) -> bool:
-    """Wait until the queues the pump consumes (ingest, commit, realtime) are empty (the pump has
+    """Wait until the queues the pump consumes (ingest, commit, realtime, delivery) are empty (the pump has
     caught up); False on timeout."""
     from forecourt.local.pump import queue_depth
 
-    consumed = ("IngestQueue", "CommitQueue", "RealtimeQueue")
+    consumed = ("IngestQueue", "CommitQueue", "RealtimeQueue", "DeliveryQueue")
     queues = [running.resources["queues"][q] for q in consumed if q in running.resources["queues"]]
     deadline = time.monotonic() + timeout
     quiet_since: float | None = None
