@@ -386,3 +386,29 @@ def uploads(dealer_id: str | None, limit: int, as_json: bool) -> None:
         f"FROM uploads {where} ORDER BY received_at DESC, object_key LIMIT {int(limit)}"
     )
     emit([dict(zip(result.columns, r, strict=True)) for r in result.rows], as_json=as_json, title="Uploads")
+
+
+@click.command("timings")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def timings_cmd(as_json: bool) -> None:
+    """Delivery latency (ours: receipt → CRM acknowledgement) and speed-to-lead (theirs: request →
+    first `contacted` event), per dealer: median and p90 minutes, actual and in business hours."""
+    from forecourt import timings
+
+    _connect()
+    with console.status("computing lead timings…"):
+        rows = [t.as_row() for t in timings.lake_timings()]
+    emit(
+        rows,
+        as_json=as_json,
+        title="Lead timings (minutes)",
+        columns=[
+            "measure",
+            "dealer_id",
+            "count",
+            "median_minutes",
+            "p90_minutes",
+            "business_median_minutes",
+            "business_p90_minutes",
+        ],
+    )
