@@ -8,7 +8,7 @@
               a network of dealers with territories (leads/s), and the same through the handler
               against moto (leads/s, identity index included)
 
-Usage: python bench/realtime_bench.py [--leads 1000] [--concurrency 8]
+Usage: python bench/realtime_bench.py [--leads 1000] [--concurrency 8] [--rate LEADS_PER_S]
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def bench_latency(leads: int, concurrency: int) -> None:
+def bench_latency(leads: int, concurrency: int, rate: float | None) -> None:
     from forecourt import registry, senders
     from forecourt.local import stack
     from forecourt.local.crm import DealerCrm
@@ -103,13 +103,16 @@ def bench_latency(leads: int, concurrency: int) -> None:
             _wait_for(crm, len(warm), 120)
             base = len(crm.received())
             payloads = [lead(i, DEALERS[i % len(DEALERS)][0] if i % 4 else None) for i in range(leads)]
+            begin = time.time()
+
+            def send(item: tuple[int, dict[str, Any]]) -> tuple[str, float, str, float]:
+                index, payload = item
+                if rate:  # paced: lead i leaves at begin + i / rate, as senders spread over time do
+                    time.sleep(max(0.0, begin + index / rate - time.time()))
+                return (payload["lead_id"], *post(running.api_url, "bench-oem", secret, payload), time.time())
+
             with ThreadPoolExecutor(concurrency) as pool:
-                posted = list(
-                    pool.map(
-                        lambda p: (p["lead_id"], *post(running.api_url, "bench-oem", secret, p), time.time()),
-                        payloads,
-                    )
-                )
+                posted = list(pool.map(send, enumerate(payloads)))
             _wait_for(crm, base + leads, 600)
             started = {lead_id: t for _, t, lead_id, _ in posted}
             answered = [done - t for _, t, _, done in posted]
@@ -118,9 +121,8 @@ def bench_latency(leads: int, concurrency: int) -> None:
                 r.received_at.timestamp() - started[r.lead_id] for r in receipts if r.lead_id in started
             ]
             unique = len({r.delivery_id for r in receipts})
-            print(
-                f"posted {leads:,} leads, {concurrency} at a time; {len(receipts):,} receipts, {unique:,} unique deliveries"
-            )
+            pace = f"at {rate:g} leads/s" if rate else f"back to back, {concurrency} at a time"
+            print(f"posted {leads:,} leads {pace}; {len(receipts):,} receipts, {unique:,} unique deliveries")
             print(
                 f"POST answer (202):  p50 {percentile(answered, 0.5) * 1000:,.0f} ms, "
                 f"p95 {percentile(answered, 0.95) * 1000:,.0f} ms"
@@ -180,11 +182,17 @@ def main() -> None:
     )
     parser.add_argument("--leads", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="post at this many leads per second (default: as fast as possible)",
+    )
     parser.add_argument("--skip-latency", action="store_true")
     args = parser.parse_args()
     bench_routing(max(args.leads, 10_000))
     if not args.skip_latency:
-        bench_latency(args.leads, args.concurrency)
+        bench_latency(args.leads, args.concurrency, args.rate)
 
 
 if __name__ == "__main__":
