@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from forecourt import senders, signing
+from forecourt import rotating_secret, senders, signing
 from forecourt.senders import Sender
 from pydantic import ValidationError
 
@@ -237,7 +237,7 @@ def test_a_cache_hit_asks_nothing_of_secrets_manager(monkeypatch: pytest.MonkeyP
     def no_call(name: str) -> list[str]:
         raise AssertionError("asked Secrets Manager")
 
-    monkeypatch.setattr(senders, "_fetch_secrets", no_call)
+    monkeypatch.setattr(rotating_secret, "_fetch", no_call)
     clock.now += 30
     assert senders.secrets_for(name, clock=clock) == [secret]
 
@@ -253,7 +253,7 @@ def test_rotating_in_this_process_is_seen_at_once_and_clear_cache_forgets() -> N
     assert senders.secrets_for(name, clock=clock) == [new]
     senders.secrets_for(name, clock=clock)
     senders.clear_cache()
-    assert senders._cache == {}
+    assert rotating_secret._cache == {}
 
 
 def test_a_returned_list_cannot_change_the_cache() -> None:

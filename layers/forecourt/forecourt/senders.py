@@ -12,7 +12,6 @@ dealer is ``Sender.may_post_for``.
 from __future__ import annotations
 
 import re
-import secrets
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -20,18 +19,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from forecourt import aws
+from forecourt import aws, rotating_secret
 from forecourt.config import settings
 
 SenderKind = Literal["lead_provider", "oem_site", "dealer_crm"]
-SECRET_BYTES = 32
+SECRET_BYTES = rotating_secret.SECRET_BYTES
 """Random bytes in a sender's secret (``secrets.token_urlsafe``: 43 URL-safe characters)."""
-SECRET_CACHE_SECONDS = 60.0
+SECRET_CACHE_SECONDS = rotating_secret.CACHE_SECONDS
 """How long ``secrets_for`` keeps a sender's secrets in the process: a warm Lambda asks Secrets
 Manager at most once a minute per sender, and sees a rotation within a minute."""
 
 _DEALER_ID = r"^[A-Za-z0-9_-]{1,64}$"
-_CURRENT, _PREVIOUS = "AWSCURRENT", "AWSPREVIOUS"
 
 
 class SenderError(Exception):
@@ -128,10 +126,6 @@ def _check_dealers(sender: Sender) -> None:
         raise UnknownDealers(unknown)
 
 
-def _new_secret() -> str:
-    return secrets.token_urlsafe(SECRET_BYTES)
-
-
 def add_sender(
     name: str, kind: SenderKind, dealers: Sequence[str] = (), all_dealers: bool = False
 ) -> tuple[Sender, str]:
@@ -150,25 +144,21 @@ def add_sender(
         )
     except dynamodb.exceptions.ConditionalCheckFailedException as exc:
         raise SenderExists(f"sender {name!r} is already registered") from exc
-    secret = _new_secret()
-    manager = aws.client("secretsmanager")
     try:
-        manager.create_secret(
-            Name=secret_name(name),
-            SecretString=secret,
-            Description=f"Forecourt webhook signing secret of sender {name} ({kind})",
+        secret = rotating_secret.create(
+            secret_name(name), f"Forecourt webhook signing secret of sender {name} ({kind})"
         )
-    except Exception as exc:
+    except Exception:
+        dynamodb.delete_item(TableName=settings().sender_table, Key={"sender_name": {"S": name}})
+        raise
+    if secret is None:
         # No sender without its secret. A secret left behind by an earlier sender of this name is
         # not adopted: we did not make it, so it may be known to someone else.
         dynamodb.delete_item(TableName=settings().sender_table, Key={"sender_name": {"S": name}})
-        if isinstance(exc, manager.exceptions.ResourceExistsException):
-            raise SenderExists(
-                f"a secret {secret_name(name)!r} already exists without a registered sender; delete "
-                "it before adding the sender again"
-            ) from exc
-        raise
-    _forget(name)
+        raise SenderExists(
+            f"a secret {secret_name(name)!r} already exists without a registered sender; delete "
+            "it before adding the sender again"
+        )
     return sender, secret
 
 
@@ -231,79 +221,40 @@ def rotate(name: str) -> str:
     the one it replaces AWSPREVIOUS: both verify until ``finish_rotation``. Rotating again before
     finishing retires the oldest secret at once (only two are ever valid). Raises SenderNotFound."""
     _require(name)
-    secret = _new_secret()
-    manager = aws.client("secretsmanager")
     try:
-        manager.put_secret_value(SecretId=secret_name(name), SecretString=secret)
-    except manager.exceptions.ResourceNotFoundException as exc:
+        return rotating_secret.rotate(secret_name(name))
+    except rotating_secret.SecretMissing as exc:
         raise SenderNotFound(f"sender {name!r} has no secret {secret_name(name)!r}") from exc
-    _forget(name)
-    return secret
-
-
-def _previous_version(name: str) -> str | None:
-    manager = aws.client("secretsmanager")
-    try:
-        versions = manager.describe_secret(SecretId=secret_name(name)).get("VersionIdsToStages", {})
-    except manager.exceptions.ResourceNotFoundException as exc:
-        raise SenderNotFound(f"sender {name!r} has no secret {secret_name(name)!r}") from exc
-    return next((version for version, stages in versions.items() if _PREVIOUS in stages), None)
 
 
 def rotation_in_progress(name: str) -> bool:
     """Whether a sender has a previous secret that still verifies. Raises SenderNotFound."""
-    return _previous_version(name) is not None
+    try:
+        return rotating_secret.rotation_in_progress(secret_name(name))
+    except rotating_secret.SecretMissing as exc:
+        raise SenderNotFound(f"sender {name!r} has no secret {secret_name(name)!r}") from exc
 
 
 def finish_rotation(name: str) -> bool:
     """End a rotation: take the AWSPREVIOUS label away so that only the current secret verifies.
     Returns False when no rotation was in progress. Raises SenderNotFound."""
     _require(name)
-    previous = _previous_version(name)
-    if previous is None:
-        return False
-    aws.client("secretsmanager").update_secret_version_stage(
-        SecretId=secret_name(name), VersionStage=_PREVIOUS, RemoveFromVersionId=previous
-    )
-    _forget(name)
-    return True
-
-
-def _fetch_secrets(name: str) -> list[str]:
-    manager = aws.client("secretsmanager")
-    values = []
-    for stage in (_CURRENT, _PREVIOUS):
-        try:
-            answer = manager.get_secret_value(SecretId=secret_name(name), VersionStage=stage)
-        except manager.exceptions.ResourceNotFoundException as exc:
-            if stage == _CURRENT:
-                raise SenderNotFound(f"sender {name!r} has no secret {secret_name(name)!r}") from exc
-            continue
-        values.append(str(answer["SecretString"]))
-    return values
-
-
-_cache: dict[str, tuple[float, list[str]]] = {}
-"""sender name → (expiry on the caller's clock, secrets)"""
+    try:
+        return rotating_secret.finish_rotation(secret_name(name))
+    except rotating_secret.SecretMissing as exc:
+        raise SenderNotFound(f"sender {name!r} has no secret {secret_name(name)!r}") from exc
 
 
 def secrets_for(name: str, *, clock: Callable[[], float] = time.monotonic) -> list[str]:
     """A sender's valid secrets, current first, then the previous one during a rotation; kept for
     ``SECRET_CACHE_SECONDS`` on ``clock`` so that a warm Lambda does not ask Secrets Manager on every
     request. Raises SenderNotFound when the sender has no secret."""
-    now = clock()
-    cached = _cache.get(name)
-    if cached is not None and now < cached[0]:
-        return list(cached[1])
-    values = _fetch_secrets(name)
-    _cache[name] = (now + SECRET_CACHE_SECONDS, values)
-    return list(values)
-
-
-def _forget(name: str) -> None:
-    _cache.pop(name, None)
+    try:
+        return rotating_secret.values(secret_name(name), clock=clock)
+    except rotating_secret.SecretMissing as exc:
+        raise SenderNotFound(f"sender {name!r} has no secret {secret_name(name)!r}") from exc
 
 
 def clear_cache() -> None:
     """Forget every cached secret (tests; after changing the settings)."""
-    _cache.clear()
+    rotating_secret.clear_cache()
