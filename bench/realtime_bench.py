@@ -113,7 +113,7 @@ def bench_latency(leads: int, concurrency: int, rate: float | None) -> None:
 
             with ThreadPoolExecutor(concurrency) as pool:
                 posted = list(pool.map(send, enumerate(payloads)))
-            _wait_for(crm, base + leads, 600)
+            arrived = _wait_for(crm, base + leads, 600)
             started = {lead_id: t for _, t, lead_id, _ in posted}
             answered = [done - t for _, t, _, done in posted]
             receipts = crm.received()[base:]
@@ -122,6 +122,7 @@ def bench_latency(leads: int, concurrency: int, rate: float | None) -> None:
             ]
             unique = len({r.delivery_id for r in receipts})
             pace = f"at {rate:g} leads/s" if rate else f"back to back, {concurrency} at a time"
+            pace += "" if arrived else " (incomplete: see above)"
             print(f"posted {leads:,} leads {pace}; {len(receipts):,} receipts, {unique:,} unique deliveries")
             print(
                 f"POST answer (202):  p50 {percentile(answered, 0.5) * 1000:,.0f} ms, "
