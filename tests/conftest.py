@@ -55,6 +55,25 @@ class LocalAws:
                 )
         return result
 
+    def run_realtime(self) -> list[dict[str, Any]]:
+        """Run route_lead on every realtime message (as its poller would: delete what succeeded),
+        then commit what it wrote; returns the messages' bodies."""
+        from forecourt import aws
+        from forecourt.local.pump import LambdaContext, load_handler, sqs_event
+
+        route_lead, bodies = load_handler("route_lead"), []
+        while batch := self.sqs_batch("RealtimeQueue"):
+            event = sqs_event(batch, self.resources.queue_arns["RealtimeQueue"])
+            result = route_lead(event, LambdaContext("route_lead"))
+            assert result["batchItemFailures"] == [], result
+            for message in batch:
+                bodies.append(json.loads(message["Body"]))
+                aws.client("sqs").delete_message(
+                    QueueUrl=self.resources.queues["RealtimeQueue"], ReceiptHandle=message["ReceiptHandle"]
+                )
+        self.drain_commits()
+        return bodies
+
     def drain_commits(self) -> int:
         """Run the commit handler until the commit queue is empty; returns messages committed."""
         from forecourt import aws

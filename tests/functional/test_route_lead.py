@@ -212,11 +212,11 @@ def test_a_posted_lead_is_routed_queued_remembered_and_recorded_once_however_oft
         "reason": "the customer chose R100",
         "distance_miles": None,
     }
-    assert delivery["lead"] == webhook_message["lead"] and delivery["received_at"].startswith("20")
+    assert delivery["lead"] == webhook_message["record"] and delivery["received_at"].startswith("20")
     assert drain(local_aws, "FallbackQueue") == []
 
     # the identity index: the lead under the hash of its e-mail and of its E.164 phone, nothing raw
-    email, phone = webhook_message["lead"]["email"], webhook_message["lead"]["phone"]
+    email, phone = webhook_message["record"]["email"], webhook_message["record"]["phone"]
     assert index_entries("email#" + sha(email)) == [lead_id]
     assert index_entries("phone#" + sha(phone)) == [lead_id]
     dumped = json.dumps(index_items())

@@ -66,30 +66,20 @@ def event_body(**changes: Any) -> bytes:
     return json.dumps(EVENT | changes).encode()
 
 
-def test_a_crm_event_is_stored_first_and_ingested_into_lead_events(
+def test_a_crm_event_is_stored_first_and_recorded_in_lead_events(
     local_aws: LocalAws, crm_secret: str, handler: Any
 ) -> None:
-    from forecourt import aws, catalog, intake
-    from forecourt.config import settings
-    from forecourt.local.pump import LambdaContext, sqs_event
+    from forecourt import aws, catalog
 
+    local_aws.run_realtime()
     sent = event_body(type="Appt Set", event_id="EV-10")
     status, body = post(handler, "/v1/dealers/D100/events", sent, crm_secret)
     assert status == 202 and body["status"] == "accepted", body
-    listed = aws.client("s3").list_objects_v2(Bucket=settings().lake_bucket, Prefix="raw/events/dealer=D100/")
-    s3 = aws.client("s3")
-    (stored,) = [
-        o["Key"]
-        for o in listed["Contents"]
-        if s3.get_object(Bucket=settings().lake_bucket, Key=o["Key"])["Body"].read() == sent
-    ]
-    event = intake.event_for(settings().lake_bucket, stored, None)
-    result = local_aws.ingest_handler(
-        sqs_event([{"MessageId": "e", "ReceiptHandle": "r", "Body": json.dumps(event)}], "arn"),
-        LambdaContext("ingest"),
-    )
-    assert result["batchItemFailures"] == []
-    local_aws.drain_commits()
+    (message,) = local_aws.run_realtime()  # route_lead records the batch; events need no routing
+    assert (message["kind"], message["dataset"], message["feed"]) == ("event", "lead_events", "lead-events")
+    raw = message["raw"]
+    assert raw["key"].startswith("raw/events/dealer=D100/dt=")
+    assert aws.client("s3").get_object(Bucket=raw["bucket"], Key=raw["key"])["Body"].read() == sent
     rows = (
         catalog.load("lead_events")
         .scan(row_filter=f"record_id == '{body['event_id']}'")
@@ -107,7 +97,14 @@ def test_a_crm_event_is_stored_first_and_ingested_into_lead_events(
     assert row["occurred_at"].isoformat() == "2026-11-02T15:12:00+00:00"
 
 
-def test_sold_needs_its_value_and_the_type_must_be_known(crm_secret: str, handler: Any) -> None:
+def test_sold_needs_its_value_and_the_type_must_be_known(
+    local_aws: LocalAws, crm_secret: str, handler: Any
+) -> None:
+    from decimal import Decimal
+
+    from forecourt import catalog
+
+    local_aws.run_realtime()
     status, problem = post(
         handler, "/v1/dealers/D100/events", event_body(type="sold", event_id="EV-20"), crm_secret
     )
@@ -125,6 +122,15 @@ def test_sold_needs_its_value_and_the_type_must_be_known(crm_secret: str, handle
         "event_type",
         "invalid_required_field",
     )
+    recorded = {m["kind"]: m for m in local_aws.run_realtime()}
+    assert sorted(recorded) == ["event", "rejected"]
+    (sale,) = catalog.load("lead_events").scan(row_filter="source_key == 'EV-21'").to_arrow().to_pylist()
+    assert (sale["event_type"], sale["sale_value"]) == ("sold", Decimal("38450.00"))  # exact, through JSON
+    rejected = catalog.load("quarantine").scan(row_filter="dataset == 'lead_events'").to_arrow().to_pylist()
+    assert {(q["field"], q["reason_code"]) for q in rejected} >= {
+        ("sale_value", "missing_required_field"),
+        ("event_type", "invalid_required_field"),
+    }
 
 
 def test_event_refusals(crm_secret: str, handler: Any) -> None:

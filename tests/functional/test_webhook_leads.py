@@ -98,7 +98,7 @@ def lead_body(**changes: Any) -> bytes:
     return json.dumps(JSON_LEAD | changes).encode()
 
 
-def test_a_signed_json_lead_is_stored_first_queued_and_ingested_with_the_same_id(
+def test_a_signed_json_lead_is_stored_first_queued_and_recorded_as_ingest_would_record_it(
     local_aws: LocalAws, senders_: dict[str, str], handler: Any
 ) -> None:
     from forecourt import aws, catalog, intake
@@ -109,9 +109,9 @@ def test_a_signed_json_lead_is_stored_first_queued_and_ingested_with_the_same_id
     status, body = post(handler, lead_body(lead_id="W-2001"), secrets=senders_)
     assert status == 202, body
     assert body["status"] == "accepted" and body["dealer_id"] == "D100"
-    (message,) = realtime_messages(local_aws)
-    assert message["lead_id"] == body["lead_id"]
-    lead = message["lead"]
+    (message,) = local_aws.run_realtime()
+    assert (message["kind"], message["lead_id"]) == ("lead", body["lead_id"])
+    lead = message["record"]
     assert (lead["email"], lead["phone"], lead["source_key"]) == (
         "ann.lee@example.com",
         "+13125550142",
@@ -122,7 +122,21 @@ def test_a_signed_json_lead_is_stored_first_queued_and_ingested_with_the_same_id
     assert raw["key"].startswith("raw/webhooks/dealer=D100/dt=")
     stored = aws.client("s3").get_object(Bucket=raw["bucket"], Key=raw["key"])
     assert stored["Body"].read() == lead_body(lead_id="W-2001")  # the bytes as sent
-    # the ingest path (S3 event → ingest → commit) gives the lake row the same record_id
+    # route_lead wrote the lead to the lake with its batch: one row, its upload counted in uploads
+    (recorded,) = (
+        catalog.load("leads").scan(row_filter=f"record_id == '{body['lead_id']}'").to_arrow().to_pylist()
+    )
+    assert recorded["feed"] == "jsonl-leads" and recorded["dealer_id"] == "D100"
+    uploads = catalog.load("uploads").scan(row_filter=f"upload_id == '{recorded['upload_id']}'").to_arrow()
+    (upload,) = uploads.to_pylist()
+    assert (upload["dealer_id"], upload["rows_in"], upload["rows_curated"], upload["rows_quarantined"]) == (
+        "D100",
+        1,
+        1,
+        0,
+    )
+    assert upload["object_key"].startswith("raw/webhooks/dealer=D100/dt=") and upload["status"] == "ok"
+    # one normalizer, two entry points: ingesting the stored body as a file makes the same row
     event = intake.event_for(settings().lake_bucket, raw["key"], raw["version"])
     result = local_aws.ingest_handler(
         sqs_event([{"MessageId": "w", "ReceiptHandle": "r", "Body": json.dumps(event)}], "arn"),
@@ -130,8 +144,18 @@ def test_a_signed_json_lead_is_stored_first_queued_and_ingested_with_the_same_id
     )
     assert result["batchItemFailures"] == []
     local_aws.drain_commits()
-    rows = catalog.load("leads").scan(row_filter=f"record_id == '{body['lead_id']}'").to_arrow()
-    assert rows.num_rows == 1 and rows.column("feed")[0].as_py() == "jsonl-leads"
+    ingested = [
+        row
+        for row in catalog.load("leads")
+        .scan(row_filter=f"record_id == '{body['lead_id']}'")
+        .to_arrow()
+        .to_pylist()
+        if row["upload_id"] != recorded["upload_id"]
+    ]
+    (from_file,) = ingested
+    differ = {name for name, value in recorded.items() if from_file[name] != value}
+    # the upload (a batch vs. the object) and the arrival clock (API Gateway's vs. S3's) only
+    assert differ <= {"upload_id", "received_at"}, {n: (recorded[n], from_file[n]) for n in differ}
 
 
 def test_an_adf_lead_names_its_dealer_in_vendor_id(
@@ -141,7 +165,7 @@ def test_an_adf_lead_names_its_dealer_in_vendor_id(
     status, body = post(handler, ADF_LEAD, secrets=senders_, content_type="application/xml; charset=utf-8")
     assert status == 202, body
     (message,) = realtime_messages(local_aws)
-    assert message["dealer_id"] == "D100" and message["lead"]["source_key"] == "LH-77"
+    assert message["dealer_id"] == "D100" and message["record"]["source_key"] == "LH-77"
 
 
 def test_retries_get_the_first_answer_and_a_reused_key_with_another_body_is_409(
@@ -218,7 +242,7 @@ def test_dealer_checks_are_403_and_422(senders_: dict[str, str], handler: Any) -
 def test_a_lead_failing_its_contract_is_422_with_the_fields_and_is_kept(
     local_aws: LocalAws, senders_: dict[str, str], handler: Any
 ) -> None:
-    from forecourt import aws
+    from forecourt import aws, catalog
     from forecourt.config import settings
 
     realtime_messages(local_aws)
@@ -226,15 +250,30 @@ def test_a_lead_failing_its_contract_is_422_with_the_fields_and_is_kept(
     status, problem = post(handler, lead_body(lead_id="W-7001", customer=customer), secrets=senders_)
     assert (status, problem["reason"]) == (422, "lead_contract")
     assert problem["errors"] and all(e["reason"] and e["message"] for e in problem["errors"])
-    assert realtime_messages(local_aws) == []
-    listed = aws.client("s3").list_objects_v2(
-        Bucket=settings().lake_bucket, Prefix="raw/webhooks/dealer=D100/"
+    (message,) = local_aws.run_realtime()
+    assert (message["kind"], message["lead_id"], message["record"]) == ("rejected", None, None)
+    stored = aws.client("s3").get_object(Bucket=settings().lake_bucket, Key=message["raw"]["key"])
+    assert stored["Body"].read() == lead_body(lead_id="W-7001", customer=customer)  # stored first
+    # kept: quarantined with the same reasons the answer gave, and counted in its upload
+    quarantined = (
+        catalog.load("quarantine")
+        .scan(row_filter=f"object_key == '{message['raw']['key']}'")
+        .to_arrow()
+        .to_pylist()
     )
-    bodies = [
-        aws.client("s3").get_object(Bucket=settings().lake_bucket, Key=o["Key"])["Body"].read()
-        for o in listed.get("Contents", [])
-    ]
-    assert lead_body(lead_id="W-7001", customer=customer) in bodies  # stored first: ingest quarantines it
+    assert sorted((q["field"], q["reason_code"]) for q in quarantined) == sorted(
+        (e["field"], e["reason"]) for e in problem["errors"]
+    )
+    assert all(q["dataset"] == "leads" and q["feed"] == "jsonl-leads" for q in quarantined)
+    assert "W-7001" in quarantined[0]["raw_record"]
+    uploads = catalog.load("uploads").scan(row_filter=f"upload_id == '{quarantined[0]['upload_id']}'")
+    (upload,) = uploads.to_arrow().to_pylist()
+    assert (upload["rows_in"], upload["rows_curated"], upload["rows_quarantined"], upload["status"]) == (
+        len(quarantined),
+        0,
+        len(quarantined),
+        "rejected",
+    )
 
 
 def test_the_local_http_api_answers_through_the_handler(senders_: dict[str, str], handler: Any) -> None:

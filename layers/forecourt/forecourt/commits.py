@@ -71,10 +71,18 @@ def apply(requests: list[CommitRequest]) -> None:
 
 
 def append_records(table: str, rows: list[dict[str, Any]], batch_id: str, day: date) -> CommitRequest:
+    """Write ``rows`` as one data file of ``table`` (``write_records``) and queue its commit."""
+    request = write_records(table, rows, batch_id, day)
+    send([request])
+    return request
+
+
+def write_records(table: str, rows: list[dict[str, Any]], batch_id: str, day: date) -> CommitRequest:
     """Write ``rows`` (dicts keyed by ``table``'s column names; missing columns are null) as one data
-    file of ``table`` in the lake and queue its commit. For the small, frequent writes of the real-time
-    functions (routing decisions, delivery attempts): ``batch_id`` plays the upload id — the same
-    batch written again replaces its rows instead of doubling them — and ``day`` is the partition."""
+    file of ``table`` in the lake; returns the commit request to ``send``. For the small, frequent
+    writes of the real-time functions (webhook records, routing decisions, delivery attempts):
+    ``batch_id`` plays the upload id — the same batch written again replaces its rows instead of
+    doubling them — and ``day`` is the partition."""
     from forecourt import lake, schemas
 
     dataset = schemas.get(table)
@@ -93,6 +101,4 @@ def append_records(table: str, rows: list[dict[str, Any]], batch_id: str, day: d
                 [{c: r.get(c) for c in dataset.column_names} for r in rows], dataset.arrow_schema()
             )
         )
-    request = CommitRequest(table=table, upload_id=batch_id, files=[f"s3://{f}" for f in writer.close()])
-    send([request])
-    return request
+    return CommitRequest(table=table, upload_id=batch_id, files=[f"s3://{f}" for f in writer.close()])

@@ -1,12 +1,12 @@
 """route_lead's work (ARCHITECTURE §2): a lead from the realtime queue → a routing decision,
 remembered in the identity index, queued for delivery (or for OEM staff), and kept in ``lead_routes``.
 
-``route_message`` handles one realtime message (the webhook's ``{"lead_id", "dealer_id", "sender",
-"received_at", "raw", "lead"}``); ``record_routes`` writes a batch's decisions to the lake. Both are
-safe to repeat: a redelivered message is decided the same way (the index ignores the lead's own
-entry and the windows are measured from its arrival), ``remember`` does not add it twice, its
-delivery message carries the same ``delivery_id`` (the deliver function and the dealer's CRM
-deduplicate on it), and the same batch written again replaces its ``lead_routes`` rows.
+``route_message`` handles one realtime lead (``forecourt.realtime.RealtimeMessage``); its decision
+goes to the lake with the rest of the batch (``realtime.record_batch``). Both are safe to repeat: a
+redelivered message is decided the same way (the index ignores the lead's own entry and the windows
+are measured from its arrival), ``remember`` does not add it twice, its delivery message carries the
+same ``delivery_id`` (the deliver function and the dealer's CRM deduplicate on it), and the same
+batch written again replaces its ``lead_routes`` rows.
 
 Where each action goes:
 
@@ -19,15 +19,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections import defaultdict
-from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel
-
-from forecourt import aws, commits, identity_index, lake, registry, routing
+from forecourt import aws, identity_index, lake, registry, routing
 from forecourt.config import settings
+from forecourt.realtime import RealtimeMessage
 from forecourt.registry import Dealer
 
 TABLE = "lead_routes"
@@ -35,19 +32,6 @@ DEALER_CACHE_SECONDS = 60.0
 """How long route_lead trusts its copy of the dealer registry (a registry change shows within this)."""
 _QUEUE_OF_ACTION = {"new": "delivery_queue_url", "update": "delivery_queue_url", "hold": "fallback_queue_url"}
 _dealers: tuple[float, list[Dealer]] | None = None
-
-
-class RealtimeMessage(BaseModel):
-    """A lead the webhook accepted (``webhook.accept``)."""
-
-    lead_id: str
-    dealer_id: str
-    """The dealer the lead named; ``oem`` when it named none."""
-    sender: str | None = None
-    received_at: datetime
-    raw: dict[str, Any] | None = None
-    lead: dict[str, Any]
-    """One curated ``leads`` row (timestamps as ISO strings)."""
 
 
 def current_dealers(max_age: float = DEALER_CACHE_SECONDS) -> list[Dealer]:
@@ -70,15 +54,16 @@ def delivery_id(lead_id: str, dealer_id: str | None) -> str:
     return lake.stable_hash("delivery", lead_id, dealer_id or lake.OEM_DEALER_ID)
 
 
-def route_message(body: str | bytes, routed_at: datetime | None = None) -> dict[str, Any]:
-    """Route one realtime message: decide, remember, queue; returns its ``lead_routes`` row (without
-    ``upload_id``, which ``record_routes`` sets). Raises pydantic.ValidationError for a message that
-    is not a realtime lead, botocore's ClientError or IdentityIndexBusy when AWS fails (the message
-    is then retried)."""
-    message = RealtimeMessage.model_validate_json(body)
+def route_message(message: RealtimeMessage, routed_at: datetime | None = None) -> dict[str, Any]:
+    """Route one realtime lead: decide, remember, queue; returns its ``lead_routes`` row (without
+    ``upload_id``, which ``realtime.record_batch`` sets). Raises ValueError for a message that is
+    not a lead, botocore's ClientError or IdentityIndexBusy when AWS fails (the message is then
+    retried)."""
+    if message.kind != "lead" or message.record is None or message.lead_id is None:
+        raise ValueError(f"a {message.kind} message is not a lead to route")
     chosen = None if message.dealer_id == lake.OEM_DEALER_ID else message.dealer_id
     rules = routing.RoutingRules.from_settings()
-    lead = message.lead | {"record_id": message.lead.get("record_id") or message.lead_id}
+    lead = message.record | {"record_id": message.record.get("record_id") or message.lead_id}
     history = identity_index.prior_leads(lead)
     decision = routing.route(lead, chosen, current_dealers(), history, message.received_at, rules)
     identity_index.remember(lead, decision, message.received_at, rules)
@@ -118,7 +103,7 @@ def delivery_message(
         },
         "received_at": message.received_at.astimezone(UTC).isoformat(),
         "routed_at": routed_at.astimezone(UTC).isoformat(),
-        "lead": message.lead,
+        "lead": message.record,
     }
 
 
@@ -130,22 +115,3 @@ def _queue(message: RealtimeMessage, decision: routing.RouteDecision, routed_at:
     body = delivery_message(message, decision, routed_at)
     aws.client("sqs").send_message(QueueUrl=getattr(settings(), setting), MessageBody=json.dumps(body))
     return str(body["delivery_id"])
-
-
-def batch_id(message_ids: Sequence[str], day: date) -> str:
-    """The ``upload_id`` of a batch's rows of one day: the same batch written again replaces them."""
-    return lake.stable_hash(TABLE, day.isoformat(), *sorted(message_ids))
-
-
-def record_routes(rows: Sequence[dict[str, Any]], message_ids: Sequence[str]) -> list[commits.CommitRequest]:
-    """Write a batch's decisions to ``lead_routes`` (one data file per arrival day, each committed by
-    the committer); returns the commit requests queued."""
-    by_day: dict[date, list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        by_day[row["received_at"].astimezone(UTC).date()].append(row)
-    requests = []
-    for day, day_rows in sorted(by_day.items()):
-        upload = batch_id(message_ids, day)
-        stamped = [row | {"upload_id": upload} for row in day_rows]
-        requests.append(commits.append_records(TABLE, stamped, upload, day))
-    return requests

@@ -15,10 +15,12 @@ object in the ``jsonl-leads`` shape (``application/json``). In order:
    else the SHA-256 of the body, scoped to the sender. The same key and body answer again what
    they answered first; the same key with another body is a 409;
 6. storage first: the raw body goes to ``raw/webhooks/dealer=<id>/dt=<day>/`` (``oem`` when no
-   dealer is named) before any answer, so the ingest path puts it in the ``leads`` (or
-   ``quarantine``) table with the same ``record_id`` — one normalizer, two entry points;
-7. the lead's minimum contract: 422 naming each failed field and why; otherwise the curated lead
-   is queued for ``route_lead`` and the answer is 202 with ``lead_id`` (the lead's ``record_id``).
+   dealer is named) before any answer; then the curated lead (or its quarantine rows) goes on the
+   realtime queue, and route_lead writes it to the ``leads`` (or ``quarantine``) table with its
+   batch (``forecourt.realtime``): the same rows and ``record_id`` the ingest path makes of the
+   stored body — one normalizer, two entry points;
+7. the lead's minimum contract: 422 naming each failed field and why (the lead is kept in
+   quarantine); otherwise 202 with ``lead_id`` (the lead's ``record_id``).
 
 Errors are RFC 9457 problem documents whose ``reason`` is one of ``ProblemReason``.
 """
@@ -150,8 +152,9 @@ def receive_lead(inbound: Inbound) -> Answer:
 def receive_event(inbound: Inbound, dealer_id: str) -> Answer:
     """Handle ``POST /v1/dealers/{dealer_id}/events``: a CRM reports a lead's stage (``contacted``,
     ``appointment_set``, ``shown``, ``sold`` with ``value``, ``lost``) or a showroom or service visit,
-    as one JSON object of the ``lead-events`` feed. Stored first in ``raw/events/``, ingested into
-    ``lead_events``; 202 with ``event_id`` (its ``record_id``), 422 naming the fields it lacks."""
+    as one JSON object of the ``lead-events`` feed. Stored first in ``raw/events/``, then recorded
+    by route_lead in ``lead_events``; 202 with ``event_id`` (its ``record_id``), 422 naming the
+    fields it lacks."""
     kind, sender = _checked(inbound)
     if kind != "json":
         raise Problem(415, ProblemReason.UNSUPPORTED_MEDIA_TYPE, "events are JSON: send application/json")
@@ -270,8 +273,16 @@ def _claim(
         "feed": feed,
         "extension": extension,
         "record": json.loads(json.dumps(row, default=_json_value)) if row else None,
-        "errors": [
-            {"field": q.field, "reason": q.reason.value, "message": q.message} for q in curated.quarantined
+        "dataset": curated.feed.dataset,
+        "quarantined": [
+            {
+                "source_line": q.source_line,
+                "reason": q.reason.value,
+                "field": q.field,
+                "message": q.message,
+                "raw_record": q.raw_record,
+            }
+            for q in curated.quarantined
         ],
     }
 
@@ -340,8 +351,9 @@ def accept_once() -> Callable[..., dict[str, Any]]:
 
 
 def accept(claim: dict[str, Any]) -> dict[str, Any]:
-    """Store the raw body, then queue the lead (202), accept the event (202) or answer why the
-    record lacks its minimum content (422, kept: ingest quarantines the stored body)."""
+    """Store the raw body, then queue the record for route_lead (leads are routed; every record,
+    rejected ones included, is written to the lake with its batch) and answer: 202 for a lead or an
+    event, 422 naming the fields a record lacks (it is kept: quarantined with its reasons)."""
     conf = settings()
     body = base64.b64decode(claim["body"])
     name = f"{claim['sender']}-{hashlib.sha256(claim['key'].encode()).hexdigest()[:24]}.{claim['extension']}"
@@ -354,35 +366,41 @@ def accept(claim: dict[str, Any]) -> dict[str, Any]:
         ContentType="application/xml" if claim["extension"] == "xml" else "application/json",
         Metadata={"feed": claim["feed"], "sender": claim["sender"]},
     )
-    if claim["record"] is None:
-        reason = ProblemReason.LEAD_CONTRACT if claim["what"] == "lead" else ProblemReason.EVENT_CONTRACT
-        problem = Problem(
-            422,
-            reason,
-            f"the {claim['what']} lacks its minimum content: "
-            + "; ".join(e["message"] for e in claim["errors"]),
-            claim["errors"],
-        )
-        return {"status": 422, "body": problem.document()}
-    record_id = claim["record"]["record_id"]
-    if claim["what"] == "event":
-        return {
-            "status": 202,
-            "body": {"event_id": record_id, "status": "accepted", "received_at": claim["received_at"]},
-        }
+    record = claim["record"]
+    kind = "rejected" if record is None else claim["what"]
     message = {
-        "lead_id": record_id,
+        "kind": kind,
+        "lead_id": record["record_id"] if kind == "lead" else None,
         "dealer_id": claim["dealer_id"],
         "sender": claim["sender"],
         "received_at": claim["received_at"],
         "raw": {"bucket": conf.lake_bucket, "key": key, "version": stored.get("VersionId")},
-        "lead": claim["record"],
+        "feed": claim["feed"],
+        "dataset": claim["dataset"],
+        "record": record,
+        "quarantined": claim["quarantined"],
     }
     aws.client("sqs").send_message(QueueUrl=conf.realtime_queue_url, MessageBody=json.dumps(message))
+    if record is None:
+        reason = ProblemReason.LEAD_CONTRACT if claim["what"] == "lead" else ProblemReason.EVENT_CONTRACT
+        errors = [{k: q[k] for k in ("field", "reason", "message")} for q in claim["quarantined"]]
+        problem = Problem(
+            422,
+            reason,
+            f"the {claim['what']} lacks its minimum content: " + "; ".join(e["message"] for e in errors),
+            errors,
+        )
+        return {"status": 422, "body": problem.document()}
+    if kind == "event":
+        event_id = record["record_id"]
+        return {
+            "status": 202,
+            "body": {"event_id": event_id, "status": "accepted", "received_at": claim["received_at"]},
+        }
     return {
         "status": 202,
         "body": {
-            "lead_id": record_id,
+            "lead_id": record["record_id"],
             "status": "accepted",
             "dealer_id": None if claim["dealer_id"] == lake.OEM_DEALER_ID else claim["dealer_id"],
             "received_at": claim["received_at"],

@@ -1,0 +1,188 @@
+"""The realtime queue (ARCHITECTURE §2): what the webhook puts on it and how route_lead records it.
+
+The webhook stores each accepted body in ``raw/`` first and then queues one ``RealtimeMessage``:
+
+- ``lead``: a curated ``leads`` row, to be routed (``forecourt.lead_routing``) and recorded;
+- ``event``: a curated ``lead_events`` row (a dealer CRM's stage report or visit);
+- ``rejected``: a lead or event that failed its contract (the 422 answer), with its quarantine rows.
+
+route_lead writes a batch of them to the lake together (``record_batch``): one data file per table
+and arrival day, committed by the committer, instead of one ingest and one commit per request. The
+rows are those the ingest path makes of the same raw object (same normalizer, same ``record_id``),
+except ``upload_id``, which is the batch's: each arrival day of a batch is one upload, whose
+``uploads`` rows (one per dealer and feed) count rows in = curated + quarantined. The same batch
+written again replaces its rows (the batch id derives from its message ids).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from forecourt import commits, lake, schemas
+from forecourt.config import settings
+
+Kind = Literal["lead", "event", "rejected"]
+
+
+class RawRef(BaseModel):
+    """Where the webhook stored the body (``raw/webhooks/…`` or ``raw/events/…``)."""
+
+    bucket: str
+    key: str
+    version: str | None = None
+
+
+class QuarantinedRecord(BaseModel):
+    """One quarantine row of a rejected body, as ``curate`` made it."""
+
+    source_line: int | None = None
+    reason: str
+    field: str | None = None
+    message: str
+    raw_record: str = ""
+
+
+class RealtimeMessage(BaseModel):
+    """One message of the realtime queue."""
+
+    kind: Kind = "lead"
+    lead_id: str | None = None
+    """The lead's ``record_id`` (leads only)."""
+    dealer_id: str
+    """The dealer the record named or the URL gave; ``oem`` when a lead named none."""
+    sender: str | None = None
+    received_at: datetime
+    raw: RawRef | None = None
+    feed: str = "jsonl-leads"
+    dataset: str = "leads"
+    record: dict[str, Any] | None = None
+    """The curated row (``leads`` or ``lead_events``; timestamps as ISO strings); None when rejected."""
+    quarantined: list[QuarantinedRecord] = []
+
+
+@dataclass
+class Recorded:
+    """One processed message of a batch: its SQS id, the message and (leads) its routing row."""
+
+    message_id: str
+    message: RealtimeMessage
+    route: dict[str, Any] | None = None
+
+
+def batch_id(message_ids: Sequence[str], day: date) -> str:
+    """The ``upload_id`` of a batch's rows of one arrival day: the same batch written again
+    replaces them."""
+    return lake.stable_hash("realtime", day.isoformat(), *sorted(message_ids))
+
+
+def record_batch(recorded: Sequence[Recorded]) -> list[commits.CommitRequest]:
+    """Write a batch's curated rows, quarantine rows, ``uploads`` rows and routing decisions to the
+    lake (one data file per table and arrival day) and queue their commits; returns the requests."""
+    by_day: dict[date, list[Recorded]] = defaultdict(list)
+    for item in recorded:
+        by_day[item.message.received_at.astimezone(UTC).date()].append(item)
+    requests = []
+    for day, items in sorted(by_day.items()):
+        upload = batch_id([i.message_id for i in items], day)
+        for table, rows in _tables(items, upload).items():
+            requests.append(commits.write_records(table, rows, upload, day))
+    commits.send(requests)
+    return requests
+
+
+def _tables(items: Sequence[Recorded], upload: str) -> dict[str, list[dict[str, Any]]]:
+    """The rows each table gets from one day of a batch (empty tables are left out)."""
+    started = datetime.now(UTC)
+    tables: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[tuple[str, str, str], list[RealtimeMessage]] = defaultdict(list)
+    for item in items:
+        message = item.message
+        key = message.raw.key if message.raw else None
+        common = {"upload_id": upload, "object_key": key, "received_at": message.received_at.astimezone(UTC)}
+        if message.record is not None:
+            tables[message.dataset].append(_typed(message.dataset, message.record) | common)
+        for q in message.quarantined:
+            tables["quarantine"].append(
+                common
+                | {
+                    "dealer_id": message.dealer_id,
+                    "dataset": message.dataset,
+                    "feed": message.feed,
+                    "source_line": q.source_line,
+                    "field": q.field,
+                    "reason_code": q.reason,
+                    "message": q.message,
+                    "raw_record": q.raw_record,
+                }
+            )
+        if item.route is not None:
+            tables["lead_routes"].append(item.route | {"upload_id": upload})
+        groups[(message.dealer_id, message.dataset, message.feed)].append(message)
+    tables["uploads"] = [
+        _uploads_row(upload, dealer_id, dataset, feed, messages, started)
+        for (dealer_id, dataset, feed), messages in sorted(groups.items())
+    ]
+    return dict(tables)
+
+
+def _uploads_row(
+    upload: str,
+    dealer_id: str,
+    dataset: str,
+    feed: str,
+    messages: list[RealtimeMessage],
+    started: datetime,
+) -> dict[str, Any]:
+    """The ``uploads`` row of one dealer's records of one feed in a batch."""
+    curated = sum(1 for m in messages if m.record is not None)
+    reasons = Counter(q.reason for m in messages for q in m.quarantined)
+    quarantined = sum(reasons.values())
+    source = "webhooks" if dataset == "leads" else "events"
+    first = min(m.received_at for m in messages).astimezone(UTC)
+    return {
+        "upload_id": upload,
+        "dealer_id": dealer_id,
+        "bucket": settings().lake_bucket,
+        "object_key": f"{lake.RAW_PREFIX}{source}/dealer={dealer_id}/dt={first.date().isoformat()}/",
+        "received_at": first,
+        "feed": feed,
+        "feed_detected": False,
+        "format": "adf" if feed == "adf" else "jsonl",
+        "dataset": dataset,
+        "schema_version": schemas.get(dataset).version,
+        "rows_in": curated + quarantined,
+        "rows_curated": curated,
+        "rows_quarantined": quarantined,
+        "quarantine_reasons": json.dumps(dict(sorted(reasons.items()))),
+        "field_issues": "{}",
+        "status": "ok" if not quarantined else ("rejected" if not curated else "partial"),
+        "message": f"{len(messages)} webhook request{'s' if len(messages) != 1 else ''}",
+        "started_at": started,
+        "duration_ms": int((datetime.now(UTC) - started).total_seconds() * 1000),
+    }
+
+
+def _typed(dataset: str, row: dict[str, Any]) -> dict[str, Any]:
+    """A row that went through JSON (timestamps, dates and decimals as strings) with its values back
+    in the types its table's columns hold."""
+    types = {c.name: c.type for c in schemas.get(dataset).columns}
+    typed = dict(row)
+    for name, value in row.items():
+        if not isinstance(value, str):
+            continue
+        kind = types.get(name, "")
+        if kind == "timestamp":
+            typed[name] = datetime.fromisoformat(value)
+        elif kind == "date":
+            typed[name] = date.fromisoformat(value)
+        elif kind.startswith("decimal"):
+            typed[name] = Decimal(value)
+    return typed
