@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -139,3 +140,37 @@ def test_ingest_query_and_state_that_survives_down_and_up(home: Path):
     assert [d["dealer_id"] for d in dealers] == ["D1001"]
     uploads = json.loads(forecourt(home, "uploads", "--json").stdout)
     assert len(uploads) == 4
+
+
+def _demo_json(home: Path, *args: str) -> dict[str, Any]:
+    out = forecourt(home, "demo", "--json", *args).stdout
+    document: dict[str, Any] = json.loads(out)  # progress goes to stderr: stdout is the document
+    return document
+
+
+def test_the_demo_delivers_every_webhook_lead_once_through_injected_faults(tmp_path: Path):
+    home = tmp_path / "home"
+    try:
+        # a short read timeout keeps the injected CRM timeout short (the server inherits it)
+        os.environ["FORECOURT_DELIVERY_READ_TIMEOUT"] = "2"
+        first = _demo_json(home, "--leads", "1500", "--webhook-leads", "30")
+    finally:
+        os.environ.pop("FORECOURT_DELIVERY_READ_TIMEOUT", None)
+        forecourt(home, "local", "down", check=False)
+    live = first["realtime"]
+    assert live["lead_answers"] == {"202": 28, "422": 2}  # two leads cannot be reached: quarantined
+    assert live["delivered_once"] is True
+    routes = live["routes"]
+    assert routes["test_lead → suppress"] == 2
+    routed = sum(n for route, n in routes.items() if route.endswith(("→ new", "→ update")))
+    dealers = live["deliveries"]
+    assert sum(d["routed"] for d in dealers) == routed > 0
+    for dealer in dealers:  # every routed lead acknowledged and received exactly once
+        assert dealer["acknowledged"] == dealer["received"] == dealer["routed"], dealer
+        assert dealer["received_twice"] == 0
+    faults = {d["dealer"]: d["faults_answered"] for d in dealers if d["faults_answered"]}
+    assert sorted(faults.values()) == [1, 2, 3]  # a timeout, two 429s, three 500s
+    assert set(live["event_answers"]) == {"202"}
+    measures = {t["measure"] for t in live["timings"]}
+    assert measures == {"delivery_latency", "speed_to_lead"}
+    assert all(t["count"] > 0 and t["median_minutes"] >= 0 for t in live["timings"])

@@ -69,12 +69,15 @@ def test_both_timings_from_the_tables_named_apart() -> None:
     leads = [
         {"record_id": "L1", "dealer_id": "D1", "requested_at": t, "source_key": "W1"},
         {"record_id": "L2", "dealer_id": "D1", "requested_at": t, "source_key": "W2"},
+        {"record_id": "L3", "dealer_id": "oem", "requested_at": t, "source_key": "W3"},  # routed to D2
     ]
     events = [  # L1 by our id (first contact at +12 min wins), L2 by the CRM's key
         {"record_id": "E1", "dealer_id": "D1", "lead_id": "L1", "event_type": "contacted", "occurred_at": at("2026-11-02T10:12:00-06:00")},
         {"record_id": "E2", "dealer_id": "D1", "lead_id": "L1", "event_type": "contacted", "occurred_at": at("2026-11-02T11:00:00-06:00")},
         {"record_id": "E3", "dealer_id": "D1", "crm_lead_id": "W2", "event_type": "contacted", "occurred_at": at("2026-11-02T10:20:00-06:00")},
         {"record_id": "E4", "dealer_id": "D1", "lead_id": "L2", "event_type": "shown", "occurred_at": at("2026-11-02T10:01:00-06:00")},
+        {"record_id": "E5", "dealer_id": "D2", "lead_id": "L3", "event_type": "contacted", "occurred_at": at("2026-11-02T10:30:00-06:00")},
+        {"record_id": "E6", "dealer_id": "D2", "crm_lead_id": "W1", "event_type": "contacted", "occurred_at": at("2026-11-02T10:01:00-06:00")},
     ]  # fmt: skip
     deliveries = [
         {"delivery_id": "V1", "dealer_id": "D1", "status": "delivered", "received_at": t, "acknowledged_at": at("2026-11-02T10:00:03-06:00")},
@@ -86,11 +89,18 @@ def test_both_timings_from_the_tables_named_apart() -> None:
         "deliveries": table("deliveries", deliveries),
     }
     dealer = Dealer(dealer_id="D1", timezone=CHICAGO, business_hours=HOURS)
-    latency, speed = timings.lake_timings(tables, {"D1": dealer})
+    # E6: another dealer's CRM key that happens to equal D1's lead key does not count for either
+    latency, speed, routed = timings.lake_timings(tables, {"D1": dealer})
     assert (latency.measure, latency.count, latency.median_minutes) == ("delivery_latency", 1, 0.1)
     assert (speed.measure, speed.count, speed.median_minutes, speed.p90_minutes) == (
         "speed_to_lead",
         2,
         16.0,
         19.2,
+    )
+    assert (routed.measure, routed.dealer_id, routed.count, routed.median_minutes) == (
+        "speed_to_lead",
+        "D2",
+        1,
+        30.0,
     )

@@ -27,14 +27,17 @@ FROM deliveries
 WHERE status = 'delivered' AND acknowledged_at IS NOT NULL AND received_at IS NOT NULL
 """
 SPEED_TO_LEAD_SQL = """
-SELECT l.dealer_id, l.requested_at AS started_at, min(e.occurred_at) AS ended_at
+SELECT e.dealer_id, l.requested_at AS started_at, min(e.occurred_at) AS ended_at
 FROM leads AS l
 JOIN lead_events AS e
-  ON e.dealer_id = l.dealer_id
- AND (e.lead_id = l.record_id OR (e.crm_lead_id IS NOT NULL AND e.crm_lead_id = l.source_key))
+  ON e.lead_id = l.record_id
+  OR (e.crm_lead_id IS NOT NULL AND e.crm_lead_id = l.source_key AND e.dealer_id = l.dealer_id)
 WHERE e.event_type = 'contacted' AND l.requested_at IS NOT NULL AND e.occurred_at >= l.requested_at
-GROUP BY l.dealer_id, l.record_id, l.requested_at
+GROUP BY e.dealer_id, l.record_id, l.requested_at
 """
+"""The dealer is the one that reported the contact: a lead routed to it (the ``leads`` row names the
+dealer the lead named, ``oem`` when it named none) is matched on our lead id; a CRM's own key is
+matched within its dealer."""
 
 
 def business_seconds(start: datetime, end: datetime, hours: Mapping[str, str], timezone: str) -> float:

@@ -78,10 +78,17 @@ def _show(running: stack.StackInfo, as_json: bool) -> None:
     "--out", type=click.Path(path_type=Path), default=None, help="Where to write the generated files."
 )
 @click.option(
+    "--webhook-leads",
+    default=100,
+    show_default=True,
+    help="Leads to post to the HTTP API (signed), delivered to local dealer CRMs with faults injected.",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help="Print the per-dealer summary and query results as JSON."
 )
-def demo(leads: int, seed: int, out: Path | None, as_json: bool) -> None:
-    """Generate a dealer network, push it through the real handlers, and show what happened."""
+def demo(leads: int, seed: int, out: Path | None, webhook_leads: int, as_json: bool) -> None:
+    """Generate a dealer network, push its files through the real handlers, post real-time leads and
+    CRM events to the HTTP API, and show what happened."""
     from forecourt.local.demo import run_demo
 
-    run_demo(leads=leads, seed=seed, out=out, as_json=as_json)
+    run_demo(leads=leads, seed=seed, out=out, as_json=as_json, webhook_leads=webhook_leads)

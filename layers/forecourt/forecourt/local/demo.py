@@ -14,8 +14,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from forecourt.cli.output import console, emit
-from forecourt.local import stack
+from forecourt.cli.output import console, emit, errors
+from forecourt.local import demo_realtime, stack
 from forecourt.local.resources import REPO_ROOT
 
 DEMO_DAY = date(2026, 11, 2)
@@ -23,8 +23,11 @@ DEMO_DAY = date(2026, 11, 2)
 DEMO_QUERIES = ("leads_per_dealer", "speed_to_lead", "cross_dealer_shoppers")
 
 
-def run_demo(*, leads: int, seed: int, out: Path | None, as_json: bool) -> dict[str, Any]:
-    """Start the stack if needed, generate, ingest, summarize, query; returns what it printed."""
+def run_demo(
+    *, leads: int, seed: int, out: Path | None, as_json: bool, webhook_leads: int = demo_realtime.LEADS
+) -> dict[str, Any]:
+    """Start the stack if needed, generate, ingest, post ``webhook_leads`` real-time leads and their
+    CRM events, summarize, query; returns what it printed."""
     from rich.progress import Progress
 
     from forecourt import registry, uploader
@@ -51,7 +54,10 @@ def run_demo(*, leads: int, seed: int, out: Path | None, as_json: bool) -> dict[
                 zip=dealer.zip,
             )
         )
-    with Progress(console=console, transient=not as_json) as progress, ThreadPoolExecutor(4) as pool:
+    with (
+        Progress(console=errors if as_json else console, transient=as_json) as progress,
+        ThreadPoolExecutor(4) as pool,
+    ):
         # dealers send side by side, as they do: four uploads in flight at a time
         sending = progress.add_task("uploading files", total=len(network.files))
 
@@ -66,21 +72,61 @@ def run_demo(*, leads: int, seed: int, out: Path | None, as_json: bool) -> dict[
     with console.status("committing to the Iceberg tables…"):
         stack.wait_idle(running, timeout=600)
     summary = _per_dealer(reports)
+    with Progress(console=errors if as_json else console, transient=as_json) as progress:
+        live = demo_realtime.run(
+            running, network.dealers, seed=seed, leads=webhook_leads, day=DEMO_DAY, progress=progress
+        )
     from forecourt import analytics
 
     sources = {"leads": analytics.iceberg_source("leads")}  # every demo query reads leads: plan it once
     results = {name: _run_named(name, sources) for name in DEMO_QUERIES}
     elapsed = time.monotonic() - started
+    realtime = {
+        "lead_answers": live.answers,
+        "event_answers": live.events,
+        "routes": live.routes,
+        "deliveries": live.dealers,
+        "delivered_once": live.delivered_once,
+        "timings": live.timings,
+    }
     if as_json:
-        console.print_json(
-            json.dumps({"dealers": summary, "queries": results, "seconds": round(elapsed, 1)}, default=str)
-        )
+        document = {
+            "dealers": summary,
+            "realtime": realtime,
+            "queries": results,
+            "seconds": round(elapsed, 1),
+        }
+        console.print_json(json.dumps(document, default=str))
     else:
         emit(summary, as_json=False, title="Per dealer: rows in = curated + quarantined")
+        _show_realtime(live)
         for name, rows in results.items():
             emit(rows, as_json=False, title=f"queries/named/{name}.sql")
         console.print(f"demo finished in {elapsed:.1f} s · files in {out} · try: forecourt query --tables")
-    return {"dealers": summary, "queries": results}
+    return {"dealers": summary, "realtime": realtime, "queries": results}
+
+
+def _show_realtime(live: demo_realtime.RealtimeDemo) -> None:
+    def counts(values: dict[str, int]) -> str:
+        return ", ".join(f"{key} × {n}" for key, n in values.items())
+
+    console.print(
+        f"webhook leads answered: {counts(live.answers)} · routing: {counts(live.routes)} · "
+        f"CRM events answered: {counts(live.events)}"
+    )
+    emit(
+        live.dealers,
+        as_json=False,
+        title="Real-time leads per dealer: routed = acknowledged, none received twice"
+        if live.delivered_once
+        else "Real-time leads per dealer: NOT every routed lead was acknowledged once",
+    )
+    emit(
+        live.timings,
+        as_json=False,
+        title="Timings in minutes: delivery latency (receipt → CRM ack, ours), speed-to-lead (request → "
+        "first contact, theirs); business = inside opening hours",
+    )
 
 
 def _per_dealer(reports: list[Any]) -> list[dict[str, Any]]:

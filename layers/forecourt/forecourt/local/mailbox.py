@@ -5,16 +5,22 @@ whose whole body is an ADF document meeting the ADF 1.0 minimum (``receipts.chec
 message is answered ``250``; an invalid one ``554 5.6.0`` with the reason, so the sender sees it.
 A message is recorded once per recipient (each address is one dealer's inbox), with duplicate
 detection by the ADF's delivery id per recipient, as ``DealerCrm`` does per dealer.
+
+Given a ``directory``, every message taken is also kept there as ``<recipient>/<time>-<n>.eml`` (the
+local stack keeps its dealers' inboxes under its state directory, to open and to count:
+``stored_receipts``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
 
@@ -85,7 +91,9 @@ class _IntakeHandler:
 class Mailbox:
     """The local SMTP receiver; ``with Mailbox() as box: smtplib.SMTP(box.host, box.port)…``."""
 
-    def __init__(self) -> None:
+    def __init__(self, directory: Path | None = None) -> None:
+        self.directory = directory
+        self._sequence = itertools.count(1)
         self._lock = threading.Lock()
         self._receipts: list[MailReceipt] = []
         self._ledger = DeliveryLedger()
@@ -163,6 +171,40 @@ class Mailbox:
             )
             with self._lock:
                 self._receipts.append(receipt)
+            if self.directory is not None:
+                inbox = self.directory / recipient
+                inbox.mkdir(parents=True, exist_ok=True)
+                stamp = now.strftime("%Y%m%dT%H%M%S.%f")
+                (inbox / f"{stamp}-{next(self._sequence)}.eml").write_bytes(content)
         if check.reason is not None:
             return f"554 5.6.0 ADF rejected: {_smtp_text(check.reason)}"
         return "250 OK"
+
+
+def stored_receipts(directory: Path) -> list[MailReceipt]:
+    """The messages a mailbox kept in ``directory`` (see ``Mailbox``), in arrival order per inbox,
+    read and checked again; ``duplicate`` marks a delivery id seen before in the same inbox."""
+    receipts = []
+    for inbox in sorted(p for p in directory.glob("*") if p.is_dir()):
+        seen: set[str] = set()
+        for path in sorted(inbox.glob("*.eml")):
+            subject, body, check = _read(path.read_bytes())
+            at = datetime.strptime(path.name.split("-")[0], "%Y%m%dT%H%M%S.%f").replace(tzinfo=UTC)
+            duplicate = check.delivery_id in seen
+            if check.delivery_id:
+                seen.add(check.delivery_id)
+            receipts.append(
+                MailReceipt(
+                    inbox.name,
+                    "",
+                    subject,
+                    body,
+                    check.delivery_id,
+                    check.lead_id,
+                    at,
+                    check.valid,
+                    check.reason,
+                    duplicate,
+                )
+            )
+    return receipts

@@ -97,7 +97,7 @@ def serve(state_dir: Path, port: int) -> None:
     from forecourt.local.mailbox import Mailbox
 
     state_dir.mkdir(parents=True, exist_ok=True)
-    mailbox = Mailbox().start()  # dealers' lead-intake addresses, for ADF e-mail delivery
+    mailbox = Mailbox(state_dir / "mail").start()  # dealers' lead-intake inboxes, for ADF e-mail
     server, endpoint, made = start_moto(port, smtp_port=mailbox.port)
     restored = state.restore(aws.client, made, state_dir)
     resources.enable_notifications(aws.client("s3"), resources.load_template(), made)
