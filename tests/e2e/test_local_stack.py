@@ -154,6 +154,7 @@ def test_the_demo_delivers_every_webhook_lead_once_through_injected_faults(tmp_p
         # a short read timeout keeps the injected CRM timeout short (the server inherits it)
         os.environ["FORECOURT_DELIVERY_READ_TIMEOUT"] = "2"
         first = _demo_json(home, "--leads", "1500", "--webhook-leads", "30")
+        again = _demo_json(home, "--leads", "1500", "--webhook-leads", "30")
     finally:
         os.environ.pop("FORECOURT_DELIVERY_READ_TIMEOUT", None)
         forecourt(home, "local", "down", check=False)
@@ -174,3 +175,15 @@ def test_the_demo_delivers_every_webhook_lead_once_through_injected_faults(tmp_p
     measures = {t["measure"] for t in live["timings"]}
     assert measures == {"delivery_latency", "speed_to_lead"}
     assert all(t["count"] > 0 and t["median_minutes"] >= 0 for t in live["timings"])
+    # a second run changes nothing: every post is a retry answered as the first time, nothing is
+    # delivered again (the CRMs of this run received nothing), and the files are the same uploads
+    rerun = again["realtime"]
+    assert rerun["lead_answers"] == live["lead_answers"] and rerun["routes"] == routes
+    assert set(rerun["event_answers"]) == {"202"}
+    assert sum(rerun["event_answers"].values()) <= sum(live["event_answers"].values())
+    for before, after in zip(dealers, rerun["deliveries"], strict=True):
+        assert after["acknowledged"] == after["routed"] == before["routed"]
+        assert after["received_twice"] == 0 and after["faults_answered"] == 0
+        if after["method"] in ("adf_http", "json_webhook"):
+            assert after["received"] == 0
+    assert again["dealers"] == first["dealers"]

@@ -314,10 +314,10 @@ def run(
                     CRM_SENDER,
                     crm_secret,
                     body,
-                    f"demo-{seed}-event-{i}",
+                    f"demo-{seed}-event-{json.loads(body)['event_id']}",  # the CRM's own event id
                     "application/json",
                 )
-                for i, (dealer, body) in enumerate(events)
+                for dealer, body in events
             ],
             lambda: progress.advance(task),
         )
