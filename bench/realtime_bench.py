@@ -19,7 +19,6 @@ import os
 import random
 import tempfile
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,23 +50,13 @@ def lead(i: int, dealer: str | None) -> dict[str, Any]:
 
 
 def post(api: str, sender: str, secret: str, payload: dict[str, Any]) -> tuple[float, str]:
-    from forecourt import signing
+    from forecourt.local.http import post_signed
 
-    body = json.dumps(payload).encode()
     started = time.time()
-    request = urllib.request.Request(
-        api + "/v1/leads",
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            signing.SENDER_HEADER: sender,
-            signing.SIGNATURE_HEADER: signing.sign([secret], body, int(started)),
-        },
-    )
-    with urllib.request.urlopen(request, timeout=60) as answer:
-        lead_id: str = json.loads(answer.read())["lead_id"]
-        return started, lead_id
+    status, answer = post_signed(api + "/v1/leads", sender, secret, json.dumps(payload).encode())
+    if status != 202:
+        raise RuntimeError(f"lead refused: {status} {answer}")
+    return started, str(answer["lead_id"])
 
 
 def bench_latency(leads: int, concurrency: int, rate: float | None) -> None:

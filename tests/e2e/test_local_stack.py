@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,7 @@ def forecourt(home: Path, *args: str, check: bool = True) -> subprocess.Complete
 
 
 def post_lead(api: str, sender: str, secret: str) -> str:
-    from forecourt import signing
+    from forecourt.local.http import post_signed
 
     lead = {
         "lead_id": "WEB-1",
@@ -45,21 +44,9 @@ def post_lead(api: str, sender: str, secret: str) -> str:
         "customer": {"first_name": "Ann", "last_name": "Lee", "email": "ann.lee@example.com"},
         "vehicle": {"year": "2026", "make": "Chevrolet", "model": "Equinox"},
     }
-    body = json.dumps(lead).encode()
-    request = urllib.request.Request(
-        api + "/v1/leads",
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            signing.SENDER_HEADER: sender,
-            signing.SIGNATURE_HEADER: signing.sign([secret], body, int(time.time())),
-        },
-    )
-    with urllib.request.urlopen(request, timeout=60) as answer:
-        assert answer.status == 202
-        lead_id: str = json.loads(answer.read())["lead_id"]
-    return lead_id
+    status, answer = post_signed(api + "/v1/leads", sender, secret, json.dumps(lead).encode())
+    assert status == 202, answer
+    return str(answer["lead_id"])
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ DAY = date(2026, 11, 2)
 def test_leads_are_reproducible_and_include_tests_repeats_and_unreachable_shoppers() -> None:
     bodies = demo_leads(DEALERS, 7, 100, DAY)
     assert bodies == demo_leads(DEALERS, 7, 100, DAY)
-    leads = [json.loads(b) for b, media in bodies if media == "application/json"]
-    adf = [b for b, media in bodies if media == "application/xml"]
+    leads = [json.loads(lead.body) for lead in bodies if lead.media_type == "application/json"]
+    adf = [lead.body for lead in bodies if lead.media_type == "application/xml"]
     assert len(leads) + len(adf) == 100 and len(adf) == 10
     assert sum(1 for lead in leads if lead["customer"]["last_name"] == "Test") == 2
     assert sum(1 for lead in leads if "email" not in lead["customer"]) == 2
@@ -28,7 +28,7 @@ def test_leads_are_reproducible_and_include_tests_repeats_and_unreachable_shoppe
 
 def test_crm_events_depend_only_on_the_lead_and_its_dealer() -> None:
     requested = {f"L{i}": datetime(2026, 11, 2, 14, i, tzinfo=UTC) for i in range(40)}
-    received = [("D1001", f"L{i}", datetime(2026, 11, 23, tzinfo=UTC)) for i in range(40)]
+    received = [("D1001", f"L{i}") for i in range(40)]
     now = datetime(2026, 11, 23, tzinfo=UTC)
     everything = dict(crm_events(received, requested, 7, now))
     some = crm_events(received[::3], requested, 7, now)

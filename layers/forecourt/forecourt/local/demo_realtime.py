@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
-import urllib.error
-import urllib.request
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -23,9 +20,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
 from typing import Any
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, quoteattr
 
 from forecourt.local.population import METROS, DealerSpec, make_person, new_vehicle
+from forecourt.senders import SenderKind
 
 LEADS = 100
 """Webhook leads the demo posts (each CRM then reports one to four events on most of them)."""
@@ -40,39 +38,45 @@ CONTACT_MINUTES = (4, 12, 35, 90)
 
 
 @dataclass(frozen=True)
-class Posted:
-    """One webhook request and its answer."""
+class WebhookLead:
+    """One generated lead as its sender posts it."""
 
-    index: int
-    status: int
-    answer: dict[str, Any]
+    source_id: str
+    """The sender's own lead id (``DEMO-<seed>-<n>``)."""
     requested_at: datetime
+    body: bytes
+    media_type: str
 
 
-def _post(api_url: str, path: str, sender: str, secret: str, body: bytes, key: str, media: str) -> Posted:
-    from forecourt import signing
+@dataclass(frozen=True)
+class Request:
+    """One signed POST to the local HTTP API."""
 
-    request = urllib.request.Request(  # noqa: S310 (the local API's http://127.0.0.1 address)
-        api_url + path,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": media,
-            "Idempotency-Key": key,
-            signing.SENDER_HEADER: sender,
-            signing.SIGNATURE_HEADER: signing.sign([secret], body, int(time.time())),
-        },
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as answer:  # noqa: S310
-            return Posted(0, answer.status, json.loads(answer.read()), datetime.now(UTC))
-    except urllib.error.HTTPError as refused:
-        return Posted(0, refused.code, json.loads(refused.read() or b"{}"), datetime.now(UTC))
+    path: str
+    sender: str
+    secret: str
+    body: bytes
+    idempotency_key: str
+    media_type: str = "application/json"
+
+
+def inbox(dealer_id: str) -> str:
+    """The lead-intake address the demo gives a dealer delivered by ADF e-mail."""
+    return f"leads-{dealer_id.lower()}@crm.example.com"
+
+
+def _sender_secret(name: str, kind: SenderKind) -> str:
+    """The secret of the demo's sender ``name``: made now, or the one kept from an earlier run."""
+    from forecourt import senders
+
+    if senders.get_sender(name) is None:
+        return senders.add_sender(name, kind, all_dealers=True)[1]
+    return senders.secrets_for(name)[0]
 
 
 def configure(dealers: Sequence[DealerSpec], crm: Any) -> dict[str, str]:
-    """Give each demo dealer a delivery method, a territory and business hours; inject the faults.
-    Returns dealer id → delivery method."""
+    """Give each demo dealer a delivery method and a territory (one dealer suppresses repeat leads);
+    inject the faults. Returns dealer id → delivery method."""
     from forecourt import dealer_secrets, registry
     from forecourt.config import settings
 
@@ -85,13 +89,14 @@ def configure(dealers: Sequence[DealerSpec], crm: Any) -> dict[str, str]:
         endpoint = {
             "adf_http": crm.adf_url(dealer.dealer_id),
             "json_webhook": crm.json_url(dealer.dealer_id),
-            "adf_email": f"leads-{dealer.dealer_id.lower()}@crm.example.com",
+            "adf_email": inbox(dealer.dealer_id),
         }.get(method)
         peers = by_metro[dealer.metro]
         zips = [z for z, _ in METROS[dealer.metro][2]]
         territory = sorted({dealer.zip, *zips[peers.index(dealer) :: len(peers)]})
         current = registry.get_dealer(dealer.dealer_id)
-        assert current is not None, dealer.dealer_id
+        if current is None:
+            raise RuntimeError(f"demo dealer {dealer.dealer_id} is not registered")
         registry.put_dealer(
             current.model_copy(
                 update={
@@ -113,15 +118,15 @@ def configure(dealers: Sequence[DealerSpec], crm: Any) -> dict[str, str]:
     return methods
 
 
-def demo_leads(dealers: Sequence[DealerSpec], seed: int, count: int, day: date) -> list[tuple[bytes, str]]:
-    """``count`` webhook bodies (JSON, some ADF) with their media types: leads naming their dealer and
+def demo_leads(dealers: Sequence[DealerSpec], seed: int, count: int, day: date) -> list[WebhookLead]:
+    """``count`` webhook leads (JSON bodies, some ADF): leads naming their dealer and
     leads to route by zip, repeats of earlier shoppers, two test leads and two that fail the lead
     contract. Requested during ``day`` (from 13:00 UTC, the US morning, for ten hours): the same
     seed and day give the same bodies, so a second run's requests are retries."""
     day_start = datetime.combine(day, dt_time(13, 0), tzinfo=UTC)
     rng = random.Random(seed * 7_919 + 4)
     tests, unreachable = {7, count * 5 // 7}, {11, count * 6 // 7}
-    bodies: list[tuple[bytes, str]] = []
+    bodies: list[WebhookLead] = []
     people: list[tuple[Any, Any, DealerSpec]] = []
     for i in range(count):
         dealer = dealers[rng.randrange(len(dealers))]
@@ -150,9 +155,13 @@ def demo_leads(dealers: Sequence[DealerSpec], seed: int, count: int, day: date) 
         if i % 2 == 0:  # the shopper picked a dealer on the OEM site; the others are routed by zip
             lead["dealer_id"] = dealer.dealer_id
         if i % 10 == 4:  # a lead provider that speaks ADF
-            bodies.append((_adf(lead, dealer.dealer_id), "application/xml"))
+            bodies.append(
+                WebhookLead(lead["lead_id"], requested, _adf(lead, dealer.dealer_id), "application/xml")
+            )
         else:
-            bodies.append((json.dumps(lead).encode(), "application/json"))
+            bodies.append(
+                WebhookLead(lead["lead_id"], requested, json.dumps(lead).encode(), "application/json")
+            )
     return bodies
 
 
@@ -171,7 +180,7 @@ def _adf(lead: dict[str, Any], dealer_id: str) -> bytes:
     )
     return (
         '<?xml version="1.0" encoding="UTF-8"?><?adf version="1.0"?><adf><prospect status="new">'
-        f'<id sequence="1" source="{escape(lead["source"])}">{lead["lead_id"]}</id>'
+        f'<id sequence="1" source={quoteattr(lead["source"])}>{lead["lead_id"]}</id>'
         f"<requestdate>{lead['created_at']}</requestdate>"
         f'<vehicle interest="buy" status="new"><year>{v["year"]}</year><make>{escape(v["make"])}</make>'
         f"<model>{escape(v['model'])}</model></vehicle>"
@@ -182,14 +191,14 @@ def _adf(lead: dict[str, Any], dealer_id: str) -> bytes:
 
 
 def crm_events(
-    received: Sequence[tuple[str, str, datetime]], requested: dict[str, datetime], seed: int, now: datetime
+    received: Sequence[tuple[str, str]], requested: dict[str, datetime], seed: int, now: datetime
 ) -> list[tuple[str, bytes]]:
-    """What each dealer's CRM reports about the leads it received (dealer id, lead id, receipt time):
+    """What each dealer's CRM reports about the leads it received (dealer id, lead id):
     first contact after a dealer-typical delay, then appointments, shows, sales with their value, and
     lost leads — each no later than now. The same lead and dealer always get the same events (a
     second run's posts are retries). Returns (dealer id, JSON body) pairs."""
     events: list[tuple[str, bytes]] = []
-    for dealer_id, lead_id, _ in sorted(received):
+    for dealer_id, lead_id in sorted(received):
         # drawn per lead and dealer: a lead's events are the same whatever else was received
         rng = random.Random(f"{seed}:{dealer_id}:{lead_id}")
         median = CONTACT_MINUTES[sum(map(ord, dealer_id)) % len(CONTACT_MINUTES)]
@@ -223,19 +232,24 @@ def crm_events(
     return events
 
 
-def post_all(
-    api_url: str, requests: Sequence[tuple[str, str, str, bytes, str, str]], advance: Callable[[], None]
-) -> list[Posted]:
-    """POST (path, sender, secret, body, key, media type) requests, ``CONCURRENCY`` at a time."""
+def post_all(api_url: str, requests: Sequence[Request], advance: Callable[[], None]) -> list[tuple[int, Any]]:
+    """POST the requests, ``CONCURRENCY`` at a time; their (status, JSON answer) in order."""
+    from forecourt.local.http import post_signed
 
-    def send(item: tuple[int, tuple[str, str, str, bytes, str, str]]) -> Posted:
-        index, (path, sender, secret, body, key, media) = item
-        posted = _post(api_url, path, sender, secret, body, key, media)
+    def send(request: Request) -> tuple[int, Any]:
+        answer = post_signed(
+            api_url + request.path,
+            request.sender,
+            request.secret,
+            request.body,
+            content_type=request.media_type,
+            idempotency_key=request.idempotency_key,
+        )
         advance()
-        return Posted(index, posted.status, posted.answer, posted.requested_at)
+        return answer
 
     with ThreadPoolExecutor(CONCURRENCY) as pool:
-        return list(pool.map(send, enumerate(requests)))
+        return list(pool.map(send, requests))
 
 
 @dataclass
@@ -264,44 +278,41 @@ def run(
 ) -> RealtimeDemo:
     """Post ``leads`` webhook leads requested on ``day``, wait for their delivery, post the CRMs'
     events, summarize."""
-    from forecourt import senders
     from forecourt.local import stack
     from forecourt.local.crm import DealerCrm
 
     with DealerCrm() as crm:
         methods = configure(dealers, crm)
-        oem = senders.get_sender(OEM_SENDER)
-        oem_secret = senders.add_sender(OEM_SENDER, "oem_site", all_dealers=True)[1] if oem is None else None
-        crm_sender = senders.get_sender(CRM_SENDER)
-        crm_secret = (
-            senders.add_sender(CRM_SENDER, "dealer_crm", all_dealers=True)[1] if crm_sender is None else None
+        oem_secret = _sender_secret(OEM_SENDER, "oem_site")
+        crm_secret = _sender_secret(CRM_SENDER, "dealer_crm")
+        generated = demo_leads(dealers, seed, leads, day)
+        task = progress.add_task(
+            "posting webhook leads (signed, to the local HTTP API)", total=len(generated)
         )
-        oem_secret = oem_secret or senders.secrets_for(OEM_SENDER)[0]
-        crm_secret = crm_secret or senders.secrets_for(CRM_SENDER)[0]
-        bodies = demo_leads(dealers, seed, leads, day)
-        requested = {
-            f"DEMO-{seed}-{i:04d}": datetime.fromisoformat(_created_at(body, media))
-            for i, (body, media) in enumerate(bodies)
-        }
-        task = progress.add_task("posting webhook leads (signed, to the local HTTP API)", total=len(bodies))
         posted = post_all(
             running.api_url,
             [
-                ("/v1/leads", OEM_SENDER, oem_secret, body, f"demo-{seed}-lead-{i}", media)
-                for i, (body, media) in enumerate(bodies)
+                Request(
+                    "/v1/leads", OEM_SENDER, oem_secret, lead.body, f"demo-{seed}-lead-{i}", lead.media_type
+                )
+                for i, lead in enumerate(generated)
             ],
             lambda: progress.advance(task),
         )
-        lead_ids = {p.answer["lead_id"]: f"DEMO-{seed}-{p.index:04d}" for p in posted if p.status == 202}
+        # our lead id (the answer's) → when the shopper asked
+        requested = {
+            answer["lead_id"]: lead.requested_at
+            for lead, (status, answer) in zip(generated, posted, strict=True)
+            if status == 202
+        }
         waiting = progress.add_task("routing and delivering (faults injected at three dealers)", total=None)
         stack.wait_idle(running, timeout=600)
         progress.update(waiting, total=1, completed=1)
-        routes = _routes(set(lead_ids))
+        routes = _routes(set(requested))
         received = _received(crm, running, methods)
-        requested_by_id = {ours: requested[theirs] for ours, theirs in lead_ids.items()}
         events = crm_events(
-            [(d, lead, at) for d, lead, at, _ in received if d in methods and methods[d] != "file"],
-            requested_by_id,
+            [(dealer, lead) for dealer, lead, _ in received if methods.get(dealer, "file") != "file"],
+            requested,
             seed,
             datetime.now(UTC),
         )
@@ -309,13 +320,13 @@ def run(
         answered = post_all(
             running.api_url,
             [
-                (
+                # the CRM's own event id keys the retry
+                Request(
                     f"/v1/dealers/{dealer}/events",
                     CRM_SENDER,
                     crm_secret,
                     body,
-                    f"demo-{seed}-event-{json.loads(body)['event_id']}",  # the CRM's own event id
-                    "application/json",
+                    f"demo-{seed}-event-{json.loads(body)['event_id']}",
                 )
                 for dealer, body in events
             ],
@@ -325,30 +336,24 @@ def run(
         faults = Counter(a.dealer_id for a in crm.attempts() if a.fault)
     return RealtimeDemo(
         dealers=_per_dealer(methods, routes, received, faults),
-        answers=dict(sorted(Counter(str(p.status) for p in posted).items())),
-        events=dict(sorted(Counter(str(p.status) for p in answered).items())),
+        answers=dict(sorted(Counter(str(status) for status, _ in posted).items())),
+        events=dict(sorted(Counter(str(status) for status, _ in answered).items())),
         timings=_timings(set(methods)),
         routes=dict(sorted(Counter(f"{r['rule']} → {r['action']}" for r in routes).items())),
     )
 
 
-def _created_at(body: bytes, media: str) -> str:
-    if media == "application/json":
-        return str(json.loads(body)["created_at"])
-    return body.split(b"<requestdate>")[1].split(b"</requestdate>")[0].decode()
+def _lake_rows(sql: str, table: str) -> list[dict[str, Any]]:
+    """The rows of ``sql`` over the lake's table ``table`` (DuckDB locally)."""
+    from forecourt import analytics
+
+    return analytics.run_query(sql, {table: analytics.iceberg_source(table)}).to_arrow().to_pylist()
 
 
 def _routes(lead_ids: set[str]) -> list[dict[str, Any]]:
     """The routing decisions of these leads (one per lead: the latest)."""
-    from forecourt import analytics
-
-    rows = (
-        analytics.run_query(
-            "SELECT lead_id, dealer_id, rule, action, delivery_id, routed_at FROM lead_routes",
-            {"lead_routes": analytics.iceberg_source("lead_routes")},
-        )
-        .to_arrow()
-        .to_pylist()
+    rows = _lake_rows(
+        "SELECT lead_id, dealer_id, rule, action, delivery_id, routed_at FROM lead_routes", "lead_routes"
     )
     latest: dict[str, dict[str, Any]] = {}
     for row in sorted(rows, key=lambda r: r["routed_at"]):
@@ -357,8 +362,8 @@ def _routes(lead_ids: set[str]) -> list[dict[str, Any]]:
     return list(latest.values())
 
 
-def _received(crm: Any, running: Any, methods: dict[str, str]) -> list[tuple[str, str, datetime, str]]:
-    """(dealer id, lead id, received at, delivery id) of every lead a receiver accepted this run: the
+def _received(crm: Any, running: Any, methods: dict[str, str]) -> list[tuple[str, str, str]]:
+    """(dealer id, lead id, delivery id) of every lead a receiver accepted this run: the
     CRM's endpoints, the stack's mailbox (its kept messages) and the outbound files."""
     from pathlib import Path
 
@@ -366,14 +371,12 @@ def _received(crm: Any, running: Any, methods: dict[str, str]) -> list[tuple[str
     from forecourt.config import settings
     from forecourt.local.mailbox import stored_receipts
 
-    out = [
-        (r.dealer_id, r.lead_id or "", r.received_at, r.delivery_id or "") for r in crm.received() if r.valid
-    ]
-    inbox_of = {f"leads-{d.lower()}@crm.example.com": d for d, m in methods.items() if m == "adf_email"}
+    out = [(r.dealer_id, r.lead_id or "", r.delivery_id or "") for r in crm.received() if r.valid]
+    inbox_of = {inbox(d): d for d, m in methods.items() if m == "adf_email"}
     mail = Path(running.state_dir) / "mail"
     if mail.is_dir():
         out += [
-            (inbox_of[r.to], r.lead_id or "", r.received_at, r.delivery_id or "")
+            (inbox_of[r.to], r.lead_id or "", r.delivery_id or "")
             for r in stored_receipts(mail)
             if r.valid and r.to in inbox_of
         ]
@@ -385,25 +388,18 @@ def _received(crm: Any, running: Any, methods: dict[str, str]) -> list[tuple[str
         ):
             for item in page.get("Contents", []):
                 delivery = item["Key"].rsplit("/", 1)[-1].removesuffix(".xml")
-                out.append((dealer_id, "", item["LastModified"], delivery))
+                out.append((dealer_id, "", delivery))
     return out
 
 
 def _per_dealer(
     methods: dict[str, str],
     routes: list[dict[str, Any]],
-    received: list[tuple[str, str, datetime, str]],
+    received: list[tuple[str, str, str]],
     faults: Counter[str],
 ) -> list[dict[str, Any]]:
-    from forecourt import analytics
-
-    delivered = (
-        analytics.run_query(
-            "SELECT DISTINCT dealer_id, delivery_id FROM deliveries WHERE status = 'delivered'",
-            {"deliveries": analytics.iceberg_source("deliveries")},
-        )
-        .to_arrow()
-        .to_pylist()
+    delivered = _lake_rows(
+        "SELECT DISTINCT dealer_id, delivery_id FROM deliveries WHERE status = 'delivered'", "deliveries"
     )
     acknowledged: dict[str, set[str]] = defaultdict(set)
     for row in delivered:
@@ -413,7 +409,7 @@ def _per_dealer(
         if route["action"] in ("new", "update") and route["delivery_id"]:
             sent[route["dealer_id"]].add(route["delivery_id"])
     got: dict[str, Counter[str]] = defaultdict(Counter)
-    for dealer_id, _, _, delivery_id in received:
+    for dealer_id, _, delivery_id in received:
         got[dealer_id][delivery_id] += 1
     return [
         {

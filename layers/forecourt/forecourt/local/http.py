@@ -163,3 +163,36 @@ class ApiServer(ThreadingHTTPServer):
         self.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+
+def post_signed(
+    url: str,
+    sender: str,
+    secret: str,
+    body: bytes,
+    *,
+    content_type: str = "application/json",
+    idempotency_key: str | None = None,
+    timeout: float = 60,
+) -> tuple[int, dict[str, Any]]:
+    """POST ``body`` to ``url`` (the local API, or any loopback endpoint) as a registered sender
+    would: signed now with ``secret`` (``forecourt.signing``). Returns the status and the JSON answer
+    (a problem document for a refusal)."""
+    import urllib.error
+    import urllib.request
+
+    from forecourt import signing
+
+    headers = {
+        "Content-Type": content_type,
+        signing.SENDER_HEADER: sender,
+        signing.SIGNATURE_HEADER: signing.sign([secret], body, int(time.time())),
+    }
+    if idempotency_key:
+        headers["Idempotency-Key"] = idempotency_key
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310 (http://127.0.0.1)
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.loads(refused.read() or b"{}")
