@@ -117,6 +117,20 @@ def bench_latency(leads: int, concurrency: int, rate: float | None) -> None:
                 f"webhook → delivered: p50 {percentile(latencies, 0.5):.2f} s, p95 {percentile(latencies, 0.95):.2f} s, "
                 f"max {max(latencies):.2f} s  (target p95 < 2 s)"
             )
+            by_order = [
+                lat
+                for _, lat in sorted(
+                    (started[r.lead_id], lat)
+                    for r, lat in zip([r for r in receipts if r.lead_id in started], latencies, strict=True)
+                )
+            ]
+            tenth = max(1, len(by_order) // 10)
+            print(
+                "p95 by tenth of the run (does latency grow with the lake?): "
+                + " ".join(
+                    f"{percentile(by_order[i : i + tenth], 0.95):.2f}" for i in range(0, len(by_order), tenth)
+                )
+            )
     finally:
         stack.down(home)
 

@@ -6,8 +6,10 @@ not on the ingest function's cold-start path.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -21,6 +23,15 @@ if TYPE_CHECKING:
     from pyiceberg.schema import Schema
     from pyiceberg.table import Table
     from pyiceberg.types import IcebergType
+
+
+def _is_deliberately_unmeasured(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("PyArrow statistics missing for column")
+
+
+# Data files carry min/max statistics only for columns without personal data (``lake``): pyiceberg
+# would otherwise warn about every other column of every file it commits.
+logging.getLogger("pyiceberg.io.pyarrow").addFilter(_is_deliberately_unmeasured)
 
 
 @cache
@@ -154,16 +165,18 @@ def commit_uploads(table: str, upload_ids: list[str], files: list[str]) -> None:
     Replaying an upload therefore replaces its rows instead of doubling them. A marker object per
     (table, upload), written *before* the commit, says "this upload may already be in the table":
     uploads without one are committed as a plain append, which does not read every manifest (the
-    delete does). Callers serialize commits per table (FIFO message group on AWS, the local pump's
-    committer thread)."""
+    delete does). Callers serialize commits per table (FIFO message group on AWS and in the local
+    pump)."""
     from pyiceberg.expressions import In
 
-    replays = [upload for upload in upload_ids if _marked(table, upload)]
-    if not replays and not files:
-        return  # first sight of uploads with no rows for this table: nothing to replace or add
-    for upload in upload_ids:
-        if upload not in replays and files:
-            _mark(table, upload)
+    # one small request per upload, side by side: a batch of uploads costs one round trip, not twenty
+    with ThreadPoolExecutor(max_workers=max(1, min(16, len(upload_ids)))) as pool:
+        seen = list(pool.map(lambda upload: _marked(table, upload), upload_ids))
+        replays = [upload for upload, marked in zip(upload_ids, seen, strict=True) if marked]
+        if not replays and not files:
+            return  # first sight of uploads with no rows for this table: nothing to replace or add
+        if files:
+            list(pool.map(lambda upload: _mark(table, upload), [u for u in upload_ids if u not in replays]))
     iceberg_table = load(table)
     with iceberg_table.transaction() as tx, warnings.catch_warnings():
         # a replay whose earlier attempt never reached the table has nothing to delete: pyiceberg warns

@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,19 +29,38 @@ MAX_ENTRIES = 20
 """Leads kept per identity key (the newest): enough for any window, bounded for a busy shopper."""
 _WRITE_ATTEMPTS = 6
 _READ_ATTEMPTS = 5
+_UNREAD: dict[str, Any] = {}
+"""Marks a key ``remember`` has to read itself."""
 
 
 class IdentityIndexBusy(RuntimeError):
     """An identity key kept changing under us (or DynamoDB kept keys unprocessed); retry the lead."""
 
 
+@dataclass(frozen=True)
+class Seen:
+    """What the index held for a lead's identity keys when it was read."""
+
+    leads: list[PriorLead]
+    """The leads remembered under any of the keys, each with the keys it was found under; newest
+    first."""
+    items: dict[str, dict[str, Any] | None]
+    """Each key's item as read (None: no item): ``remember`` starts its read-modify-write from it
+    instead of reading the key again."""
+
+
 def prior_leads(lead: Mapping[str, Any]) -> list[PriorLead]:
-    """The leads the index remembers for ``lead``'s identity keys (one BatchGetItem, strongly
-    consistent), each with the keys it was found under; newest first. Raises IdentityIndexBusy when
-    DynamoDB leaves keys unprocessed after retries, botocore's ClientError on other failures."""
+    """The leads the index remembers for ``lead``'s identity keys (``look_up``)."""
+    return look_up(lead).leads
+
+
+def look_up(lead: Mapping[str, Any]) -> Seen:
+    """Read ``lead``'s identity keys (one BatchGetItem, strongly consistent). Raises
+    IdentityIndexBusy when DynamoDB leaves keys unprocessed after retries, botocore's ClientError on
+    other failures."""
     keys = person_keys(lead)
     if not keys:
-        return []
+        return Seen([], {})
     table = settings().identity_index_table
     request: dict[str, Any] = {table: {"Keys": [{"key": {"S": k}} for k in keys], "ConsistentRead": True}}
     items: list[dict[str, Any]] = []
@@ -60,18 +79,27 @@ def prior_leads(lead: Mapping[str, Any]) -> list[PriorLead]:
         for entry in _entries(item):
             known = found.get(entry.lead_id)
             found[entry.lead_id] = _with_key(known or entry, key)
-    return sorted(found.values(), key=lambda p: (p.received_at, p.lead_id), reverse=True)
+    by_key = {item["key"]["S"]: item for item in items}
+    return Seen(
+        sorted(found.values(), key=lambda p: (p.received_at, p.lead_id), reverse=True),
+        {key: by_key.get(key) for key in keys},
+    )
 
 
 def remember(
-    lead: Mapping[str, Any], decision: RouteDecision, at: datetime, rules: RoutingRules | None = None
+    lead: Mapping[str, Any],
+    decision: RouteDecision,
+    at: datetime,
+    rules: RoutingRules | None = None,
+    seen: Seen | None = None,
 ) -> int:
     """Add the routed lead to the index under each of its identity keys; returns how many keys
     changed (0 when it was already remembered, or is a test lead: those never count).
 
     ``at`` is the lead's arrival time: entries older than the longest window before it are dropped,
-    and the item expires that long after its newest lead. Raises IdentityIndexBusy when a key keeps
-    changing under concurrent writers."""
+    and the item expires that long after its newest lead. ``seen``: the keys as ``look_up`` read
+    them for this lead (the first write attempt starts from them; the version condition catches a
+    change since). Raises IdentityIndexBusy when a key keeps changing under concurrent writers."""
     if decision.is_test:
         return 0
     rules = rules or RoutingRules.from_settings()
@@ -84,15 +112,25 @@ def remember(
         "requested_at": _text(lead.get("requested_at")),
     }
     entry |= {name: {"S": value} for name, value in optional.items() if value}
-    return sum(_remember_under(key, entry, at, rules.memory_days) for key in person_keys(lead))
+    read = seen.items if seen else {}
+    return sum(
+        _remember_under(key, entry, at, rules.memory_days, read.get(key, _UNREAD))
+        for key in person_keys(lead)
+    )
 
 
-def _remember_under(key: str, entry: dict[str, Any], at: datetime, memory_days: int) -> bool:
+def _remember_under(
+    key: str, entry: dict[str, Any], at: datetime, memory_days: int, known: dict[str, Any] | None
+) -> bool:
     dynamodb = aws.client("dynamodb")
     table = settings().identity_index_table
     lead_id = entry["lead_id"]["S"]
     for attempt in range(_WRITE_ATTEMPTS):
-        item = dynamodb.get_item(TableName=table, Key={"key": {"S": key}}, ConsistentRead=True).get("Item")
+        item = (
+            known
+            if attempt == 0 and known is not _UNREAD
+            else dynamodb.get_item(TableName=table, Key={"key": {"S": key}}, ConsistentRead=True).get("Item")
+        )
         entries: list[dict[str, Any]] = item["leads"]["L"] if item else []
         if any(e["M"]["lead_id"]["S"] == lead_id for e in entries):
             return False

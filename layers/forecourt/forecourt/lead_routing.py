@@ -64,11 +64,13 @@ def route_message(message: RealtimeMessage, routed_at: datetime | None = None) -
     chosen = None if message.dealer_id == lake.OEM_DEALER_ID else message.dealer_id
     rules = routing.RoutingRules.from_settings()
     lead = message.record | {"record_id": message.record.get("record_id") or message.lead_id}
-    history = identity_index.prior_leads(lead)
-    decision = routing.route(lead, chosen, current_dealers(), history, message.received_at, rules)
-    identity_index.remember(lead, decision, message.received_at, rules)
+    seen = identity_index.look_up(lead)
+    decision = routing.route(lead, chosen, current_dealers(), seen.leads, message.received_at, rules)
     routed_at = routed_at or datetime.now(UTC)
+    # on its way first, remembered next: a retry after a failed ``remember`` decides and queues the
+    # same delivery again, which the deliver function and the dealer's CRM deduplicate
     sent = _queue(message, decision, routed_at)
+    identity_index.remember(lead, decision, message.received_at, rules, seen)
     return {
         "lead_id": decision.lead_id,
         "dealer_id": decision.dealer_id,

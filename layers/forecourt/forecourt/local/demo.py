@@ -57,7 +57,18 @@ def run_demo(
     with (
         Progress(console=errors if as_json else console, transient=as_json) as progress,
         ThreadPoolExecutor(4) as pool,
+        ThreadPoolExecutor(1) as live_half,
     ):
+        # webhook leads arrive while dealers' files are ingested, as they do on a working day
+        live_run = live_half.submit(
+            demo_realtime.run,
+            running,
+            network.dealers,
+            seed=seed,
+            leads=webhook_leads,
+            day=DEMO_DAY,
+            progress=progress,
+        )
         # dealers send side by side, as they do: four uploads in flight at a time
         sending = progress.add_task("uploading files", total=len(network.files))
 
@@ -69,13 +80,11 @@ def run_demo(
         pending = list(pool.map(send, network.files))
         ingesting = progress.add_task("ingesting (real handlers via the pump)", total=len(pending))
         reports = uploader.wait_reports(pending, timeout=600, on_report=lambda: progress.advance(ingesting))
-    with console.status("committing to the Iceberg tables…"):
+        committing = progress.add_task("committing to the Iceberg tables", total=None)
         stack.wait_idle(running, timeout=600)
+        progress.update(committing, total=1, completed=1)
+        live = live_run.result()
     summary = _per_dealer(reports)
-    with Progress(console=errors if as_json else console, transient=as_json) as progress:
-        live = demo_realtime.run(
-            running, network.dealers, seed=seed, leads=webhook_leads, day=DEMO_DAY, progress=progress
-        )
     from forecourt import analytics
 
     sources = {"leads": analytics.iceberg_source("leads")}  # every demo query reads leads: plan it once

@@ -6,7 +6,9 @@ scheduler, calling the real Lambda handlers in-process (ARCHITECTURE §8).
 - ingest workers: SQS batches → functions/ingest/app.handler; items it reports failed are made
   visible again after a short backoff (redelivery), and the queue's redrive policy moves poison
   messages to the dead-letter queue;
-- committer: one thread, so commits to a table are serialized (FIFO message groups on AWS);
+- committers: two, each a consumer of the FIFO commit queue with its own worker process; a message
+  group (a table) in flight is hidden from the other, so commits to a table are serialized, as
+  FIFO message groups serialize them on AWS, while two tables commit side by side;
 - route_lead workers: realtime queue batches → functions/route_lead/app.handler, like ingest.
 - delivery workers: DeliveryQueue batches → functions/deliver/app.handler, with the function's own
   timeout (template.yaml) as the context's remaining time.
@@ -32,8 +34,12 @@ from forecourt.local.resources import REPO_ROOT
 
 log = logging.getLogger("forecourt.pump")
 COMMIT_GATHER = 200
-"""Commit messages the committer gathers (across tables) before one invocation: every upload waiting
-for a table goes into one Iceberg commit, as concurrent Lambda batches of the FIFO queue do on AWS."""
+"""Commit messages a committer gathers before one invocation. A FIFO queue hides the rest of a
+message group while some of it is in flight, so a receive after the first adds other tables only:
+one invocation commits up to ten uploads of a table, in one Iceberg commit."""
+COMMITTERS = 2
+"""Commit consumers (each with its own worker process), as Lambda runs batches of different message
+groups at once."""
 Handler = Callable[[dict[str, Any], Any], Any]
 
 
@@ -141,7 +147,8 @@ class Pump:
         spawn = multiprocessing.get_context("spawn")
         self._pools = [
             ProcessPoolExecutor(max_workers=self.ingest_workers, mp_context=spawn),
-            ProcessPoolExecutor(max_workers=1, mp_context=spawn),  # one committer: commits never race
+            # committers: the FIFO queue never gives two of them the same table
+            ProcessPoolExecutor(max_workers=COMMITTERS, mp_context=spawn),
             ProcessPoolExecutor(max_workers=self.webhook_workers, mp_context=spawn),
         ]
         ingest = partial(self._run_in, self._pools[0], "ingest")
@@ -156,14 +163,15 @@ class Pump:
                     daemon=True,
                 )
             )
-        self._threads.append(
+        self._threads += [
             threading.Thread(
                 target=self._consume_loop,
                 args=(self.commit_queue, commit, "commit", 10, COMMIT_GATHER),
-                name="committer",
+                name=f"committer-{i}",
                 daemon=True,
             )
-        )
+            for i in range(COMMITTERS)
+        ]
         self._threads += self._start_route_lead(spawn)
         self._start_delivery(spawn)
         for thread in self._threads:
@@ -274,7 +282,9 @@ class Pump:
             self._busy += 1
         try:
             try:
+                began = time.monotonic()
                 result = handler(sqs_event(messages, arn), LambdaContext(function))
+                log.debug("%s: %d messages in %.3f s", function, len(messages), time.monotonic() - began)
                 failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
             except Exception:
                 log.exception("%s handler raised; the whole batch will be redelivered", function)
@@ -303,11 +313,13 @@ class Pump:
 
 
 def queue_depth(queue_url: str) -> int:
-    """Messages visible plus in flight on a queue."""
-    attributes = aws.client("sqs").get_queue_attributes(
-        QueueUrl=queue_url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(
-        attributes["ApproximateNumberOfMessagesNotVisible"]
+    """Messages visible, in flight and delayed on a queue."""
+    counts = (
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
     )
+    attributes = aws.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=list(counts))[
+        "Attributes"
+    ]
+    return sum(int(attributes.get(name, 0)) for name in counts)

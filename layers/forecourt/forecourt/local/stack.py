@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,17 +168,22 @@ def connect(state_dir: Path | None = None) -> StackInfo:
     return running
 
 
-def wait_idle(running: StackInfo, timeout: float = 600.0, settle: float = 1.0) -> bool:
-    """Wait until the queues the pump consumes (ingest, commit, realtime, delivery) are empty (the pump has
-    caught up); False on timeout."""
+CONSUMED_QUEUES = ("IngestQueue", "CommitQueue", "RealtimeQueue", "DeliveryQueue")
+"""The queues the pump consumes (logical ids of template.yaml)."""
+
+
+def wait_idle(
+    running: StackInfo, timeout: float = 600.0, settle: float = 1.0, queues: Sequence[str] = CONSUMED_QUEUES
+) -> bool:
+    """Wait until ``queues`` (logical ids; by default every queue the pump consumes) are empty — no
+    message visible, in flight or delayed: the pump has caught up; False on timeout."""
     from forecourt.local.pump import queue_depth
 
-    consumed = ("IngestQueue", "CommitQueue", "RealtimeQueue", "DeliveryQueue")
-    queues = [running.resources["queues"][q] for q in consumed if q in running.resources["queues"]]
+    urls = [running.resources["queues"][q] for q in queues if q in running.resources["queues"]]
     deadline = time.monotonic() + timeout
     quiet_since: float | None = None
     while time.monotonic() < deadline:
-        if all(queue_depth(q) == 0 for q in queues):
+        if all(queue_depth(url) == 0 for url in urls):
             quiet_since = quiet_since or time.monotonic()
             if time.monotonic() - quiet_since >= settle:
                 return True
