@@ -2,11 +2,12 @@
 
   latency     webhook → delivered: N signed leads posted to the local stack's HTTP API, each timed
               from the moment its POST starts to the moment the local dealer CRM receives it
-              (through webhook, realtime queue, route_lead, delivery queue, deliver), p50 / p95 / max;
-              and the POST answer time alone (the sender's view)
+              (through webhook, realtime queue, route_lead, delivery queue, deliver), p50 / p95 / max
+              and p95 per tenth of the run (a latency that grows through the run means the stack
+              does not keep up with the rate); and the POST answer time alone (the sender's view)
   routing     route_lead's decision rate: the pure routing function over generated leads against
-              a network of dealers with territories (leads/s), and the same through the handler
-              against moto (leads/s, identity index included)
+              a network of dealers with territories (leads/s; the identity index and the queues
+              are AWS calls, inside the latency above)
 
 Usage: python bench/realtime_bench.py [--leads 1000] [--concurrency 8] [--rate LEADS_PER_S]
 """

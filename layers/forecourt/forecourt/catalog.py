@@ -165,8 +165,8 @@ def commit_uploads(table: str, upload_ids: list[str], files: list[str]) -> None:
     Replaying an upload therefore replaces its rows instead of doubling them. A marker object per
     (table, upload), written *before* the commit, says "this upload may already be in the table":
     uploads without one are committed as a plain append, which does not read every manifest (the
-    delete does). Callers serialize commits per table (FIFO message group on AWS and in the local
-    pump)."""
+    delete does). Callers serialize commits per table (FIFO message group on AWS, the local pump's
+    one committer)."""
     from pyiceberg.expressions import In
 
     # one small request per upload, side by side: a batch of uploads costs one round trip, not twenty

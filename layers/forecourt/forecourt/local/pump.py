@@ -6,9 +6,8 @@ scheduler, calling the real Lambda handlers in-process (ARCHITECTURE §8).
 - ingest workers: SQS batches → functions/ingest/app.handler; items it reports failed are made
   visible again after a short backoff (redelivery), and the queue's redrive policy moves poison
   messages to the dead-letter queue;
-- committers: two, each a consumer of the FIFO commit queue with its own worker process; a message
-  group (a table) in flight is hidden from the other, so commits to a table are serialized, as
-  FIFO message groups serialize them on AWS, while two tables commit side by side;
+- committer: one thread, so commits to a table are serialized (FIFO message groups on AWS; moto's
+  FIFO queue does not hide a message group from two consumers receiving at the same moment);
 - route_lead workers: realtime queue batches → functions/route_lead/app.handler, like ingest.
 - delivery workers: DeliveryQueue batches → functions/deliver/app.handler, with the function's own
   timeout (template.yaml) as the context's remaining time.
@@ -34,12 +33,9 @@ from forecourt.local.resources import REPO_ROOT
 
 log = logging.getLogger("forecourt.pump")
 COMMIT_GATHER = 200
-"""Commit messages a committer gathers before one invocation. A FIFO queue hides the rest of a
+"""Commit messages the committer gathers before one invocation. A FIFO queue hides the rest of a
 message group while some of it is in flight, so a receive after the first adds other tables only:
 one invocation commits up to ten uploads of a table, in one Iceberg commit."""
-COMMITTERS = 2
-"""Commit consumers (each with its own worker process), as Lambda runs batches of different message
-groups at once."""
 Handler = Callable[[dict[str, Any], Any], Any]
 
 
@@ -147,8 +143,7 @@ class Pump:
         spawn = multiprocessing.get_context("spawn")
         self._pools = [
             ProcessPoolExecutor(max_workers=self.ingest_workers, mp_context=spawn),
-            # committers: the FIFO queue never gives two of them the same table
-            ProcessPoolExecutor(max_workers=COMMITTERS, mp_context=spawn),
+            ProcessPoolExecutor(max_workers=1, mp_context=spawn),  # one committer: commits never race
             ProcessPoolExecutor(max_workers=self.webhook_workers, mp_context=spawn),
         ]
         ingest = partial(self._run_in, self._pools[0], "ingest")
@@ -163,15 +158,14 @@ class Pump:
                     daemon=True,
                 )
             )
-        self._threads += [
+        self._threads.append(
             threading.Thread(
                 target=self._consume_loop,
                 args=(self.commit_queue, commit, "commit", 10, COMMIT_GATHER),
-                name=f"committer-{i}",
+                name="committer",
                 daemon=True,
             )
-            for i in range(COMMITTERS)
-        ]
+        )
         self._threads += self._start_route_lead(spawn)
         self._start_delivery(spawn)
         for thread in self._threads:
