@@ -1,7 +1,7 @@
 """route_lead function: SQS (the realtime queue the webhook fills) → routed leads and recorded records.
 
-Wiring only: each lead is routed by ``forecourt.lead_routing.route_message`` (decide, remember in the
-identity index, queue for delivery or for OEM staff); CRM events and rejected bodies need no routing.
+Wiring only: each lead is routed by ``forecourt.lead_routing.route_message`` (decide, queue for
+delivery or for OEM staff, remember in the identity index); CRM events and rejected bodies need no routing.
 One bad message never fails its neighbours (partial batch response); the batch's rows then go to the
 lake together (``forecourt.realtime.record_batch``: leads, lead_events, quarantine, uploads,
 lead_routes)."""

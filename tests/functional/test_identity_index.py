@@ -72,6 +72,26 @@ def test_remembering_a_lead_twice_keeps_one_entry(someone: dict[str, Any]) -> No
     assert len(item(person_keys(someone)[0])["leads"]["L"]) == 1
 
 
+def test_a_lead_remembered_from_a_stale_read_keeps_what_changed_since(someone: dict[str, Any]) -> None:
+    from forecourt import identity_index
+    from forecourt.routing import person_keys
+
+    identity_index.remember(someone, decision(someone["record_id"]), AT)
+    later = someone | {"record_id": someone["record_id"][:-1] + "1"}
+    seen = identity_index.look_up(later)  # route_lead reads, decides, queues …
+    assert [p.lead_id for p in seen.leads] == [someone["record_id"]]
+    meanwhile = someone | {"record_id": someone["record_id"][:-1] + "2"}
+    identity_index.remember(meanwhile, decision(meanwhile["record_id"]), AT + timedelta(seconds=1))
+    # … and writes from its read: the version condition fails, the key is read again, nothing lost
+    assert (
+        identity_index.remember(later, decision(later["record_id"]), AT + timedelta(seconds=2), seen=seen)
+        == 2
+    )
+    for key in person_keys(someone):
+        kept = [e["M"]["lead_id"]["S"] for e in item(key)["leads"]["L"]]
+        assert kept == [someone["record_id"], meanwhile["record_id"], later["record_id"]]
+
+
 def test_test_leads_are_never_remembered(someone: dict[str, Any]) -> None:
     from forecourt import identity_index
 

@@ -1,5 +1,5 @@
-"""route_lead's work (ARCHITECTURE §2): a lead from the realtime queue → a routing decision,
-remembered in the identity index, queued for delivery (or for OEM staff), and kept in ``lead_routes``.
+"""route_lead's work (ARCHITECTURE §2): a lead from the realtime queue → a routing decision, queued
+for delivery (or for OEM staff), remembered in the identity index, and kept in ``lead_routes``.
 
 ``route_message`` handles one realtime lead (``forecourt.realtime.RealtimeMessage``); its decision
 goes to the lake with the rest of the batch (``realtime.record_batch``). Both are safe to repeat: a
@@ -55,7 +55,7 @@ def delivery_id(lead_id: str, dealer_id: str | None) -> str:
 
 
 def route_message(message: RealtimeMessage, routed_at: datetime | None = None) -> dict[str, Any]:
-    """Route one realtime lead: decide, remember, queue; returns its ``lead_routes`` row (without
+    """Route one realtime lead: decide, queue, remember; returns its ``lead_routes`` row (without
     ``upload_id``, which ``realtime.record_batch`` sets). Raises ValueError for a message that is
     not a lead, botocore's ClientError or IdentityIndexBusy when AWS fails (the message is then
     retried)."""
