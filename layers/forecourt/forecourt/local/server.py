@@ -81,16 +81,14 @@ class MotoServer:
     time under load."""
 
     def __init__(self, port: int = 0) -> None:
-        from moto.moto_server.werkzeug_app import (
-            DomainDispatcherApplication,
-            MotoRequestHandler,
-            create_backend_app,
-        )
+        from moto.moto_server import werkzeug_app
         from werkzeug.serving import make_server
 
-        app = DomainDispatcherApplication(create_backend_app)
+        # newer moto keeps S3 metadata headers with underscores through its own request handler
+        handler = getattr(werkzeug_app, "MotoRequestHandler", None)
+        app = werkzeug_app.DomainDispatcherApplication(werkzeug_app.create_backend_app)
         app.get_backend_for_host = functools.lru_cache(maxsize=1024)(app.get_backend_for_host)  # type: ignore[method-assign]
-        self._server = make_server("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)
+        self._server = make_server("127.0.0.1", port, app, threaded=True, request_handler=handler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
 
     def start(self) -> MotoServer:
