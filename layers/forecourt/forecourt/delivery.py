@@ -28,7 +28,7 @@ import random as _random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -87,17 +87,7 @@ class DeliveryMessage(BaseModel):
     @classmethod
     def _typed_lead(cls, lead: dict[str, Any]) -> dict[str, Any]:
         """Timestamps and dates of the leads schema back to ``datetime`` / ``date`` (naive → UTC)."""
-        typed = dict(lead)
-        for column in schemas.get("leads").columns:
-            value = typed.get(column.name)
-            if not isinstance(value, str) or column.type not in ("timestamp", "date"):
-                continue
-            if column.type == "date":
-                typed[column.name] = date.fromisoformat(value)
-                continue
-            moment = datetime.fromisoformat(value)
-            typed[column.name] = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-        return typed
+        return schemas.get("leads").from_json(lead)
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,6 @@ MAX_ENTRIES = 20
 """Leads kept per identity key (the newest): enough for any window, bounded for a busy shopper."""
 _WRITE_ATTEMPTS = 6
 _READ_ATTEMPTS = 5
-_UNREAD: dict[str, Any] = {}
-"""Marks a key ``remember`` has to read itself."""
 
 
 class IdentityIndexBusy(RuntimeError):
@@ -113,22 +111,20 @@ def remember(
     }
     entry |= {name: {"S": value} for name, value in optional.items() if value}
     read = seen.items if seen else {}
-    return sum(
-        _remember_under(key, entry, at, rules.memory_days, read.get(key, _UNREAD))
-        for key in person_keys(lead)
-    )
+    return sum(_remember_under(key, entry, at, rules.memory_days, read) for key in person_keys(lead))
 
 
 def _remember_under(
-    key: str, entry: dict[str, Any], at: datetime, memory_days: int, known: dict[str, Any] | None
+    key: str, entry: dict[str, Any], at: datetime, memory_days: int, read: Mapping[str, dict[str, Any] | None]
 ) -> bool:
+    """``read``: items already read (``Seen.items``); a key among them is not read again first."""
     dynamodb = aws.client("dynamodb")
     table = settings().identity_index_table
     lead_id = entry["lead_id"]["S"]
     for attempt in range(_WRITE_ATTEMPTS):
         item = (
-            known
-            if attempt == 0 and known is not _UNREAD
+            read[key]
+            if attempt == 0 and key in read
             else dynamodb.get_item(TableName=table, Key={"key": {"S": key}}, ConsistentRead=True).get("Item")
         )
         entries: list[dict[str, Any]] = item["leads"]["L"] if item else []

@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -113,7 +112,7 @@ def _tables(items: Sequence[Recorded], upload: str) -> dict[str, list[dict[str, 
         key = message.raw.key if message.raw else None
         common = {"upload_id": upload, "object_key": key, "received_at": message.received_at.astimezone(UTC)}
         if message.record is not None:
-            tables[message.dataset].append(_typed(message.dataset, message.record) | common)
+            tables[message.dataset].append(schemas.get(message.dataset).from_json(message.record) | common)
         for q in message.quarantined:
             tables["quarantine"].append(
                 common
@@ -173,21 +172,3 @@ def _uploads_row(
         "started_at": started,
         "duration_ms": int((datetime.now(UTC) - started).total_seconds() * 1000),
     }
-
-
-def _typed(dataset: str, row: dict[str, Any]) -> dict[str, Any]:
-    """A row that went through JSON (timestamps, dates and decimals as strings) with its values back
-    in the types its table's columns hold."""
-    types = {c.name: c.type for c in schemas.get(dataset).columns}
-    typed = dict(row)
-    for name, value in row.items():
-        if not isinstance(value, str):
-            continue
-        kind = types.get(name, "")
-        if kind == "timestamp":
-            typed[name] = datetime.fromisoformat(value)
-        elif kind == "date":
-            typed[name] = date.fromisoformat(value)
-        elif kind.startswith("decimal"):
-            typed[name] = Decimal(value)
-    return typed

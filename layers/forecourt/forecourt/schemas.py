@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -111,6 +114,23 @@ class Dataset(BaseModel):
             [pa.field(c.name, c.arrow_type, nullable=c.nullable) for c in self.columns],
             metadata={"forecourt.dataset": self.name, "forecourt.version": str(self.version)},
         )
+
+    def from_json(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """A row of this dataset that went through JSON (timestamps, dates and decimals as strings)
+        with those values back in their columns' types; a timestamp without an offset is UTC."""
+        typed = dict(row)
+        for column in self.columns:
+            value = row.get(column.name)
+            if not isinstance(value, str):
+                continue
+            if column.type == "timestamp":
+                moment = datetime.fromisoformat(value)
+                typed[column.name] = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+            elif column.type == "date":
+                typed[column.name] = date.fromisoformat(value)
+            elif column.type.startswith("decimal"):
+                typed[column.name] = Decimal(value)
+        return typed
 
     def effective_pii(self, name: str) -> str:
         """The strictest PII class among a column and everything it derives from."""

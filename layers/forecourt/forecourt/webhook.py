@@ -39,7 +39,7 @@ from enum import StrEnum
 from functools import cache
 from typing import Any
 
-from forecourt import aws, lake, registry, senders, signing
+from forecourt import aws, lake, realtime, registry, senders, signing
 from forecourt.config import settings
 from forecourt.curate import UploadMeta
 from forecourt.formats import FileUnreadable, open_source
@@ -368,19 +368,21 @@ def accept(claim: dict[str, Any]) -> dict[str, Any]:
     )
     record = claim["record"]
     kind = "rejected" if record is None else claim["what"]
-    message = {
-        "kind": kind,
-        "lead_id": record["record_id"] if kind == "lead" else None,
-        "dealer_id": claim["dealer_id"],
-        "sender": claim["sender"],
-        "received_at": claim["received_at"],
-        "raw": {"bucket": conf.lake_bucket, "key": key, "version": stored.get("VersionId")},
-        "feed": claim["feed"],
-        "dataset": claim["dataset"],
-        "record": record,
-        "quarantined": claim["quarantined"],
-    }
-    aws.client("sqs").send_message(QueueUrl=conf.realtime_queue_url, MessageBody=json.dumps(message))
+    message = realtime.RealtimeMessage.model_validate(
+        {
+            "kind": kind,
+            "lead_id": record["record_id"] if kind == "lead" else None,
+            "dealer_id": claim["dealer_id"],
+            "sender": claim["sender"],
+            "received_at": claim["received_at"],
+            "raw": {"bucket": conf.lake_bucket, "key": key, "version": stored.get("VersionId")},
+            "feed": claim["feed"],
+            "dataset": claim["dataset"],
+            "record": record,
+            "quarantined": claim["quarantined"],
+        }
+    )
+    aws.client("sqs").send_message(QueueUrl=conf.realtime_queue_url, MessageBody=message.model_dump_json())
     if record is None:
         reason = ProblemReason.LEAD_CONTRACT if claim["what"] == "lead" else ProblemReason.EVENT_CONTRACT
         errors = [{k: q[k] for k in ("field", "reason", "message")} for q in claim["quarantined"]]

@@ -22,6 +22,7 @@ from datetime import time as dt_time
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
+from forecourt.local.documents import element
 from forecourt.local.population import METROS, DealerSpec, make_person, new_vehicle
 from forecourt.senders import SenderKind
 
@@ -172,23 +173,22 @@ def _adf(lead: dict[str, Any], dealer_id: str) -> bytes:
     """The same lead as one ADF 1.0 prospect naming its dealer in ``vendor/id``."""
     c, v = lead["customer"], lead["vehicle"]
     contact = "".join(
-        f"<{tag}{attrs}>{escape(str(c[key]))}</{tag}>"
+        element(tag, str(c.get(key) or ""), attrs)
         for tag, attrs, key in (
             ("name", ' part="first"', "first_name"),
             ("name", ' part="last"', "last_name"),
             ("email", "", "email"),
             ("phone", "", "phone"),
         )
-        if c.get(key)
     )
+    vendor = element("id", dealer_id, ' source="Forecourt-Dealer"')
     return (
         '<?xml version="1.0" encoding="UTF-8"?><?adf version="1.0"?><adf><prospect status="new">'
-        f'<id sequence="1" source={quoteattr(lead["source"])}>{lead["lead_id"]}</id>'
+        f'<id sequence="1" source={quoteattr(lead["source"])}>{escape(lead["lead_id"])}</id>'
         f"<requestdate>{lead['created_at']}</requestdate>"
-        f'<vehicle interest="buy" status="new"><year>{v["year"]}</year><make>{escape(v["make"])}</make>'
-        f"<model>{escape(v['model'])}</model></vehicle>"
-        f"<customer><contact>{contact}<address><postalcode>{c['zip']}</postalcode></address></contact>"
-        f'</customer><vendor><id source="Forecourt-Dealer">{dealer_id}</id></vendor>'
+        f'<vehicle interest="buy" status="new">{element("year", v["year"])}{element("make", v["make"])}'
+        f"{element('model', v['model'])}</vehicle><customer><contact>{contact}<address>"
+        f"{element('postalcode', c['zip'])}</address></contact></customer><vendor>{vendor}</vendor>"
         "</prospect></adf>"
     ).encode()
 

@@ -18,7 +18,7 @@ from forecourt.local.dialects import aware, contact, provider, vehicle_cells
 from forecourt.local.population import between
 
 
-def _element(tag: str, text: str, attrs: str = "") -> str:
+def element(tag: str, text: str, attrs: str = "") -> str:
     """``<tag attrs>text</tag>`` with the text escaped; nothing for an empty value."""
     return f"<{tag}{attrs}>{escape(text)}</{tag}>" if text else ""
 
@@ -30,39 +30,39 @@ def adf_prospect(rng: random.Random, lead: Lead, vendor: str) -> str:
     stamp = aware(lead).isoformat() if rng.random() < 0.9 else f"{lead.at:%Y-%m-%dT%H:%M:%S}"
     vehicle = "".join(
         (
-            _element("year", year),
-            _element("make", make),
+            element("year", year),
+            element("make", make),
             f"<model>{escape(model)}</model>",
-            _element("vin", lead.vehicle.vin if rng.random() < 0.5 else ""),
-            _element("trim", lead.vehicle.trim),
+            element("vin", lead.vehicle.vin if rng.random() < 0.5 else ""),
+            element("trim", lead.vehicle.trim),
         )
     )
-    phones = _element("phone", view["home"], ' type="voice"') + _element(
+    phones = element("phone", view["home"], ' type="voice"') + element(
         "phone", view["mobile"], ' type="cellphone"'
     )
     address = (
-        _element("street", view["street"], ' line="1"')
-        + _element("city", view["city"])
-        + _element("regioncode", view["state"])
-        + _element("postalcode", view["zip"])
+        element("street", view["street"], ' line="1"')
+        + element("city", view["city"])
+        + element("regioncode", view["state"])
+        + element("postalcode", view["zip"])
         + "<country>US</country>"
     )
-    names = _element("name", view["first"], ' part="first"') + _element("name", view["last"], ' part="last"')
+    names = element("name", view["first"], ' part="first"') + element("name", view["last"], ' part="last"')
     trade = ""
     if lead.trade is not None:
         trade = (
-            f'<vehicle interest="trade-in" status="used">{_element("year", str(lead.trade.year))}'
-            f"{_element('make', lead.trade.make)}{_element('model', lead.trade.model)}</vehicle>"
+            f'<vehicle interest="trade-in" status="used">{element("year", str(lead.trade.year))}'
+            f"{element('make', lead.trade.make)}{element('model', lead.trade.model)}</vehicle>"
         )
     extension = f"<x_gclid>{rng.getrandbits(64):016x}</x_gclid>" if rng.random() < 0.1 else ""
     source = lead.source if lead.source not in ("Phone Up", "Walk-In") else "Dealer Website"
-    provider_name = _element("name", provider(lead) or source, ' part="full"')
+    provider_name = element("name", provider(lead) or source, ' part="full"')
     return (
         f'<prospect status="new"><id sequence="1" source={quoteattr(source)}>{escape(lead.key)}</id>'
         f"<requestdate>{stamp}</requestdate>"
         f'<vehicle interest="{lead.interest}" status="{lead.vehicle.status}">{vehicle}</vehicle>{trade}'
-        f'<customer><contact>{names}{_element("email", view["email"])}{phones}<address type="home">{address}'
-        f"</address></contact></customer><vendor>{_element('vendorname', vendor)}</vendor>"
+        f'<customer><contact>{names}{element("email", view["email"])}{phones}<address type="home">{address}'
+        f"</address></contact></customer><vendor>{element('vendorname', vendor)}</vendor>"
         f"<provider>{provider_name}</provider>"
         f"{extension}</prospect>\n"
     )
