@@ -8,6 +8,7 @@ groups sorted and written by a worker thread.
 from __future__ import annotations
 
 import codecs
+import functools
 import io
 import random
 import threading
@@ -156,9 +157,10 @@ def test_a_column_that_hardly_repeats_is_not_dictionary_encoded() -> None:
 # --- date and time halves of a feed format -------------------------------------------------------
 
 
-def test_halves_of_a_format_match_exactly_what_the_whole_format_matches() -> None:
+def messy_date_times(count: int) -> pa.Array:
     rng = random.Random(5)
     dates = ["4/14/2024", "04/14/2024", "2/30/2024", "13/1/2024", "4/14/24", "x/1/2024", "", "4\t14/2024"]
+    dates += ["2024-04-14", "2024-02-30"]
     clocks = [
         "3:10 PM",
         "12:00 AM",
@@ -168,19 +170,50 @@ def test_halves_of_a_format_match_exactly_what_the_whole_format_matches() -> Non
         "23:59",
         "3:10:59 PM",
         "3:10 PM +05:00",
+        "15:10:59",
     ]
     separators = [" ", "  ", "\t", " \t", "", "\n"]
-    values = [rng.choice(dates) + rng.choice(separators) + rng.choice(clocks) for _ in range(20_000)]
-    strings = pa.array([*values, None], pa.string())
-    for format_ in ["%m/%d/%Y %I:%M %p", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M %z", "%m/%d/%y %I:%M:%S %p"]:
+    values = [rng.choice(dates) + rng.choice(separators) + rng.choice(clocks) for _ in range(count)]
+    return pa.array([*values, None], pa.string())
+
+
+def assert_same_parts(split: times_module.Parts, whole: times_module.Parts, label: str) -> None:
+    assert split.days.equals(whole.days), label
+    parsed = pc.is_valid(whole.days)
+    for name in ("time_of_day", "offset"):
+        assert pc.filter(getattr(split, name), parsed).equals(pc.filter(getattr(whole, name), parsed)), label
+
+
+FORMATS = [
+    "%m/%d/%Y %I:%M %p",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y %H:%M %z",
+    "%m/%d/%y %I:%M:%S %p",
+    "%Y-%m-%d %H:%M:%S",
+]
+
+
+def test_halves_of_a_format_match_exactly_what_the_whole_format_matches() -> None:
+    strings = messy_date_times(20_000)
+    for format_ in FORMATS:
         halves, pattern = strptime_halves(format_), strptime_regex(format_)
         assert halves is not None and pattern is not None
         whole = times_module._regex_parser(pattern, 2026, strings)
-        split = times_module._halves_parser(halves, pattern, 2026, strings)
-        assert split.days.equals(whole.days), format_
-        parsed = pc.is_valid(whole.days)
-        for name in ("time_of_day", "offset"):
-            assert pc.filter(getattr(split, name), parsed).equals(pc.filter(getattr(whole, name), parsed))
+        split = times_module._halves_parser(((halves, pattern),), 2026, strings)
+        assert_same_parts(split, whole, format_)
+
+
+def test_formats_parsed_together_give_what_each_whole_format_gives_in_turn() -> None:
+    strings = messy_date_times(20_000)
+    for count in (2, len(FORMATS)):
+        formats = [(strptime_halves(f), strptime_regex(f)) for f in FORMATS[-count:]]
+        patterns = [pattern for _, pattern in formats]
+        whole = times_module._chain(
+            [functools.partial(times_module._regex_parser, p, 2026) for p in patterns], strings
+        )
+        together = times_module._halves_parser(tuple(formats), 2026, strings)  # type: ignore[arg-type]
+        assert_same_parts(together, whole, f"last {count} formats")
+        assert pc.sum(pc.is_valid(whole.days)).as_py() > len(strings) // 100  # not a vacuous match
 
 
 @pytest.mark.parametrize(
@@ -223,16 +256,21 @@ def test_data_files_carry_statistics_only_for_columns_without_personal_data(tmp_
     assert not stats["email"] and not stats["first_name"] and not stats["phone"]
 
 
-def test_row_groups_hold_exactly_row_group_rows_sorted_by_event_time(tmp_path: object) -> None:
+@pytest.mark.parametrize("dropping", [False, True])
+def test_row_groups_hold_exactly_row_group_rows_sorted_by_event_time(
+    tmp_path: object, dropping: bool
+) -> None:
     rng = random.Random(1)
     out = writer(tmp_path, row_group_rows=100, file_rows=250)
     sent = []
-    for _ in range(9):
+    for _ in range(12):
         rows = [rng.randint(0, 10_000) for _ in range(rng.randint(1, 90))]
-        sent += rows
-        out.write(
-            pa.table({"at": rows, "name": [str(r) for r in rows], "nothing": [None] * len(rows)}, SCHEMA)
-        )
+        keep = [not dropping or rng.random() < 0.7 for _ in rows]
+        if dropping and rng.random() < 0.3:
+            keep = [False] * len(rows)  # a batch with nothing to keep
+        sent += [r for r, k in zip(rows, keep, strict=True) if k]
+        table = pa.table({"at": rows, "name": [str(r) for r in rows], "nothing": [None] * len(rows)}, SCHEMA)
+        out.write(table, keep=pa.array(keep) if dropping else None)
     files = out.close()
     assert out.rows_written == len(sent)
     groups = [pq.ParquetFile(path).metadata for path in files]
@@ -245,7 +283,16 @@ def test_row_groups_hold_exactly_row_group_rows_sorted_by_event_time(tmp_path: o
             group = table.slice(start, 100)
             assert group.column("at").to_pylist() == sorted(sent[offset : offset + group.num_rows])
             assert group.column("name").to_pylist() == [str(v) for v in group.column("at").to_pylist()]
+            assert group.column("nothing").null_count == group.num_rows
             offset += group.num_rows
+    assert offset == len(sent)
+
+
+def test_keep_flags_must_match_the_rows(tmp_path: object) -> None:
+    out = writer(tmp_path)
+    table = pa.table({"at": [1, 2], "name": ["a", "b"], "nothing": [None, None]}, SCHEMA)
+    with pytest.raises(ValueError, match="1 keep flags for 2 rows"):
+        out.write(table, keep=pa.array([True]))
 
 
 def test_a_failed_write_is_raised_by_close(tmp_path: object) -> None:

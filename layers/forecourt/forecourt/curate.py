@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import pyarrow as pa
@@ -36,6 +40,9 @@ META_COLUMNS = frozenset(
     }
 )
 MAX_RAW_CHARS = 65_536
+NORMALIZE_THREADS = 2
+"""Columns normalized at once: pyarrow's kernels run without the GIL, so a second thread nearly
+halves the time on two cores (``bench/ingest_bench.py``); one core normalizes one at a time."""
 
 
 @dataclass(frozen=True)
@@ -64,9 +71,18 @@ class CuratedBatch:
     """What one source batch became."""
 
     tables: dict[str, pa.Table]
+    """Per dataset, every row of the batch: the quarantined ones are there too, dropped by ``keep``."""
+    keep: pa.Array | None
+    """Which rows of ``tables`` are curated; None when all are."""
     quarantined: list[QuarantineRow]
     field_issues: Counter[str]
     rows_in: int
+
+    def curated_tables(self) -> dict[str, pa.Table]:
+        """Per dataset, the curated rows only."""
+        if self.keep is None:
+            return self.tables
+        return {name: table.filter(self.keep) for name, table in self.tables.items()}
 
 
 @dataclass
@@ -111,23 +127,19 @@ class Curator:
         reject = pc.or_(pc.is_valid(reason), summary)
         quarantined = self._quarantine_rows(batch, reject, reason, reason_field, summary, columns)
         keep = pc.invert(reject)
-        curated = rows - len(quarantined)  # the tables are built from the kept rows only
-
-        def kept(values: Any) -> Any:
-            return values if curated == rows else values.filter(keep)
-
+        dropped = bool(quarantined)
+        # the tables hold every row; the writer drops the quarantined ones as it sorts a row group
         bound_headers = {header for header, _ in bound}
-        extras = _extras(kept(source.select([n for n in source.column_names if n not in bound_headers])))
-        issue_lists = _issue_lists({label: kept(mask) for label, mask in issues.items()}, curated)
-        kept_columns = {name: kept(values) for name, values in columns.items()}
-        lines = kept(batch.source_lines)
+        extras = _extras(source.select([n for n in source.column_names if n not in bound_headers]), keep)
+        issue_lists = _issue_lists(issues, rows)
         tables = {
-            dataset.name: self._assemble(dataset, kept_columns, lines, extras, issue_lists, curated)
+            dataset.name: self._assemble(dataset, columns, batch.source_lines, extras, issue_lists, rows)
             for dataset in self.datasets
         }
         counts = _count_issues(issues, keep)
         quarantined += [_rejected_row(r) for r in batch.rejected]
-        return CuratedBatch(tables, quarantined, counts, rows + len(batch.rejected))
+        rows_in = rows + len(batch.rejected)
+        return CuratedBatch(tables, keep if dropped else None, quarantined, counts, rows_in)
 
     def _bind(self, headers: list[str]) -> list[tuple[str, ColumnMap]]:
         """(source header, mapping) pairs for the headers of this batch; a header with ``also`` columns
@@ -157,9 +169,9 @@ class Curator:
         issues: dict[str, pa.Array] = {}
         targets = {c.name: c for d in self.datasets for c in d.columns}
         side_parts: dict[str, pa.Array] = {}
-        for target, sources in by_target.items():
+        results = _map_columns(lambda item: self._normalize_one(targets[item[0]], source, item[1]), by_target)
+        for (target, _), (values, bad, parts) in zip(by_target.items(), results, strict=True):
             col = targets[target]
-            values, bad, parts = self._normalize_one(col, source, sources)
             columns[target], invalid[target] = values, bad
             issues[field_issue(target, col.normalize or "value")] = bad
             for part, part_values in parts.items():
@@ -290,6 +302,21 @@ class Curator:
         return rows
 
 
+def _map_columns(function: Callable[[Any], Any], items: dict[str, Any]) -> Iterable[Any]:
+    """``function`` over ``items.items()`` in order, on ``NORMALIZE_THREADS`` threads when the
+    machine has as many cores."""
+    threads = min(NORMALIZE_THREADS, os.cpu_count() or 1)
+    if threads < 2 or len(items) < 2:
+        return map(function, items.items())
+    return _pool(threads).map(function, items.items())
+
+
+@cache
+def _pool(threads: int) -> ThreadPoolExecutor:
+    """One pool per process, kept across batches and invocations."""
+    return ThreadPoolExecutor(threads, thread_name_prefix="normalize")
+
+
 def _contract_failures(
     dataset: schemas.Dataset, columns: dict[str, pa.Array], invalid: dict[str, pa.Array], rows: int
 ) -> tuple[pa.Array, pa.Array]:
@@ -363,12 +390,16 @@ def _record_ids(dataset: str, dealer: str, system: str, columns: dict[str, pa.Ar
     return pa.array([blake2b(m, digest_size=16).hexdigest() for m in material], pa.string())
 
 
-def _extras(unmapped: pa.Table) -> pa.Array:
-    """JSON object of the non-empty ``unmapped`` source fields per row (null when there are none)."""
+def _extras(unmapped: pa.Table, keep: pa.Array) -> pa.Array:
+    """JSON object of the non-empty ``unmapped`` source fields per row (null when there are none, and
+    on the rows not kept)."""
     if not unmapped.num_columns:
         return pa.nulls(unmapped.num_rows, pa.string())
     out: list[str | None] = []
-    for record in unmapped.to_pylist():
+    for record, keeping in zip(unmapped.to_pylist(), keep.to_pylist(), strict=True):
+        if not keeping:
+            out.append(None)
+            continue
         kept = {k: v for k, v in record.items() if v not in (None, "")}
         if "extras" in kept and isinstance(kept["extras"], str):
             kept.update(json.loads(kept.pop("extras")))

@@ -199,7 +199,7 @@ def _ingest_records(
     for batch in source.records(header_line=header_line, batch_rows=batch_rows):
         curated = curator.curate(batch)
         for name, table in curated.tables.items():
-            writers[name].write(table)
+            writers[name].write(table, keep=curated.keep)
         quarantine.extend(curated.quarantined)
         issues.update(curated.field_issues)
         report.rows_in += curated.rows_in
@@ -267,7 +267,7 @@ def curate_document(data: bytes, name: str, dealer: Dealer, feed: str, meta: Upl
     tables, quarantined = [], []
     for batch in source.records():
         curated = curator.curate(batch)
-        tables.append(curated.tables[dataset.name])
+        tables.append(curated.curated_tables()[dataset.name])
         quarantined += curated.quarantined
     rows = pa.concat_tables(tables) if tables else dataset.arrow_schema().empty_table()
     return CuratedDocument(profile, rows, quarantined)

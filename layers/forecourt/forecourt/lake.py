@@ -16,7 +16,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -147,21 +147,31 @@ class DataFileWriter:
     files: list[str] = field(default_factory=list)
     rows_written: int = 0
     _buffer: list[pa.RecordBatch] = field(default_factory=list)
+    _keep: list[tuple[int, pa.Array]] = field(default_factory=list)
+    """(first buffered row, flags) of the buffered rows that are not all kept."""
     _buffered: int = 0
+    """Buffered rows that are kept."""
     _writer: pq.ParquetWriter | None = None
     _file_rows: int = 0
     _worker: threading.Thread | None = None
-    _tasks: queue.Queue[list[pa.Table] | None] = field(default_factory=lambda: queue.Queue(maxsize=1))
+    _tasks: queue.Queue[list[Any] | None] = field(default_factory=lambda: queue.Queue(maxsize=1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _error: BaseException | None = None
 
-    def write(self, table: pa.Table) -> None:
-        """Add rows (already of this table's schema); raises ValueError on a schema mismatch."""
+    def write(self, table: pa.Table, keep: pa.Array | None = None) -> None:
+        """Add rows (already of this table's schema): all of ``table``, or those where the boolean
+        ``keep`` is true (dropped by the worker, in the same pass that sorts the row group). Raises
+        ValueError on a schema mismatch."""
         if not table.schema.equals(self.schema, check_metadata=False):
             raise ValueError(f"{self.table}: batch schema differs from the table schema")
-        for batch in table.to_batches():
-            self._buffer.append(batch)
-            self._buffered += batch.num_rows
+        if keep is not None and len(keep) != table.num_rows:
+            raise ValueError(f"{self.table}: {len(keep)} keep flags for {table.num_rows} rows")
+        kept = table.num_rows if keep is None else int(pc.sum(keep).as_py() or 0)
+        if kept != table.num_rows:
+            assert keep is not None
+            self._keep.append((sum(batch.num_rows for batch in self._buffer), keep))
+        self._buffer += table.to_batches()
+        self._buffered += kept
         while self._buffered >= self.row_group_rows:
             self._flush(self.row_group_rows)
 
@@ -181,19 +191,40 @@ class DataFileWriter:
         return self.files
 
     def _flush(self, rows_wanted: int | None = None) -> None:
-        """Hand the first ``rows_wanted`` buffered rows (all when None) to a worker as a row group."""
+        """Hand the first ``rows_wanted`` kept buffered rows (all when None) to a worker as a row group."""
         if not self._buffered:
+            self._buffer, self._keep = [], []
             return
         rows = pa.Table.from_batches(self._buffer, schema=self.schema)
-        rest = rows.slice(rows_wanted) if rows_wanted is not None else rows.slice(rows.num_rows)
-        rows = rows.slice(0, rows.num_rows - rest.num_rows)
-        self._buffer, self._buffered = rest.to_batches(), rest.num_rows
+        keep = self._keep_flags(rows.num_rows)
+        cut = rows.num_rows
+        if rows_wanted is not None and rows_wanted < self._buffered:
+            cut = rows_wanted if keep is None else int(pc.indices_nonzero(keep)[rows_wanted].as_py())
+        rest = rows.slice(cut)
+        rows = rows.slice(0, cut)
+        self._buffer, self._buffered = rest.to_batches(), self._buffered - (rows_wanted or self._buffered)
+        self._keep = [] if keep is None or not rest.num_rows else [(0, keep.slice(cut))]
         self._join()
         with self._lock:  # the worker leaves after a long idle time: start another one then
             if self._worker is None:
                 self._worker = threading.Thread(target=self._work, name=f"parquet-{self.table}", daemon=True)
                 self._worker.start()
-            self._tasks.put([rows])
+            self._tasks.put([rows, None if keep is None else keep.slice(0, cut)])
+
+    def _keep_flags(self, rows: int) -> pa.Array | None:
+        """The keep flags of the ``rows`` buffered rows; None when all are kept."""
+        if not self._keep:
+            return None
+        pieces: list[pa.Array] = []
+        position = 0
+        for start, flags in self._keep:
+            if start > position:
+                pieces.append(pa.repeat(pa.scalar(True), start - position))
+            pieces.append(flags)
+            position = start + len(flags)
+        if rows > position:
+            pieces.append(pa.repeat(pa.scalar(True), rows - position))
+        return pa.concat_arrays(pieces)
 
     def _join(self) -> None:
         """Wait for the row group being written; raise what writing it raised."""
@@ -206,14 +237,14 @@ class DataFileWriter:
         """The worker: sort and write each row group handed over, until ``close`` or a minute idle
         (a writer that is never closed does not keep its thread, nor its rows, for long)."""
         while (holder := self._next_task()) is not None:
-            try:  # the holder is emptied by the callee, so that sorting can free the columns
-                self._write_row_group(_sorted(holder, self.sort_by) if self.sort_by else holder.pop())
+            try:  # the holder is emptied by the callee, so that gathering can free the columns
+                self._write_row_group(_gathered(holder, self.sort_by))
             except BaseException as exc:  # handed to the caller's thread by _join
                 self._error = exc
             finally:
                 self._tasks.task_done()
 
-    def _next_task(self) -> list[pa.Table] | None:
+    def _next_task(self) -> list[Any] | None:
         """The next row group to write; None to stop (``close`` or a minute without work)."""
         while True:
             try:
@@ -283,16 +314,26 @@ def _dictionary_columns(rows: pa.Table) -> list[str]:
     ]
 
 
-def _sorted(holder: list[pa.Table], column: str) -> pa.Table:
-    """The table in ``holder`` (taken out of it) stably sorted by ``column`` (ascending, nulls last),
-    like ``Table.sort_by``, one column at a time so that each unsorted column can be freed as soon as
-    its sorted copy exists; a column of nulls only is not gathered."""
-    rows = holder.pop()
-    order = pc.sort_indices(rows, sort_keys=[(column, "ascending")])
+def _gathered(holder: list[Any], column: str | None) -> pa.Table:
+    """The kept rows of the ``[table, keep flags or None]`` in ``holder`` (taken out of it), stably
+    sorted by ``column`` when given (ascending, nulls last, like ``Table.sort_by``), in one gather,
+    one column at a time so that each source column can be freed as soon as its copy exists; a
+    column of nulls only is not gathered."""
+    keep = holder.pop()
+    rows: pa.Table = holder.pop()
+    picks = None if keep is None else pc.indices_nonzero(keep)
+    if column is not None:
+        keys = rows.column(column) if picks is None else rows.column(column).take(picks)
+        order = pc.sort_indices(keys)  # stable
+        picks = order if picks is None else picks.take(order)
+    if picks is None:
+        return rows
     schema, columns = rows.schema, rows.columns
     del rows
     for index, values in enumerate(columns):
-        if values.null_count != len(values):  # nulls only: the same in any order
-            columns[index] = values.take(order)
+        if values.null_count != len(values):
+            columns[index] = values.take(picks)
+        else:  # nulls only: the same in any order
+            columns[index] = pa.nulls(len(picks), values.type)
     del values
     return pa.Table.from_arrays(columns, schema=schema)

@@ -101,41 +101,60 @@ def _regex_parser(pattern: str, this_year: int, strings: pa.Array) -> Parts:
     return _scatter(Parts.empty(len(strings)), shaped, found)
 
 
-def _date_half(pattern: str, this_year: int, dates: pa.Array) -> list[pa.Array]:
-    groups = pc.extract_regex(dates, pattern)
-    return [day_number(groups, this_year), pc.is_valid(groups), pc.match_substring_regex(dates, r"\s")]
+def _date_half(pattern: str, this_year: int, dates: pa.Array) -> pa.Array:
+    """Day numbers of date halves; null where one does not match ``pattern`` or is no real date."""
+    return day_number(pc.extract_regex(dates, pattern), this_year)
 
 
-def _time_half(pattern: str, times: pa.Array) -> list[pa.Array]:
-    times = pc.utf8_slice_codeunits(times, 0, -1)  # the space _halves_parser appended
-    groups = pc.extract_regex(times, pattern)
-    clock, offset = clock_of(groups)
-    return [clock, offset, pc.is_valid(groups), pc.match_substring_regex(times, r"^\s")]
+def _time_half(pattern: str, times: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Times of day (null where one does not match ``pattern`` or is impossible) and UTC offsets."""
+    return clock_of(pc.extract_regex(times, pattern))
 
 
-def _halves_parser(halves: tuple[str, str], pattern: str, this_year: int, strings: pa.Array) -> Parts:
-    """``<date> <time>`` values of one feed format (``strptime_halves``): the values are cut at their
-    first space and each half is matched and checked once per distinct value (a file has few dates
-    and few times of day). Values where the cut may differ from the pattern's (a tab, two spaces)
-    and that did not match are left to the whole ``pattern``: the result is ``_regex_parser``'s."""
+SplitFormats = Sequence[tuple[tuple[str, str], str]]
+"""``<date> <time>`` feed formats as ``(strptime_halves, strptime_regex)`` pairs."""
+
+
+def _halves_parser(formats: SplitFormats, this_year: int, strings: pa.Array) -> Parts:
+    """Consecutive ``<date> <time>`` feed formats, first match wins: the values are cut at their
+    first space once, and each half is matched and checked once per distinct value and format (a
+    file has few dates and few times of day). Values where the cut may differ from a pattern's (a
+    tab, two spaces) are matched against the formats' whole patterns instead. The result is that of
+    ``_regex_parser`` for each format in turn."""
     codes = few_distinct(strings)
     if codes is None:
-        return _halves_of_values(halves, pattern, this_year, strings)
-    parts = _halves_of_values(halves, pattern, this_year, codes.dictionary)
+        return _halves_of_values(formats, this_year, strings)
+    parts = _halves_of_values(formats, this_year, codes.dictionary)
     return Parts(*(part.take(codes.indices) for part in (parts.days, parts.time_of_day, parts.offset)))
 
 
-def _halves_of_values(halves: tuple[str, str], pattern: str, this_year: int, strings: pa.Array) -> Parts:
+def _halves_of_values(formats: SplitFormats, this_year: int, strings: pa.Array) -> Parts:
     cut = pc.split_pattern(pc.binary_join_element_wise(strings, "", " "), " ", max_splits=1)
-    days, date_ok, date_odd = map_distinct(pc.list_element(cut, 0), partial(_date_half, halves[0], this_year))
-    clock, offset, time_ok, time_odd = map_distinct(pc.list_element(cut, 1), partial(_time_half, halves[1]))
-    matched = pc.fill_null(pc.and_(date_ok, time_ok), False)
-    clock = pc.if_else(matched, clock, pa.scalar(None, pa.int64()))
-    offset = pc.if_else(matched, offset.cast(pa.int32()), pa.scalar(None, pa.int32()))
-    parts = Parts(pc.if_else(pc.is_valid(clock), days, pa.scalar(None, pa.int32())), clock, offset)
-    odd = pc.fill_null(pc.and_(pc.invert(matched), pc.or_(date_odd, time_odd)), False)
+    dates = pc.dictionary_encode(pc.list_element(cut, 0))
+    times = pc.dictionary_encode(pc.utf8_slice_codeunits(pc.list_element(cut, 1), 0, -1))
+    odd = pc.or_(  # the cut may fall elsewhere than at a pattern's own space
+        pc.match_substring_regex(dates.dictionary, r"\s").take(dates.indices),
+        pc.match_substring_regex(times.dictionary, r"^\s").take(times.indices),
+    )
+    odd = pc.fill_null(odd, False)
+    parts = Parts.empty(len(strings))
+    for (date_pattern, time_pattern), _ in formats:
+        days = _date_half(date_pattern, this_year, dates.dictionary)
+        clock, offset = _time_half(time_pattern, times.dictionary)
+        # a real date and a possible time, on a row no earlier format took
+        found = pc.and_(pc.is_valid(days).take(dates.indices), pc.is_valid(clock).take(times.indices))
+        found = pc.fill_null(pc.and_(found, pc.is_null(parts.days)), False)
+        if count_true(found):
+            parts = Parts(
+                pc.if_else(found, days.take(dates.indices), parts.days),
+                pc.if_else(found, clock.take(times.indices), parts.time_of_day),
+                pc.if_else(found, offset.cast(pa.int32()).take(times.indices), parts.offset),
+            )
+            if parts.days.null_count == 0:
+                break
     if count_true(odd):
-        parts = _scatter(parts, odd, _regex_parser(pattern, this_year, pc.filter(strings, odd)))
+        whole = [partial(_regex_parser, pattern, this_year) for _, pattern in formats]
+        parts = _scatter(parts, odd, _chain(whole, pc.filter(strings, odd)))
     return parts
 
 
@@ -202,17 +221,24 @@ def _strptime_parser(format_: str, strings: pa.Array) -> Parts:
 
 def _parsers(formats: Sequence[str], this_year: int, *, dates: bool) -> list[Parser]:
     parsers: list[Parser] = []
+    split: list[tuple[tuple[str, str], str]] = []  # consecutive <date> <time> formats, parsed together
     for format_ in formats:
         if not re.search(r"%[YyFD]", format_):
             raise ValueError(f"format {format_!r} has no year: every value would be read as 1900")
         pattern = strptime_regex(format_)
         halves = strptime_halves(format_)
+        if pattern is not None and halves is not None:
+            split.append((halves, pattern))
+            continue
+        if split:
+            parsers.append(partial(_halves_parser, tuple(split), this_year))
+            split = []
         if pattern is None:  # a directive we do not translate: Arrow's strptime (no day-of-month check)
             parsers.append(partial(_strptime_parser, format_))
-        elif halves is not None:
-            parsers.append(partial(_halves_parser, halves, pattern, this_year))
         else:
             parsers.append(partial(_regex_parser, pattern, this_year))
+    if split:
+        parsers.append(partial(_halves_parser, tuple(split), this_year))
     if dates:
         parsers.append(_iso_date_parser)
     else:
@@ -223,10 +249,10 @@ def _parsers(formats: Sequence[str], this_year: int, *, dates: bool) -> list[Par
     return parsers
 
 
-def parse_wall_clock(strings: pa.Array, formats: Sequence[str], this_year: int, *, dates: bool) -> Parts:
-    """Run the parser chain: each parser gets the rows still unparsed; years outside 1900–2100 fail."""
+def _chain(parsers: Sequence[Parser], strings: pa.Array) -> Parts:
+    """Each parser in turn on the rows the ones before it left unparsed."""
     parts = Parts.empty(len(strings))
-    for parser in _parsers(formats, this_year, dates=dates):
+    for parser in parsers:
         todo = pc.and_(pc.is_valid(strings), pc.is_null(parts.days))
         left = count_true(todo)
         if left == 0:
@@ -235,6 +261,12 @@ def parse_wall_clock(strings: pa.Array, formats: Sequence[str], this_year: int, 
             parts = _typed(parser(strings))
             continue
         parts = _scatter(parts, todo, parser(pc.filter(strings, todo)))
+    return parts
+
+
+def parse_wall_clock(strings: pa.Array, formats: Sequence[str], this_year: int, *, dates: bool) -> Parts:
+    """Run the parser chain: each parser gets the rows still unparsed; years outside 1900–2100 fail."""
+    parts = _chain(_parsers(formats, this_year, dates=dates), strings)
     in_range = pc.and_(pc.greater_equal(parts.days, FIRST_DAY), pc.less_equal(parts.days, LAST_DAY))
     return Parts(
         pc.if_else(in_range, parts.days, pa.scalar(None, pa.int32())), parts.time_of_day, parts.offset
