@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from forecourt.local.resources import LocalResources
 
 STATE_FILE = "state.json"
+COPY_THREADS = 8
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -32,14 +34,21 @@ def dump(
     etags: dict[str, str] = previous.get("etags", {})
     s3 = clients("s3")
     kept: dict[str, str] = {}
+    changed: list[tuple[str, str]] = []
     for bucket in made.buckets.values():
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
             for obj in page.get("Contents", []):
                 marker = f"{bucket}/{obj['Key']}"
                 kept[marker] = obj["ETag"]
-                target = state_dir / "s3" / bucket / obj["Key"]
-                if etags.get(marker) != obj["ETag"] or not target.exists():
-                    _atomic_write(target, s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
+                if etags.get(marker) != obj["ETag"] or not (state_dir / "s3" / marker).exists():
+                    changed.append((bucket, obj["Key"]))
+
+    def copy(changed_object: tuple[str, str]) -> None:
+        bucket, key = changed_object
+        _atomic_write(state_dir / "s3" / bucket / key, s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+    with ThreadPoolExecutor(COPY_THREADS) as pool:  # a first checkpoint copies thousands of objects
+        list(pool.map(copy, changed))
     for marker in set(etags) - set(kept):
         (state_dir / "s3" / marker).unlink(missing_ok=True)
     state: dict[str, Any] = {
