@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import multiprocessing
+import os
 import threading
 import time
 import uuid
@@ -141,9 +142,10 @@ class Pump:
         # Handlers run in worker processes, as Lambda runs them in their own containers: they get the
         # machine's cores and never contend with the moto server for its interpreter lock.
         spawn = multiprocessing.get_context("spawn")
+        # file ingest and commits yield the cores to the real-time functions (a Lambda has its own)
         self._pools = [
-            ProcessPoolExecutor(max_workers=self.ingest_workers, mp_context=spawn),
-            ProcessPoolExecutor(max_workers=1, mp_context=spawn),  # one committer: commits never race
+            ProcessPoolExecutor(self.ingest_workers, spawn, initializer=_lower_priority),
+            ProcessPoolExecutor(1, spawn, initializer=_lower_priority),  # one committer: commits never race
             ProcessPoolExecutor(max_workers=self.webhook_workers, mp_context=spawn),
         ]
         ingest = partial(self._run_in, self._pools[0], "ingest")
@@ -304,6 +306,16 @@ class Pump:
         finally:
             with self._lock:
                 self._busy -= 1
+
+
+BATCH_NICENESS = 5
+"""How much lower the ingest and commit workers run than the real-time ones (``os.nice``)."""
+
+
+def _lower_priority() -> None:
+    """Run this worker process at a lower CPU priority (where the platform has one)."""
+    if hasattr(os, "nice"):
+        os.nice(BATCH_NICENESS)
 
 
 def queue_depth(queue_url: str) -> int:
