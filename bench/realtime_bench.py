@@ -124,7 +124,7 @@ def bench_latency(leads: int, concurrency: int, rate: float | None) -> None:
             )
             tenth = max(1, len(latencies) // 10)
             print(
-                "p95 by tenth of the run (does latency grow with the lake?): "
+                "p95 by tenth of the run (growing: the stack falls behind the rate): "
                 + " ".join(
                     f"{percentile(latencies[i : i + tenth], 0.95):.2f}"
                     for i in range(0, len(latencies), tenth)
