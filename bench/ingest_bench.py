@@ -88,7 +88,7 @@ def child_core(path: Path) -> dict:
     import shutil
     from datetime import UTC, date, datetime
 
-    from forecourt import lake, schemas
+    from forecourt import lake
     from forecourt.config import settings
     from forecourt.ingest import RawObject, ingest_object
     from forecourt.registry import Dealer
@@ -109,7 +109,6 @@ def child_core(path: Path) -> dict:
             date(2026, 11, 2),
             row_group_rows=conf.row_group_rows,
             file_rows=conf.file_rows,
-            sort_by=schemas.get(table).event_time,
         )
 
     dealer = Dealer(dealer_id="D1001", feeds=["vinsolutions-leads"], timezone="America/Chicago")

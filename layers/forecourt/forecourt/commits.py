@@ -93,7 +93,6 @@ def write_records(table: str, rows: list[dict[str, Any]], batch_id: str, day: da
         dataset.arrow_schema(),
         batch_id,
         day,
-        sort_by=dataset.event_time,
     )
     if rows:
         writer.write(

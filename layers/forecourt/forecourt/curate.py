@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
+from functools import cache, partial
+from operator import methodcaller
 from typing import Any
 
 import pyarrow as pa
@@ -274,19 +275,21 @@ class Curator:
         summary: pa.Array,
         columns: dict[str, pa.Array],
     ) -> list[QuarantineRow]:
-        indices = pc.indices_nonzero(reject).to_pylist()
-        if not indices:
+        indices = pc.indices_nonzero(reject)
+        if not len(indices):
             return []
-        picked = batch.columns.take(indices).to_pylist()
+        picked = batch.columns.take(indices)
+        names = picked.column_names
+        values = zip(*(column.to_pylist() for column in picked.columns), strict=True)
         lines = batch.source_lines.take(indices).to_pylist()
         reasons = reason.take(indices).to_pylist()
         fields = reason_field.take(indices).to_pylist()
         summaries = summary.take(indices).to_pylist()
         rows = []
         for record, line, code, fld, is_summary in zip(
-            picked, lines, reasons, fields, summaries, strict=True
+            values, lines, reasons, fields, summaries, strict=True
         ):
-            raw = json.dumps({k: v for k, v in record.items() if v not in (None, "")}, ensure_ascii=False)
+            raw = _to_json({k: v for k, v in zip(names, record, strict=True) if v not in (None, "")})
             reason_code, where = (
                 (QuarantineReason.REPORT_SUMMARY_ROW.value, None) if is_summary else (code, fld)
             )
@@ -300,6 +303,10 @@ class Curator:
                 )
             )
         return rows
+
+
+_to_json = json.JSONEncoder(ensure_ascii=False).encode
+"""``json.dumps(value, ensure_ascii=False)`` without building an encoder per call."""
 
 
 def _map_columns(function: Callable[[Any], Any], items: dict[str, Any]) -> Iterable[Any]:
@@ -320,41 +327,47 @@ def _pool(threads: int) -> ThreadPoolExecutor:
 def _contract_failures(
     dataset: schemas.Dataset, columns: dict[str, pa.Array], invalid: dict[str, pa.Array], rows: int
 ) -> tuple[pa.Array, pa.Array]:
-    """Per row: the first contract failure's reason code and field (null where the row passes)."""
-    reason = pa.nulls(rows, pa.string())
-    where = pa.nulls(rows, pa.string())
-    checks: list[tuple[pa.Array, str, str]] = []
+    """Per row: the first contract failure's reason code and field (null where the row passes).
+
+    Both come back dictionary-encoded: the checks are combined as small integers (which check failed
+    first, and whether its value was there but unreadable), never as strings per row."""
+    checks: list[tuple[pa.Array, pa.Array | None, str, QuarantineReason]] = []
     for name in dataset.contract.required:
-        present = pc.is_valid(columns[name]) if name in columns else _repeat(False, pa.bool_(), rows)
-        was_bad = invalid.get(name, _repeat(False, pa.bool_(), rows))
-        code = pc.if_else(
-            was_bad,
-            QuarantineReason.INVALID_REQUIRED_FIELD.value,
-            QuarantineReason.MISSING_REQUIRED_FIELD.value,
-        )
-        checks.append((pc.invert(present), code, name))
+        checks.append((_absent(columns, name, rows), invalid.get(name), name, _MISSING))
     for group in dataset.contract.any_of:
         usable = _repeat(False, pa.bool_(), rows)
         for name in group:
             if name in columns:
                 usable = pc.or_(usable, pc.is_valid(columns[name]))
-        checks.append((pc.invert(usable), QuarantineReason.MISSING_ONE_OF.value, "|".join(group)))
+        checks.append((pc.invert(usable), None, "|".join(group), QuarantineReason.MISSING_ONE_OF))
     for name, conditions in dataset.contract.required_when.items():
-        present = pc.is_valid(columns[name]) if name in columns else _repeat(False, pa.bool_(), rows)
+        absent = _absent(columns, name, rows)
         for other, values in conditions.items():
             applies = columns.get(other, pa.nulls(rows, pa.string()))
             applies = pc.fill_null(pc.is_in(applies, value_set=pa.array(values, applies.type)), False)
-            was_bad = invalid.get(name, _repeat(False, pa.bool_(), rows))
-            code = pc.if_else(
-                was_bad,
-                QuarantineReason.INVALID_REQUIRED_FIELD.value,
-                QuarantineReason.MISSING_REQUIRED_FIELD.value,
-            )
-            checks.append((pc.and_(applies, pc.invert(present)), code, name))
-    for failed, code, name in reversed(checks):  # reversed: the first failing check wins
-        reason = pc.if_else(failed, code, reason)
-        where = pc.if_else(failed, name, where)
-    return reason, where
+            checks.append((pc.and_(applies, absent), invalid.get(name), name, _MISSING))
+    codes = [*dict.fromkeys([_MISSING.value, _INVALID.value, *(code.value for *_, code in checks)])]
+    first = pa.nulls(rows, pa.int16())  # index of the first failing check
+    code = pa.nulls(rows, pa.int8())  # index into codes of its reason
+    for index, (failed, was_bad, _, reason) in reversed(list(enumerate(checks))):
+        this = pa.scalar(codes.index(reason.value), pa.int8())
+        if was_bad is not None and reason is _MISSING:
+            this = pc.if_else(was_bad, pa.scalar(codes.index(_INVALID.value), pa.int8()), this)
+        first = pc.if_else(failed, pa.scalar(index, pa.int16()), first)
+        code = pc.if_else(failed, this, code)
+    names = pa.array([name for _, _, name, _ in checks] or [""], pa.string())
+    return (
+        pa.DictionaryArray.from_arrays(code, pa.array(codes, pa.string())),
+        pa.DictionaryArray.from_arrays(first, names),
+    )
+
+
+_MISSING = QuarantineReason.MISSING_REQUIRED_FIELD
+_INVALID = QuarantineReason.INVALID_REQUIRED_FIELD
+
+
+def _absent(columns: dict[str, pa.Array], name: str, rows: int) -> pa.Array:
+    return pc.is_null(columns[name]) if name in columns else _repeat(True, pa.bool_(), rows)
 
 
 def _message(code: str, fld: str | None) -> str:
@@ -376,7 +389,8 @@ def _rejected_row(rejected: RejectedRecord) -> QuarantineRow:
 def _record_ids(dataset: str, dealer: str, system: str, columns: dict[str, pa.Array], rows: int) -> pa.Array:
     """Hash of dataset, dealer, source system and source key; of the normalized content without a key.
 
-    The hash input is built column-wise; only the BLAKE2b digest runs per row (about 0.5 µs)."""
+    The hash input is built column-wise; only the BLAKE2b digest runs per row (about 0.7 µs), and the
+    digests are turned into hex in one piece."""
     prefix = f"{dataset}\x00{dealer}\x00{system}\x00"
     keys = columns.get("source_key", pa.nulls(rows, pa.string()))
     keyed = pc.binary_join_element_wise(pa.scalar(prefix + "k\x00"), keys, "")
@@ -385,9 +399,13 @@ def _record_ids(dataset: str, dealer: str, system: str, columns: dict[str, pa.Ar
         parts = [pc.fill_null(columns[n].cast(pa.string()), "\x01") for n in names]
         content = pc.binary_join_element_wise(pa.scalar(prefix + "c"), *parts, "\x00")
         keyed = pc.coalesce(keyed, content)
-    material = keyed.cast(pa.binary()).to_pylist()
-    blake2b = hashlib.blake2b
-    return pa.array([blake2b(m, digest_size=16).hexdigest() for m in material], pa.string())
+    digest = partial(hashlib.blake2b, digest_size=16)
+    digests = b"".join(map(methodcaller("digest"), map(digest, keyed.cast(pa.binary()).to_pylist())))
+    width = 2 * 16  # hex characters of one digest
+    offsets = pc.cumulative_sum(pa.repeat(pa.scalar(width, pa.int32()), rows + 1))
+    offsets = pc.subtract(offsets, pa.scalar(width, pa.int32()))
+    hexes = digests.hex().encode("ascii")
+    return pa.StringArray.from_buffers(rows, offsets.buffers()[1], pa.py_buffer(hexes))
 
 
 def _extras(unmapped: pa.Table, keep: pa.Array) -> pa.Array:
@@ -403,7 +421,7 @@ def _extras(unmapped: pa.Table, keep: pa.Array) -> pa.Array:
         kept = {k: v for k, v in record.items() if v not in (None, "")}
         if "extras" in kept and isinstance(kept["extras"], str):
             kept.update(json.loads(kept.pop("extras")))
-        out.append(json.dumps(kept, ensure_ascii=False) if kept else None)
+        out.append(_to_json(kept) if kept else None)
     return pa.array(out, pa.string())
 
 

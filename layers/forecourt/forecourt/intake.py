@@ -81,8 +81,6 @@ def spool_writer_factory(
     bounded, and each file then reaches S3 in one request (multipart only when large)."""
     from pyarrow.fs import LocalFileSystem
 
-    from forecourt import schemas
-
     conf = settings()
 
     def make(table: str, schema: pa.Schema) -> lake.DataFileWriter:
@@ -95,7 +93,6 @@ def spool_writer_factory(
             partition_day=received.astimezone(UTC).date(),
             row_group_rows=conf.row_group_rows,
             file_rows=conf.file_rows,
-            sort_by=schemas.get(table).event_time,
         )
 
     return make

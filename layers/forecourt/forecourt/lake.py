@@ -127,10 +127,14 @@ class DataFileWriter:
     """Streams batches of one table and one upload into zstd Parquet files, rotating by row count.
 
     Rows are buffered and written in row groups of exactly ``row_group_rows`` (the last one smaller),
-    large so that Athena reads them well. A full row group is sorted and written by a worker thread
-    while the caller goes on (pyarrow sorts, encodes and compresses without holding the GIL); the
-    next one waits for it, so memory is bounded by about three row groups of the table. An error of
-    the worker is raised by the next ``write`` or by ``close``."""
+    large so that Athena reads them well. A full row group is written by a worker thread while the
+    caller goes on (pyarrow filters, encodes and compresses without holding the GIL); the next one
+    waits for it, so memory is bounded by about three row groups of the table. An error of the
+    worker is raised by the next ``write`` or by ``close``.
+
+    Rows are written in the order they come. Sorting each row group by event time would not prune
+    anything: a row group's min/max statistics are the same in any order, and no page index is
+    written. Ordering files by dealer and event time is ``compact``'s work, across a partition."""
 
     filesystem: FileSystem
     bucket: str
@@ -140,8 +144,6 @@ class DataFileWriter:
     partition_day: date
     row_group_rows: int = 100_000
     file_rows: int = 2_000_000
-    sort_by: str | None = None
-    """Event-time column each row group is sorted by, so that filters on event time prune well."""
     statistics: list[str] | None = None
     """Columns given min/max statistics; None: those of ``table``'s schema without personal data."""
     files: list[str] = field(default_factory=list)
@@ -160,7 +162,7 @@ class DataFileWriter:
 
     def write(self, table: pa.Table, keep: pa.Array | None = None) -> None:
         """Add rows (already of this table's schema): all of ``table``, or those where the boolean
-        ``keep`` is true (dropped by the worker, in the same pass that sorts the row group). Raises
+        ``keep`` is true (dropped by the worker as it gathers the row group). Raises
         ValueError on a schema mismatch."""
         if not table.schema.equals(self.schema, check_metadata=False):
             raise ValueError(f"{self.table}: batch schema differs from the table schema")
@@ -234,11 +236,11 @@ class DataFileWriter:
             raise error
 
     def _work(self) -> None:
-        """The worker: sort and write each row group handed over, until ``close`` or a minute idle
+        """The worker: gather and write each row group handed over, until ``close`` or a minute idle
         (a writer that is never closed does not keep its thread, nor its rows, for long)."""
         while (holder := self._next_task()) is not None:
             try:  # the holder is emptied by the callee, so that gathering can free the columns
-                self._write_row_group(_gathered(holder, self.sort_by))
+                self._write_row_group(_gathered(holder))
             except BaseException as exc:  # handed to the caller's thread by _join
                 self._error = exc
             finally:
@@ -314,26 +316,21 @@ def _dictionary_columns(rows: pa.Table) -> list[str]:
     ]
 
 
-def _gathered(holder: list[Any], column: str | None) -> pa.Table:
-    """The kept rows of the ``[table, keep flags or None]`` in ``holder`` (taken out of it), stably
-    sorted by ``column`` when given (ascending, nulls last, like ``Table.sort_by``), in one gather,
-    one column at a time so that each source column can be freed as soon as its copy exists; a
-    column of nulls only is not gathered."""
+def _gathered(holder: list[Any]) -> pa.Table:
+    """The kept rows of the ``[table, keep flags or None]`` in ``holder`` (taken out of it), in
+    order, one column at a time so that each source column can be freed as soon as its copy exists;
+    a column of nulls only is not gathered."""
     keep = holder.pop()
     rows: pa.Table = holder.pop()
-    picks = None if keep is None else pc.indices_nonzero(keep)
-    if column is not None:
-        keys = rows.column(column) if picks is None else rows.column(column).take(picks)
-        order = pc.sort_indices(keys)  # stable
-        picks = order if picks is None else picks.take(order)
-    if picks is None:
+    if keep is None:
         return rows
+    kept = int(pc.sum(keep).as_py() or 0)
     schema, columns = rows.schema, rows.columns
     del rows
     for index, values in enumerate(columns):
         if values.null_count != len(values):
-            columns[index] = values.take(picks)
-        else:  # nulls only: the same in any order
-            columns[index] = pa.nulls(len(picks), values.type)
+            columns[index] = values.filter(keep)
+        else:  # nulls only: nothing to copy
+            columns[index] = pa.nulls(kept, values.type)
     del values
     return pa.Table.from_arrays(columns, schema=schema)
