@@ -1,0 +1,241 @@
+"""One-ID: which records are the same person (ARCHITECTURE §6 ``resolve``, §7).
+
+The set-based work is the Athena (Trino) SQL of ``queries/identity/``, run here on DuckDB (translated
+by sqlglot, as ``forecourt query`` does) and on Athena at scale: blocking (``candidate_pairs``),
+comparison with Fellegi-Sunter weights (``scored_pairs``), the links (``match_edges``) and connected
+components (``propagate_labels``, repeated until no label changes). Python only folds the comparison
+fields (``features``) and names the persons.
+
+A person's id is derived from the smallest ``record_id`` among its records, so the same records give
+the same ids on every run, in any order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from forecourt.local.resources import REPO_ROOT
+
+if TYPE_CHECKING:
+    import duckdb
+
+QUERIES = REPO_ROOT / "queries" / "identity"
+STEPS = ("candidate_pairs", "scored_pairs", "match_edges")
+MAX_ROUNDS = 64
+
+
+@dataclass(frozen=True)
+class Level:
+    """One comparison level of a field: how often true matches (m) and random pairs (u) show it."""
+
+    m: float
+    u: float
+
+    @property
+    def weight(self) -> float:
+        """log2(m / u): the evidence this level adds to the match weight, in bits."""
+        return math.log2(self.m / self.u)
+
+
+def _default_levels() -> dict[str, dict[str, Level]]:
+    return {
+        "email": {"exact": Level(0.70, 1e-4), "close": Level(0.03, 3e-3), "different": Level(0.25, 0.9999)},
+        "phone": {"exact": Level(0.60, 1e-4), "shared": Level(0.60, 1e-2), "different": Level(0.40, 0.9999)},
+        "first": {
+            "exact": Level(0.80, 1e-3),
+            "nickname": Level(0.10, 2e-3),
+            "swapped": Level(0.01, 1e-4),
+            "close": Level(0.06, 5e-3),
+            "initial": Level(0.02, 5e-2),
+            "different": Level(0.02, 0.93),
+        },
+        "last": {
+            "exact": Level(0.85, 1e-4),
+            "swapped": Level(0.01, 1e-4),
+            "close": Level(0.08, 2e-3),
+            "different": Level(0.07, 0.99),
+        },
+        "zip": {"exact": Level(0.85, 1e-2), "different": Level(0.15, 0.99)},
+        "street": {"exact": Level(0.75, 5e-4), "close": Level(0.10, 5e-4), "different": Level(0.15, 0.9999)},
+        "birth": {"exact": Level(0.90, 1e-4), "close": Level(0.07, 1e-3), "different": Level(0.03, 0.9999)},
+        "vin": {"exact": Level(0.50, 1e-5), "different": Level(0.50, 0.9999)},
+    }
+
+
+@dataclass(frozen=True)
+class ResolveConfig:
+    """The knobs of resolution (``forecourt identity resolve --config FILE.json`` overrides them)."""
+
+    threshold: float = 0.99
+    """Match probability from which a pair links. Raise it for fewer false merges, lower it to link
+    more."""
+    records_per_person: float = 2.0
+    """How many records a person has on average: sets the prior (``scored_pairs.sql``)."""
+    max_block: int = 500
+    """A blocking key shared by more records proposes no pairs (see ``candidate_pairs.sql``)."""
+    levels: dict[str, dict[str, Level]] = field(default_factory=_default_levels)
+
+    @classmethod
+    def from_json(cls, text: str) -> ResolveConfig:
+        """Overrides from JSON: ``{"threshold": 14, "max_block": 300, "levels": {"email": {"exact":
+        {"m": 0.7, "u": 0.0001}}}}``; what is not given keeps its default. Raises ValueError on an
+        unknown field or level, or an m or u outside (0, 1]."""
+        given = json.loads(text)
+        unknown = set(given) - {"threshold", "records_per_person", "max_block", "levels"}
+        if unknown:
+            raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        levels = _default_levels()
+        for name, by_level in given.get("levels", {}).items():
+            if name not in levels:
+                raise ValueError(f"unknown field {name!r}; fields: {', '.join(levels)}")
+            for level, mu in by_level.items():
+                if level not in levels[name]:
+                    raise ValueError(f"unknown level {name}.{level}; levels: {', '.join(levels[name])}")
+                m, u = float(mu["m"]), float(mu["u"])
+                if not (0 < m <= 1 and 0 < u <= 1):
+                    raise ValueError(f"{name}.{level}: m and u must be in (0, 1]")
+                levels[name][level] = Level(m, u)
+        default = cls()
+        return cls(
+            threshold=float(given.get("threshold", default.threshold)),
+            records_per_person=float(given.get("records_per_person", default.records_per_person)),
+            max_block=int(given.get("max_block", default.max_block)),
+            levels=levels,
+        )
+
+    def weights_table(self) -> pa.Table:
+        """``identity_weights``: one row, a column per field and level (its weight in bits); exact
+        first names, last names and zips as their m and u, since their u depends on the value."""
+        row: dict[str, float] = {}
+        for name, by_level in self.levels.items():
+            for level, values in by_level.items():
+                if name in ("first", "last", "zip") and level == "exact":
+                    row[f"{name}_exact_m"], row[f"{name}_exact_u"] = values.m, values.u
+                else:
+                    row[f"{name}_{level}"] = values.weight
+        return pa.Table.from_pylist([row])
+
+    def config_table(self) -> pa.Table:
+        """``identity_config``: one row."""
+        row = {
+            "threshold": self.threshold,
+            "records_per_person": self.records_per_person,
+            "max_block": self.max_block,
+        }
+        return pa.Table.from_pylist([row])
+
+    def describe(self) -> dict[str, Any]:
+        """The settings with each level's weight, for ``--json`` and the docs."""
+        out = asdict(self)
+        out["levels"] = {
+            name: {lv: {"m": v.m, "u": v.u, "weight": round(v.weight, 2)} for lv, v in levels.items()}
+            for name, levels in self.levels.items()
+        }
+        return out
+
+
+@dataclass
+class Resolution:
+    """What resolution found."""
+
+    links: pa.Table
+    """Per record: record_id, person_id, and the link that put it there (linked_to, match_weight;
+    null for a record that is a person of its own)."""
+    pairs: pa.Table
+    """Every scored candidate pair with its levels, weight and whether it linked."""
+    rounds: int
+    """Rounds of label propagation until no label changed."""
+
+    @property
+    def persons(self) -> int:
+        return len(set(self.links.column("person_id").to_pylist()))
+
+
+def person_id(label: str) -> str:
+    """The id of the person whose smallest record id is ``label``."""
+    return "P" + hashlib.sha256(label.encode("utf-8")).hexdigest()[:20]
+
+
+def sql(step: str) -> str:
+    """The Athena SQL of one step, as kept in ``queries/identity/``."""
+    return (QUERIES / f"{step}.sql").read_text(encoding="utf-8")
+
+
+def resolve(features: pa.Table, config: ResolveConfig | None = None) -> Resolution:
+    """Resolve ``features`` (``identity.features.features``) into persons. Raises ValueError when
+    ``record_id`` is missing on a row or not unique."""
+    import duckdb
+
+    from forecourt.analytics import translate
+
+    config = config or ResolveConfig()
+    ids = features.column("record_id")
+    if ids.null_count:
+        raise ValueError(f"{ids.null_count} record(s) without a record_id")
+    if len(set(ids.to_pylist())) != features.num_rows:
+        raise ValueError("record_id is not unique")
+    con = duckdb.connect()
+    try:
+        con.register("identity_features", features)
+        con.register("identity_config", config.config_table())
+        con.register("identity_weights", config.weights_table())
+        for step in STEPS:
+            con.execute(f"CREATE TABLE {step} AS {translate(sql(step))}")
+        rounds = _components(con, translate(sql("propagate_labels")))
+        links = _links(con)
+        pairs = con.sql(
+            "SELECT s.*, (e.left_id IS NOT NULL) AS linked FROM scored_pairs s "
+            "LEFT JOIN match_edges e USING (left_id, right_id) ORDER BY left_id, right_id"
+        ).to_arrow_table()
+    finally:
+        con.close()
+    return Resolution(links, pairs, rounds)
+
+
+def _components(con: duckdb.DuckDBPyConnection, propagate: str) -> int:
+    con.execute("CREATE TABLE identity_labels AS SELECT record_id, record_id AS label FROM identity_features")
+    for rounds in range(1, MAX_ROUNDS + 1):
+        con.execute(f"CREATE TABLE next_labels AS {propagate}")
+        ((changed,),) = con.sql(
+            "SELECT count(*) FROM next_labels n JOIN identity_labels l USING (record_id) "
+            "WHERE n.label <> l.label"
+        ).fetchall()
+        con.execute("DROP TABLE identity_labels")
+        con.execute("ALTER TABLE next_labels RENAME TO identity_labels")
+        if changed == 0:
+            return rounds
+    raise RuntimeError(f"labels still changing after {MAX_ROUNDS} rounds")
+
+
+def _links(con: duckdb.DuckDBPyConnection) -> pa.Table:
+    table = con.sql(
+        """
+        WITH strongest AS (
+            SELECT record_id, arg_max(other, match_weight) AS linked_to, max(match_weight) AS match_weight
+            FROM (
+                SELECT left_id AS record_id, right_id AS other, match_weight FROM match_edges
+                UNION ALL
+                SELECT right_id, left_id, match_weight FROM match_edges
+            ) GROUP BY record_id
+        )
+        SELECT l.record_id, l.label, s.linked_to, s.match_weight
+        FROM identity_labels l LEFT JOIN strongest s USING (record_id)
+        ORDER BY l.record_id
+        """
+    ).to_arrow_table()
+    labels = table.column("label").to_pylist()
+    names = {label: person_id(label) for label in set(labels)}
+    return pa.table(
+        {
+            "record_id": table.column("record_id"),
+            "person_id": pa.array([names[label] for label in labels], pa.string()),
+            "linked_to": table.column("linked_to"),
+            "match_weight": table.column("match_weight"),
+        }
+    )

@@ -1,0 +1,41 @@
+-- Identity resolution, step 1: blocking. Candidate pairs of records that share at least one
+-- blocking key, each pair once (left_id < right_id) with the rules that proposed it.
+-- Reads identity_features (one row per record) and identity_config (one row: max_block).
+-- A key shared by more than max_block records (a placeholder e-mail, a dealership's own phone, a
+-- very common name in one zip) proposes no pairs: those records are still compared through their
+-- other keys, and the cost stays near-linear in the number of records.
+WITH keyed AS (
+    SELECT record_id, 'email' AS rule, email AS block_key FROM identity_features WHERE email IS NOT NULL
+    UNION ALL
+    SELECT record_id, 'phone', phone FROM identity_features WHERE phone IS NOT NULL
+    UNION ALL
+    SELECT record_id, 'vin', vin FROM identity_features WHERE vin IS NOT NULL
+    UNION ALL
+    SELECT record_id, 'last_zip', last_name || '|' || zip5
+    FROM identity_features WHERE last_name IS NOT NULL AND zip5 IS NOT NULL
+    UNION ALL
+    SELECT record_id, 'first_zip', first_canon || '|' || zip5
+    FROM identity_features WHERE first_canon IS NOT NULL AND zip5 IS NOT NULL
+    UNION ALL
+    SELECT record_id, 'street_zip', street_key || '|' || zip5
+    FROM identity_features WHERE street_key IS NOT NULL AND zip5 IS NOT NULL
+    UNION ALL
+    SELECT record_id, 'first_last', first_canon || '|' || last_name
+    FROM identity_features WHERE first_canon IS NOT NULL AND last_name IS NOT NULL
+    UNION ALL
+    SELECT record_id, 'birth_initials', birth_date || '|' || substr(first_canon, 1, 1) || substr(last_name, 1, 1)
+    FROM identity_features WHERE birth_date IS NOT NULL AND first_canon IS NOT NULL AND last_name IS NOT NULL
+),
+sized AS (
+    SELECT record_id, rule, block_key, count(*) OVER (PARTITION BY rule, block_key) AS block_size
+    FROM keyed
+),
+usable AS (
+    SELECT s.record_id, s.rule, s.block_key
+    FROM sized AS s CROSS JOIN identity_config AS c
+    WHERE s.block_size > 1 AND s.block_size <= c.max_block
+)
+SELECT a.record_id AS left_id, b.record_id AS right_id, array_join(array_sort(array_agg(DISTINCT a.rule)), ',') AS rules
+FROM usable AS a
+JOIN usable AS b ON a.rule = b.rule AND a.block_key = b.block_key AND a.record_id < b.record_id
+GROUP BY a.record_id, b.record_id
