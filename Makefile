@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint format typecheck generate bench layer-size clean install
+.PHONY: demo test test-slow lint format typecheck generate bench bench-identity layer-size clean install
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ generate: $(STAMP)  ## regenerate what derives from schemas/
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest_bench.py
+
+bench-identity: $(STAMP)  ## identity resolution vs Splink on labelled people (installs Splink)
+	$(BIN)/pip install --quiet -e '.[local,dev,bench]'
+	$(BIN)/python bench/identity_bench.py --million
 
 layer-size: $(STAMP)
 	$(BIN)/python -m forecourt.layer_size

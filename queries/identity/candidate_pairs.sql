@@ -7,6 +7,8 @@
 WITH keyed AS (
     SELECT record_id, 'email' AS rule, email AS block_key FROM identity_features WHERE email IS NOT NULL
     UNION ALL
+    SELECT record_id, 'email_user', split_part(email, '@', 1) FROM identity_features WHERE email IS NOT NULL
+    UNION ALL
     SELECT record_id, 'phone', phone FROM identity_features WHERE phone IS NOT NULL
     UNION ALL
     SELECT record_id, 'vin', vin FROM identity_features WHERE vin IS NOT NULL
@@ -20,7 +22,13 @@ WITH keyed AS (
     SELECT record_id, 'street_zip', street_key || '|' || zip5
     FROM identity_features WHERE street_key IS NOT NULL AND zip5 IS NOT NULL
     UNION ALL
-    SELECT record_id, 'first_last', first_canon || '|' || last_name
+    SELECT record_id, 'street', street_key FROM identity_features WHERE street_key IS NOT NULL
+    UNION ALL
+    SELECT record_id, 'last_initial', last_name || '|' || substr(first_name, 1, 1)
+    FROM identity_features WHERE first_name IS NOT NULL AND last_name IS NOT NULL
+    UNION ALL
+    -- either order, so that a record with first and last name swapped meets the others
+    SELECT record_id, 'names', least(first_canon, last_name) || '|' || greatest(first_canon, last_name)
     FROM identity_features WHERE first_canon IS NOT NULL AND last_name IS NOT NULL
     UNION ALL
     SELECT record_id, 'birth_initials', birth_date || '|' || substr(first_canon, 1, 1) || substr(last_name, 1, 1)

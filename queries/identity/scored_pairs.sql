@@ -138,6 +138,8 @@ SELECT
     right_id,
     rules,
     email_level, phone_level, first_level, last_level, zip_level, street_level, birth_level, vin_level,
+    email_weight, phone_weight, first_weight, last_weight, zip_weight, street_weight, birth_weight, vin_weight,
+    prior.weight AS prior_weight,
     prior.weight + email_weight + phone_weight + first_weight + last_weight + zip_weight + street_weight
         + birth_weight + vin_weight AS match_weight,
     (first_level = 'different' OR birth_level = 'different') AS conflicting

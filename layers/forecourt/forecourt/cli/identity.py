@@ -1,0 +1,203 @@
+"""``forecourt identity``: resolve a CSV of people into persons, and explain a record's person."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from forecourt.cli.output import emit, errors, fail
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from forecourt.identity.resolve import Resolution, ResolveConfig
+
+FIELDS = ("first", "last", "email", "phone", "zip", "street", "birth", "vin")
+
+
+@click.group()
+def identity() -> None:
+    """One-ID: which records are the same person, and why.
+
+    Try matching on your own data: `forecourt identity resolve people.csv --out persons.csv` reads
+    a CSV with the columns record_id, first_name, last_name, email, phone, street, city, state, zip,
+    birth_date and vin (all but record_id may be missing) and writes record_id, person_id.
+    """
+
+
+def _config(path: Path | None) -> ResolveConfig:
+    from forecourt.identity.resolve import ResolveConfig
+
+    if path is None:
+        return ResolveConfig()
+    try:
+        return ResolveConfig.from_json(path.read_text(encoding="utf-8"))
+    except (ValueError, KeyError, TypeError) as exc:
+        fail(f"{path}: {exc}")
+        raise  # unreachable: fail exits
+
+
+def _read_people(path: Path) -> pa.Table:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    from forecourt.identity.features import PEOPLE_COLUMNS
+
+    try:
+        with path.open("rb") as handle:
+            header = handle.readline().decode("utf-8-sig").strip()
+        names = [n.strip().strip('"').lower() for n in header.split(",")]
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
+            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}),
+        )
+    except (OSError, UnicodeDecodeError, pa.ArrowInvalid) as exc:
+        fail(f"{path}: cannot be read as CSV: {exc}")
+        raise
+    if "record_id" not in table.column_names:
+        fail(f"{path}: no record_id column (columns: {', '.join(table.column_names)})")
+    ids = table.column("record_id").to_pylist()
+    for line, value in enumerate(ids, start=2):
+        if value is None or not str(value).strip():
+            fail(f"{path}, line {line}: record_id is empty")
+    seen: dict[str, int] = {}
+    for line, value in enumerate(ids, start=2):
+        if value in seen:
+            fail(f"{path}, line {line}: record_id {value!r} already on line {seen[value]}")
+        seen[value] = line
+    ignored = [n for n in table.column_names if n not in PEOPLE_COLUMNS]
+    if ignored:
+        click.echo(f"ignored columns: {', '.join(ignored)}", err=True)
+    return table
+
+
+def _resolve(path: Path, config: Path | None, country: str) -> tuple[Resolution, float]:
+    from forecourt.identity.features import features, normalize_people
+    from forecourt.identity.resolve import resolve
+    from forecourt.normalize import Locale
+
+    people = _read_people(path)
+    settings = _config(config)
+    started = time.perf_counter()
+    with errors.status(f"folding the people fields of {people.num_rows:,} records") as status:
+        prepared = features(normalize_people(people, Locale(country=country)))
+        status.update("blocking, comparing and clustering")
+        result = resolve(prepared, settings)
+    return result, time.perf_counter() - started
+
+
+@identity.command("resolve")
+@click.argument("input_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Where to write record_id, person_id (and the link that made it).",
+)
+@click.option(
+    "--pairs",
+    "pairs_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write every compared pair with its levels, weights and whether it linked.",
+)
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON overrides of threshold, records_per_person, max_block and m/u levels.",
+)
+@click.option("--country", default="US", show_default=True, help="Default country of phone numbers.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def identity_resolve(
+    input_csv: Path, out: Path, pairs_out: Path | None, config: Path | None, country: str, as_json: bool
+) -> None:
+    """Resolve the people of INPUT_CSV into persons; write record_id, person_id to --out."""
+    from forecourt.safe_csv import write_csv
+
+    result, seconds = _resolve(input_csv, config, country)
+    write_csv(result.links, out)
+    if pairs_out is not None:
+        write_csv(result.pairs, pairs_out)
+    links = result.links
+    sizes: dict[str, int] = {}
+    for person in links.column("person_id").to_pylist():
+        sizes[person] = sizes.get(person, 0) + 1
+    summary = {
+        "records": links.num_rows,
+        "persons": len(sizes),
+        "persons with several records": sum(1 for n in sizes.values() if n > 1),
+        "largest person (records)": max(sizes.values(), default=0),
+        "pairs compared": result.pairs.num_rows,
+        "pairs linked": sum(result.pairs.column("linked").to_pylist()),
+        "seconds": round(seconds, 2),
+        "written": str(out),
+    }
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    emit([{"": k, "value": v} for k, v in summary.items()], as_json=False, title="Identity resolution")
+
+
+@identity.command("explain")
+@click.argument("record_id")
+@click.option(
+    "--input",
+    "input_csv",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="The CSV of people the record is in (as for resolve).",
+)
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON overrides, as for resolve.",
+)
+@click.option("--country", default="US", show_default=True, help="Default country of phone numbers.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def identity_explain(
+    record_id: str, input_csv: Path, config: Path | None, country: str, as_json: bool
+) -> None:
+    """Show RECORD_ID's person, its records, and every comparison of RECORD_ID with its evidence."""
+    result, _ = _resolve(input_csv, config, country)
+    links = {r["record_id"]: r for r in result.links.to_pylist()}
+    if record_id not in links:
+        fail(f"record {record_id!r} is not in {input_csv}")
+    person = links[record_id]["person_id"]
+    members = sorted(r for r, link in links.items() if link["person_id"] == person)
+    compared = [p for p in result.pairs.to_pylist() if record_id in (p["left_id"], p["right_id"])]
+    rows: list[dict[str, Any]] = []
+    for pair in sorted(compared, key=lambda p: -p["match_weight"]):
+        other = pair["right_id"] if pair["left_id"] == record_id else pair["left_id"]
+        evidence = ", ".join(
+            f"{name} {pair[f'{name}_level']} {pair[f'{name}_weight']:+.1f}"
+            for name in FIELDS
+            if pair[f"{name}_level"] != "missing"
+        )
+        rows.append(
+            {
+                "other record": other,
+                "same person": links[other]["person_id"] == person,
+                "linked directly": pair["linked"],
+                "match weight": round(pair["match_weight"], 1),
+                "evidence (level, bits)": evidence,
+                "blocked by": pair["rules"],
+            }
+        )
+    if as_json:
+        emit(
+            [{"record_id": record_id, "person_id": person, "records": members, "comparisons": rows}],
+            as_json=True,
+        )
+        return
+    click.echo(f"{record_id} is person {person}, with {len(members)} record(s): {', '.join(members)}")
+    prior = compared[0]["prior_weight"] if compared else None
+    if prior is not None:
+        click.echo(f"prior: {prior:+.1f} bits (the odds that two of {len(links):,} records are one person)")
+    emit(rows, as_json=False, title=f"Comparisons of {record_id}")

@@ -1,0 +1,188 @@
+"""Identity resolution: comparison fields, the SQL of queries/identity/, persons and their ids."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+import sqlglot
+from click.testing import CliRunner
+from forecourt.cli import main
+from forecourt.identity.features import features, normalize_people
+from forecourt.identity.resolve import QUERIES, ResolveConfig, resolve
+from forecourt.local.identity_truth import generate, pair_scores, pairs_completeness
+from forecourt.normalize import Locale
+from forecourt.safe_csv import neutralize
+from sqlglot import exp
+
+
+def people(*rows: dict[str, str]) -> pa.Table:
+    names = sorted({k for row in rows for k in row})
+    return pa.Table.from_pylist([{n: row.get(n, "") for n in names} for row in rows])
+
+
+def persons_of(table: pa.Table, config: ResolveConfig | None = None) -> dict[str, str]:
+    result = resolve(features(normalize_people(table, Locale())), config)
+    return dict(
+        zip(result.links["record_id"].to_pylist(), result.links["person_id"].to_pylist(), strict=True)
+    )
+
+
+def test_comparison_fields_are_folded_names_canonical_first_names_zip5_and_street_keys() -> None:
+    table = people(
+        {"record_id": "a", "first_name": "Bill", "last_name": "Núñez", "zip": "60601-1234",
+         "street": "1208 W. Oak Street Apt 4", "email": " Bill@Example.COM "},
+        {"record_id": "b", "first_name": "WILLIAM J.", "last_name": "O'Brien", "zip": "606",
+         "street": "Apt 4", "phone": "(312) 555-0199"},
+    )  # fmt: skip
+    rows = features(normalize_people(table, Locale())).to_pylist()
+    assert [r["first_name"] for r in rows] == ["bill", "william"]
+    assert [r["first_canon"] for r in rows] == ["william", "william"]
+    assert [r["last_name"] for r in rows] == ["nunez", "obrien"]
+    assert [r["zip5"] for r in rows] == ["60601", None]
+    assert [r["street_key"] for r in rows] == ["1208 oak", None]
+    assert [r["email"] for r in rows] == ["bill@example.com", None]
+    assert [r["phone"] for r in rows] == [None, "+13125550199"]
+
+
+HOUSEHOLD = (
+    {"record_id": "r1", "first_name": "William", "last_name": "Smith", "email": "smiths@gmail.com",
+     "phone": "312-555-0101", "street": "12 Oak St", "zip": "60601", "birth_date": "1980-04-05"},
+    {"record_id": "r2", "first_name": "Bill", "last_name": "Smith", "phone": "(312) 555-0101",
+     "street": "12 Oak Street", "zip": "60601"},
+    {"record_id": "r3", "first_name": "Mary", "last_name": "Smith", "email": "smiths@gmail.com",
+     "phone": "3125550101", "street": "12 Oak St", "zip": "60601", "birth_date": "1982-01-02"},
+    {"record_id": "r4", "first_name": "Mary", "last_name": "Kowalczyk", "email": "mary.k@yahoo.com",
+     "phone": "773-555-0123", "zip": "60614"},
+    {"record_id": "r5", "first_name": "Mary", "last_name": "Smith", "email": "mary.k@yahoo.com",
+     "phone": "7735550123", "street": "12 Oak St", "zip": "60601", "birth_date": "1982-01-02"},
+    {"record_id": "r6", "first_name": "Ann", "last_name": "Lee", "email": "ann.lee@x.com", "zip": "10001"},
+)  # fmt: skip
+
+
+def test_a_household_sharing_phone_email_and_address_stays_apart_and_nicknames_and_married_names_join() -> (
+    None
+):
+    found = persons_of(people(*HOUSEHOLD))
+    assert found["r1"] == found["r2"]  # Bill is William: same phone, street and zip
+    assert found["r3"] == found["r5"] == found["r4"]  # Mary Kowalczyk married: same e-mail and mobile
+    assert found["r1"] != found["r3"]  # husband and wife share phone, e-mail and address
+    assert len({found["r6"], found["r1"], found["r3"]}) == 3
+
+
+def test_person_ids_are_the_same_on_every_run_and_in_any_order() -> None:
+    table = generate(600, seed=3).drop_columns(["true_person"])
+    first = persons_of(table)
+    order = list(range(table.num_rows))
+    random.Random(1).shuffle(order)
+    assert persons_of(table.take(order)) == first
+    assert persons_of(table) == first
+
+
+def test_a_stricter_threshold_links_less() -> None:
+    table = generate(600, seed=4).drop_columns(["true_person"])
+    loose = len(set(persons_of(table, ResolveConfig(threshold=0.5)).values()))
+    strict = len(set(persons_of(table, ResolveConfig(threshold=0.999999)).values()))
+    assert strict > loose
+
+
+def test_config_overrides_are_checked() -> None:
+    config = ResolveConfig.from_json(
+        '{"threshold": 0.95, "levels": {"email": {"exact": {"m": 0.8, "u": 0.001}}}}'
+    )
+    assert config.threshold == 0.95 and config.levels["email"]["exact"].m == 0.8
+    assert config.levels["phone"] == ResolveConfig().levels["phone"]
+    with pytest.raises(ValueError, match="unknown setting"):
+        ResolveConfig.from_json('{"treshold": 0.9}')
+    with pytest.raises(ValueError, match=r"unknown level email\.typo"):
+        ResolveConfig.from_json('{"levels": {"email": {"typo": {"m": 0.1, "u": 0.1}}}}')
+    with pytest.raises(ValueError, match=r"m and u must be in \(0, 1\]"):
+        ResolveConfig.from_json('{"levels": {"zip": {"exact": {"m": 0, "u": 0.1}}}}')
+
+
+def test_record_ids_must_be_there_and_unique() -> None:
+    table = people({"record_id": "a", "first_name": "Ann"}, {"record_id": "a", "first_name": "Bob"})
+    with pytest.raises(ValueError, match="not unique"):
+        resolve(features(normalize_people(table, Locale())))
+
+
+@pytest.mark.parametrize("path", sorted(QUERIES.glob("*.sql")), ids=lambda p: p.stem)
+def test_identity_sql_is_trino_with_no_function_trino_lacks(path: Path) -> None:
+    tree = sqlglot.parse_one(path.read_text(), read="trino")
+    assert not [f.name for f in tree.find_all(exp.Anonymous)]
+
+
+def test_on_labelled_people_precision_recall_and_blocking_completeness_hold() -> None:
+    data = generate(4000, seed=21)
+    result = resolve(features(normalize_people(data, Locale())))
+    truth = dict(zip(data["record_id"].to_pylist(), data["true_person"].to_pylist(), strict=True))
+    found = dict(
+        zip(result.links["record_id"].to_pylist(), result.links["person_id"].to_pylist(), strict=True)
+    )
+    ids = sorted(truth)
+    scores = pair_scores([truth[i] for i in ids], [found[i] for i in ids])
+    assert scores.precision >= 0.97 and scores.recall >= 0.93 and scores.f1 >= 0.95
+    candidates = zip(result.pairs["left_id"].to_pylist(), result.pairs["right_id"].to_pylist(), strict=True)
+    assert pairs_completeness(truth, candidates) >= 0.99
+
+
+def test_pair_scores_count_pairs() -> None:
+    scores = pair_scores(["a", "a", "a", "b"], ["x", "x", "y", "y"])
+    assert (scores.true_pairs, scores.predicted_pairs, scores.correct_pairs) == (3, 2, 1)
+    assert scores.precision == 0.5 and scores.recall == pytest.approx(1 / 3)
+
+
+def test_formula_cells_are_neutralized() -> None:
+    cells = pa.array(["=HYPERLINK(1)", "+1", "-2", "@SUM(A1)", "\tx", "ok", None, "a=b"])
+    assert neutralize(cells).to_pylist() == [
+        "'=HYPERLINK(1)",
+        "'+1",
+        "'-2",
+        "'@SUM(A1)",
+        "'\tx",
+        "ok",
+        None,
+        "a=b",
+    ]
+
+
+def _write(path: Path, table: pa.Table) -> None:
+    import pyarrow.csv as pacsv
+
+    pacsv.write_csv(table, str(path))
+
+
+def test_cli_resolves_a_csv_and_explains_a_record(tmp_path: Path) -> None:
+    source = tmp_path / "people.csv"
+    _write(source, people(*HOUSEHOLD))
+    out = tmp_path / "persons.csv"
+    runner = CliRunner()
+    done = runner.invoke(main, ["identity", "resolve", str(source), "--out", str(out), "--json"])
+    assert done.exit_code == 0, done.output
+    summary = json.loads(done.stdout)
+    assert summary["records"] == 6 and summary["persons"] == 3
+    lines = out.read_text().splitlines()
+    assert lines[0] == '"record_id","person_id","linked_to","match_weight"' and len(lines) == 7
+    explained = runner.invoke(main, ["identity", "explain", "r2", "--input", str(source), "--json"])
+    assert explained.exit_code == 0, explained.output
+    (answer,) = json.loads(explained.stdout)
+    assert answer["records"] == ["r1", "r2"]
+    best = answer["comparisons"][0]
+    assert (
+        best["other record"] == "r1"
+        and best["same person"]
+        and "first nickname" in best["evidence (level, bits)"]
+    )
+
+
+def test_cli_names_the_line_of_a_duplicate_or_missing_record_id(tmp_path: Path) -> None:
+    source = tmp_path / "people.csv"
+    source.write_text("record_id,first_name\na,Ann\nb,Bob\na,Cy\n")
+    done = CliRunner().invoke(main, ["identity", "resolve", str(source), "--out", str(tmp_path / "o.csv")])
+    assert done.exit_code == 1 and "line 4: record_id 'a' already on line 2" in " ".join(done.output.split())
+    source.write_text("first_name\nAnn\n")
+    done = CliRunner().invoke(main, ["identity", "resolve", str(source), "--out", str(tmp_path / "o.csv")])
+    assert done.exit_code == 1 and "no record_id column" in " ".join(done.output.split())
