@@ -37,7 +37,6 @@ def peak_rss_mb() -> float:
 def ensure_data(records: int) -> Path:
     """The labelled people as Parquet (generated once per size)."""
     import pyarrow.parquet as pq
-
     from forecourt.local.identity_truth import generate
 
     path = OUT / f"people_{records}.parquet"
@@ -49,7 +48,6 @@ def ensure_data(records: int) -> Path:
 
 def _features(path: Path):  # type: ignore[no-untyped-def]
     import pyarrow.parquet as pq
-
     from forecourt.identity.features import features, normalize_people
     from forecourt.normalize import Locale
 
@@ -82,7 +80,9 @@ def child_forecourt(path: Path) -> dict:
     config = ResolveConfig()
     result = resolve(prepared, config)
     seconds = time.perf_counter() - started
-    found = dict(zip(result.links["record_id"].to_pylist(), result.links["person_id"].to_pylist(), strict=True))
+    found = dict(
+        zip(result.links["record_id"].to_pylist(), result.links["person_id"].to_pylist(), strict=True)
+    )
     pairs = list(zip(result.pairs["left_id"].to_pylist(), result.pairs["right_id"].to_pylist(), strict=True))
     return {
         "seconds": seconds,
@@ -139,7 +139,9 @@ def child_splink(path: Path) -> dict:
     clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, threshold)
     seconds = time.perf_counter() - started
     table = clusters.as_duckdbpyrelation().select("unique_id, cluster_id").arrow().read_all()
-    found = dict(zip(table["unique_id"].to_pylist(), [str(c) for c in table["cluster_id"].to_pylist()], strict=True))
+    found = dict(
+        zip(table["unique_id"].to_pylist(), [str(c) for c in table["cluster_id"].to_pylist()], strict=True)
+    )
     candidates = predictions.as_duckdbpyrelation().select("unique_id_l, unique_id_r").fetchall()
     pairs = [(min(a, b), max(a, b)) for a, b in candidates]
     return {
