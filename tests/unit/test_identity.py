@@ -186,3 +186,24 @@ def test_cli_names_the_line_of_a_duplicate_or_missing_record_id(tmp_path: Path) 
     source.write_text("first_name\nAnn\n")
     done = CliRunner().invoke(main, ["identity", "resolve", str(source), "--out", str(tmp_path / "o.csv")])
     assert done.exit_code == 1 and "no record_id column" in " ".join(done.output.split())
+
+
+def test_a_chain_of_links_never_puts_two_conflicting_records_in_one_person() -> None:
+    chain = people(
+        {"record_id": "a", "first_name": "William", "last_name": "Smith", "email": "will@x.com",
+         "phone": "312-555-0101", "zip": "60601"},
+        {"record_id": "b", "first_name": "W", "last_name": "Smith", "email": "will@x.com",
+         "phone": "312-555-0101", "street": "12 Oak St", "zip": "60601"},
+        {"record_id": "c", "first_name": "Wendy", "last_name": "Smith", "phone": "312-555-0101",
+         "street": "12 Oak St", "zip": "60601"},
+    )  # fmt: skip
+    result = resolve(features(normalize_people(chain, Locale())))
+    linked = {(p["left_id"], p["right_id"]) for p in result.pairs.to_pylist() if p["linked"]}
+    assert {("a", "b"), ("b", "c")} <= linked  # both links hold on their own …
+    found = dict(
+        zip(result.links["record_id"].to_pylist(), result.links["person_id"].to_pylist(), strict=True)
+    )
+    assert found["a"] != found["c"]  # … but William and Wendy stay two persons
+    assert found["b"] == found["a"]  # the initial goes with the stronger link (same e-mail)
+    links = {r["record_id"]: r["linked_to"] for r in result.links.to_pylist()}
+    assert links["c"] is None  # c's only link was cut

@@ -3,7 +3,9 @@
 The set-based work is the Athena (Trino) SQL of ``queries/identity/``, run here on DuckDB (translated
 by sqlglot, as ``forecourt query`` does) and on Athena at scale: blocking (``candidate_pairs``),
 comparison with Fellegi-Sunter weights (``scored_pairs``), the links (``match_edges``) and connected
-components (``propagate_labels``, repeated until no label changes). Python only folds the comparison
+components (``propagate_labels``, repeated until no label changes). The few components in which a
+chain of links joined two records found to conflict (``conflicted_components``) are re-formed in
+Python, strongest links first, never joining the conflicting pair. Python also folds the comparison
 fields (``features``) and names the persons.
 
 A person's id is derived from the smallest ``record_id`` among its records, so the same records give
@@ -48,7 +50,7 @@ def _default_levels() -> dict[str, dict[str, Level]]:
         "email": {"exact": Level(0.70, 1e-4), "close": Level(0.03, 3e-3), "different": Level(0.25, 0.9999)},
         "phone": {"exact": Level(0.60, 1e-4), "shared": Level(0.60, 1e-2), "different": Level(0.40, 0.9999)},
         "first": {
-            "exact": Level(0.80, 1e-3),
+            "exact": Level(0.80, 1e-4),
             "nickname": Level(0.10, 2e-3),
             "swapped": Level(0.01, 1e-4),
             "close": Level(0.06, 5e-3),
@@ -56,7 +58,7 @@ def _default_levels() -> dict[str, dict[str, Level]]:
             "different": Level(0.02, 0.93),
         },
         "last": {
-            "exact": Level(0.85, 1e-4),
+            "exact": Level(0.85, 1e-5),
             "swapped": Level(0.01, 1e-4),
             "close": Level(0.08, 2e-3),
             "different": Level(0.07, 0.99),
@@ -72,7 +74,7 @@ def _default_levels() -> dict[str, dict[str, Level]]:
 class ResolveConfig:
     """The knobs of resolution (``forecourt identity resolve --config FILE.json`` overrides them)."""
 
-    threshold: float = 0.99
+    threshold: float = 0.9
     """Match probability from which a pair links. Raise it for fewer false merges, lower it to link
     more."""
     records_per_person: float = 2.0
@@ -188,6 +190,7 @@ def resolve(features: pa.Table, config: ResolveConfig | None = None) -> Resoluti
         for step in STEPS:
             con.execute(f"CREATE TABLE {step} AS {translate(sql(step))}")
         rounds = _components(con, translate(sql("propagate_labels")))
+        _split_conflicts(con, translate(sql("conflicted_components")))
         links = _links(con)
         pairs = con.sql(
             "SELECT s.*, (e.left_id IS NOT NULL) AS linked FROM scored_pairs s "
@@ -213,15 +216,81 @@ def _components(con: duckdb.DuckDBPyConnection, propagate: str) -> int:
     raise RuntimeError(f"labels still changing after {MAX_ROUNDS} rounds")
 
 
+def _split_conflicts(con: duckdb.DuckDBPyConnection, query: str) -> None:
+    """Re-form each component that holds a conflicting pair: its links strongest first, skipping a
+    link that would put a conflicting pair in one person (``conflicted_components.sql``). The parts
+    are labelled by their smallest record id."""
+    rows = con.sql(query).fetchall()
+    if not rows:
+        return
+    by_label: dict[str, list[tuple[str, str, str, float]]] = {}
+    for label, kind, left, right, weight in rows:
+        by_label.setdefault(label, []).append((kind, left, right, weight))
+    relabel: list[tuple[str, str]] = []
+    for items in by_label.values():
+        relabel += _constrained_parts(items)
+    con.register(
+        "split_labels", pa.table({"record_id": [r for r, _ in relabel], "label": [n for _, n in relabel]})
+    )
+    con.execute(
+        "UPDATE identity_labels SET label = s.label FROM split_labels s "
+        "WHERE identity_labels.record_id = s.record_id"
+    )
+
+
+def _constrained_parts(items: list[tuple[str, str, str, float]]) -> list[tuple[str, str]]:
+    """(record, label) for the records of one component: union-find over its links, strongest first
+    (ties by record ids, so the result does not depend on row order), never joining two groups
+    between which a conflict is known."""
+    parent: dict[str, str] = {}
+    members: dict[str, set[str]] = {}
+
+    def root(record: str) -> str:
+        while parent.setdefault(record, record) != record:
+            parent[record] = parent[parent[record]]
+            record = parent[record]
+        members.setdefault(record, {record})
+        return record
+
+    conflicts: dict[str, set[str]] = {}
+    for kind, left, right, _ in items:
+        root(left), root(right)
+        if kind == "conflict":
+            conflicts.setdefault(left, set()).add(right)
+            conflicts.setdefault(right, set()).add(left)
+    links = sorted((i for i in items if i[0] == "link"), key=lambda i: (-i[3], i[1], i[2]))
+    for _, left, right, _ in links:
+        a, b = root(left), root(right)
+        if a == b:
+            continue
+        small, big = sorted((members[a], members[b]), key=len)
+        if any(conflicts.get(record, set()) & big for record in small):
+            continue
+        keep, gone = (a, b) if len(members[a]) >= len(members[b]) else (b, a)
+        parent[gone] = keep
+        members[keep] |= members.pop(gone)
+    out: list[tuple[str, str]] = []
+    for group in members.values():
+        label = min(group)
+        out += [(record, label) for record in group]
+    return out
+
+
 def _links(con: duckdb.DuckDBPyConnection) -> pa.Table:
     table = con.sql(
         """
-        WITH strongest AS (
+        WITH kept AS (  -- the links inside one person (a conflict may have cut some)
+            SELECT e.* FROM match_edges e
+            JOIN identity_labels a ON a.record_id = e.left_id
+            JOIN identity_labels b ON b.record_id = e.right_id
+            WHERE a.label = b.label
+        ),
+        strongest AS (
             SELECT record_id, arg_max(other, match_weight) AS linked_to, max(match_weight) AS match_weight
             FROM (
-                SELECT left_id AS record_id, right_id AS other, match_weight FROM match_edges
+                SELECT left_id AS record_id, right_id AS other, match_weight FROM kept
                 UNION ALL
-                SELECT right_id, left_id, match_weight FROM match_edges
+                SELECT right_id, left_id, match_weight FROM kept
             ) GROUP BY record_id
         )
         SELECT l.record_id, l.label, s.linked_to, s.match_weight
