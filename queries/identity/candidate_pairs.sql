@@ -19,20 +19,24 @@ WITH keyed AS (
     SELECT record_id, 'first_zip', first_canon || '|' || zip5
     FROM identity_features WHERE first_canon IS NOT NULL AND zip5 IS NOT NULL
     UNION ALL
+    SELECT record_id, 'first_street', first_canon || '|' || street_key
+    FROM identity_features WHERE first_canon IS NOT NULL AND street_key IS NOT NULL
+    UNION ALL
     SELECT record_id, 'street_zip', street_key || '|' || zip5
     FROM identity_features WHERE street_key IS NOT NULL AND zip5 IS NOT NULL
     UNION ALL
     SELECT record_id, 'street', street_key FROM identity_features WHERE street_key IS NOT NULL
     UNION ALL
-    SELECT record_id, 'last_initial', last_name || '|' || substr(first_name, 1, 1)
-    FROM identity_features WHERE first_name IS NOT NULL AND last_name IS NOT NULL
+    SELECT record_id, 'last_initial_zip', last_name || '|' || substr(first_name, 1, 1) || '|' || zip5
+    FROM identity_features WHERE first_name IS NOT NULL AND last_name IS NOT NULL AND zip5 IS NOT NULL
+
     UNION ALL
     -- either order, so that a record with first and last name swapped meets the others
     SELECT record_id, 'names', least(first_canon, last_name) || '|' || greatest(first_canon, last_name)
     FROM identity_features WHERE first_canon IS NOT NULL AND last_name IS NOT NULL
     UNION ALL
-    SELECT record_id, 'birth_initials', birth_date || '|' || substr(first_canon, 1, 1) || substr(last_name, 1, 1)
-    FROM identity_features WHERE birth_date IS NOT NULL AND first_canon IS NOT NULL AND last_name IS NOT NULL
+    SELECT record_id, 'birth_initial', birth_date || '|' || substr(first_name, 1, 1)
+    FROM identity_features WHERE birth_date IS NOT NULL AND first_name IS NOT NULL
 ),
 sized AS (
     SELECT record_id, rule, block_key, count(*) OVER (PARTITION BY rule, block_key) AS block_size

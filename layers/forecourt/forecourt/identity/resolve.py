@@ -79,7 +79,7 @@ class ResolveConfig:
     more."""
     records_per_person: float = 2.0
     """How many records a person has on average: sets the prior (``scored_pairs.sql``)."""
-    max_block: int = 500
+    max_block: int = 100
     """A blocking key shared by more records proposes no pairs (see ``candidate_pairs.sql``)."""
     levels: dict[str, dict[str, Level]] = field(default_factory=_default_levels)
 
@@ -184,6 +184,7 @@ def resolve(features: pa.Table, config: ResolveConfig | None = None) -> Resoluti
         raise ValueError("record_id is not unique")
     con = duckdb.connect()
     try:
+        con.execute("SET enable_progress_bar = false")
         con.register("identity_features", features)
         con.register("identity_config", config.config_table())
         con.register("identity_weights", config.weights_table())

@@ -146,8 +146,11 @@ def _typo(rng: random.Random, text: str) -> str:
 
 
 def _address(rng: random.Random, metro: str) -> tuple[str, str, str]:
+    """A street address in one of the metro's zip3 areas, in any of its hundred zips (a network of
+    dealers sees thousands of zips, not the dozen of each metro's list)."""
     _, _, zips, _ = METROS[metro]
     zip_code, city = pick(rng, zips)
+    zip_code = f"{zip_code[:3]}{between(rng, 0, 99):02d}"
     return f"{between(rng, 1, 9999)} {pick(rng, STREET_NAMES)} {pick(rng, STREET_TYPES)}", city, zip_code
 
 
