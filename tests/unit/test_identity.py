@@ -165,7 +165,9 @@ def test_cli_resolves_a_csv_and_explains_a_record(tmp_path: Path) -> None:
     summary = json.loads(done.stdout)
     assert summary["records"] == 6 and summary["persons"] == 3
     lines = out.read_text().splitlines()
-    assert lines[0] == '"record_id","person_id","linked_to","match_weight"' and len(lines) == 7
+    assert (
+        lines[0] == '"record_id","person_id","person_created","linked_to","match_weight"' and len(lines) == 7
+    )
     explained = runner.invoke(main, ["identity", "explain", "r2", "--input", str(source), "--json"])
     assert explained.exit_code == 0, explained.output
     (answer,) = json.loads(explained.stdout)
@@ -207,3 +209,44 @@ def test_a_chain_of_links_never_puts_two_conflicting_records_in_one_person() -> 
     assert found["b"] == found["a"]  # the initial goes with the stronger link (same e-mail)
     links = {r["record_id"]: r["linked_to"] for r in result.links.to_pylist()}
     assert links["c"] is None  # c's only link was cut
+
+
+def test_new_data_keeps_existing_person_ids_and_the_older_id_survives_a_merge() -> None:
+    from forecourt.identity.ids import name_components
+
+    first = name_components(["a", "a", "c"], ["a", "b", "c"], {}, {}, "2026-01-01")
+    pa_, pc_ = first.ids["a"], first.ids["c"]
+    assert (first.kept, first.new, first.merged) == (0, 2, [])
+    previous = {"a": pa_, "b": pa_, "c": pc_}
+    created = {pa_: "2026-01-01", pc_: "2025-06-01"}  # c's person is the older one
+    # a new record "0" joins everything into one component labelled by it (the smallest id)
+    later = name_components(["0", "0", "0", "0"], ["0", "a", "b", "c"], previous, created, "2026-02-01")
+    assert later.ids["0"] == pc_ and later.merged == [(pa_, pc_)]
+    assert later.created[pc_] == "2025-06-01" and (later.kept, later.new) == (1, 0)
+    # a person split in two: the part with most of its records keeps the id, the other is new
+    split = name_components(["a", "b2", "c"], ["a", "b", "c"], {"a": pa_, "b": pa_, "c": pc_},
+                            created, "2026-03-01")  # fmt: skip
+    assert split.ids["c"] == pc_ and split.ids["a"] == pa_ and split.ids["b2"] not in (pa_, pc_)
+    assert split.created[split.ids["b2"]] == "2026-03-01"
+
+
+def test_cli_keeps_ids_across_runs_with_previous(tmp_path: Path) -> None:
+    import pyarrow.csv as pacsv
+
+    source = tmp_path / "people.csv"
+    _write(source, people(*HOUSEHOLD[:3]))
+    runner = CliRunner()
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    assert runner.invoke(main, ["identity", "resolve", str(source), "--out", str(first)]).exit_code == 0
+    # more data arrives: a record older by id ("r0") that is William again
+    _write(source, people({"record_id": "r0", "first_name": "Will", "last_name": "Smith",
+                           "phone": "312-555-0101", "street": "12 Oak St", "zip": "60601"}, *HOUSEHOLD[:3]))  # fmt: skip
+    done = runner.invoke(
+        main, ["identity", "resolve", str(source), "--out", str(second), "--previous", str(first), "--json"]
+    )
+    assert done.exit_code == 0, done.output
+    before = {r["record_id"]: r["person_id"] for r in pacsv.read_csv(first).to_pylist()}
+    after = {r["record_id"]: r["person_id"] for r in pacsv.read_csv(second).to_pylist()}
+    assert after["r0"] == after["r1"] == before["r1"]  # without --previous, r0 would rename William
+    assert after["r3"] == before["r3"]
+    assert json.loads(done.stdout)["person ids kept"] == 2

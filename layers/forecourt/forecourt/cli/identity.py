@@ -19,6 +19,12 @@ if TYPE_CHECKING:
 FIELDS = ("first", "last", "email", "phone", "zip", "street", "birth", "vin")
 
 
+def _merges_schema() -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema([("merged_id", pa.string()), ("into_id", pa.string())])
+
+
 @click.group()
 def identity() -> None:
     """One-ID: which records are the same person, and why.
@@ -76,18 +82,49 @@ def _read_people(path: Path) -> pa.Table:
     return table
 
 
-def _resolve(path: Path, config: Path | None, country: str) -> tuple[Resolution, float]:
+def _previous(path: Path | None) -> tuple[dict[str, str], dict[str, str]]:
+    """record → person id and person id → created, from an earlier run's --out file."""
+    if path is None:
+        return {}, {}
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    try:
+        table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
+    except (OSError, pa.ArrowInvalid) as exc:
+        fail(f"{path}: cannot be read as CSV: {exc}")
+        raise
+    missing = {"record_id", "person_id"} - set(table.column_names)
+    if missing:
+        fail(f"{path}: not an earlier --out file (no {', '.join(sorted(missing))} column)")
+    records = [str(r) for r in table.column("record_id").to_pylist()]
+    persons = [str(p) for p in table.column("person_id").to_pylist()]
+    when = (
+        [str(c) for c in table.column("person_created").to_pylist()]
+        if "person_created" in table.column_names
+        else [""] * len(persons)
+    )
+    return dict(zip(records, persons, strict=True)), dict(zip(persons, when, strict=True))
+
+
+def _resolve(
+    path: Path, config: Path | None, country: str, previous_path: Path | None = None
+) -> tuple[Resolution, float]:
+    from datetime import UTC, datetime
+
     from forecourt.identity.features import features, normalize_people
     from forecourt.identity.resolve import resolve
     from forecourt.normalize import Locale
 
     people = _read_people(path)
     settings = _config(config)
+    previous, created = _previous(previous_path)
+    now = datetime.now(UTC).isoformat(timespec="seconds")
     started = time.perf_counter()
     with errors.status(f"folding the people fields of {people.num_rows:,} records") as status:
         prepared = features(normalize_people(people, Locale(country=country)))
         status.update("blocking, comparing and clustering")
-        result = resolve(prepared, settings)
+        result = resolve(prepared, settings, previous, created, now)
     return result, time.perf_counter() - started
 
 
@@ -112,18 +149,44 @@ def _resolve(path: Path, config: Path | None, country: str) -> tuple[Resolution,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="JSON overrides of threshold, records_per_person, max_block and m/u levels.",
 )
+@click.option(
+    "--previous",
+    "previous",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="An earlier run's --out file: persons found again keep their ids; when persons merge, the "
+    "oldest id survives.",
+)
+@click.option(
+    "--merges",
+    "merges_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the earlier person ids now merged into another (merged_id, into_id).",
+)
 @click.option("--country", default="US", show_default=True, help="Default country of phone numbers.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def identity_resolve(
-    input_csv: Path, out: Path, pairs_out: Path | None, config: Path | None, country: str, as_json: bool
+    input_csv: Path,
+    out: Path,
+    pairs_out: Path | None,
+    config: Path | None,
+    previous: Path | None,
+    merges_out: Path | None,
+    country: str,
+    as_json: bool,
 ) -> None:
     """Resolve the people of INPUT_CSV into persons; write record_id, person_id to --out."""
+    import pyarrow as pa
+
     from forecourt.safe_csv import write_csv
 
-    result, seconds = _resolve(input_csv, config, country)
+    result, seconds = _resolve(input_csv, config, country, previous)
     write_csv(result.links, out)
     if pairs_out is not None:
         write_csv(result.pairs, pairs_out)
+    merged = result.naming.merged
+    if merges_out is not None:
+        columns = {"merged_id": [m for m, _ in merged], "into_id": [i for _, i in merged]}
+        write_csv(pa.table(columns, schema=_merges_schema()), merges_out)
     links = result.links
     sizes: dict[str, int] = {}
     for person in links.column("person_id").to_pylist():
@@ -135,6 +198,9 @@ def identity_resolve(
         "largest person (records)": max(sizes.values(), default=0),
         "pairs compared": result.pairs.num_rows,
         "pairs linked": sum(result.pairs.column("linked").to_pylist()),
+        "person ids kept": result.naming.kept,
+        "person ids new": result.naming.new,
+        "person ids merged into another": len(merged),
         "seconds": round(seconds, 2),
         "written": str(out),
     }

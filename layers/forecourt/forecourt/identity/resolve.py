@@ -8,20 +8,22 @@ chain of links joined two records found to conflict (``conflicted_components``) 
 Python, strongest links first, never joining the conflicting pair. Python also folds the comparison
 fields (``features``) and names the persons.
 
-A person's id is derived from the smallest ``record_id`` among its records, so the same records give
-the same ids on every run, in any order.
+Person ids (``ids``): a new person's id derives from its smallest ``record_id``, so the same records
+give the same ids on every run, in any order; given the previous run's ids, persons found again keep
+theirs, and when persons merge the oldest id survives.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from forecourt.identity.ids import Naming, name_components
 from forecourt.local.resources import REPO_ROOT
 
 if TYPE_CHECKING:
@@ -147,21 +149,18 @@ class Resolution:
     """What resolution found."""
 
     links: pa.Table
-    """Per record: record_id, person_id, and the link that put it there (linked_to, match_weight;
-    null for a record that is a person of its own)."""
+    """Per record: record_id, person_id, person_created, and the link that put it there (linked_to,
+    match_weight; null for a record that is a person of its own)."""
     pairs: pa.Table
     """Every scored candidate pair with its levels, weight and whether it linked."""
     rounds: int
     """Rounds of label propagation until no label changed."""
+    naming: Naming
+    """How the persons were named: ids kept from the previous run, new ones, merges."""
 
     @property
     def persons(self) -> int:
         return len(set(self.links.column("person_id").to_pylist()))
-
-
-def person_id(label: str) -> str:
-    """The id of the person whose smallest record id is ``label``."""
-    return "P" + hashlib.sha256(label.encode("utf-8")).hexdigest()[:20]
 
 
 def sql(step: str) -> str:
@@ -169,9 +168,16 @@ def sql(step: str) -> str:
     return (QUERIES / f"{step}.sql").read_text(encoding="utf-8")
 
 
-def resolve(features: pa.Table, config: ResolveConfig | None = None) -> Resolution:
-    """Resolve ``features`` (``identity.features.features``) into persons. Raises ValueError when
-    ``record_id`` is missing on a row or not unique."""
+def resolve(
+    features: pa.Table,
+    config: ResolveConfig | None = None,
+    previous: Mapping[str, str] | None = None,
+    created: Mapping[str, str] | None = None,
+    now: str = "",
+) -> Resolution:
+    """Resolve ``features`` (``identity.features.features``) into persons; ``previous`` (record →
+    person id of an earlier run) and ``created`` (person id → when created) keep earlier ids.
+    Raises ValueError when ``record_id`` is missing on a row or not unique."""
     import duckdb
 
     from forecourt.analytics import translate
@@ -192,14 +198,14 @@ def resolve(features: pa.Table, config: ResolveConfig | None = None) -> Resoluti
             con.execute(f"CREATE TABLE {step} AS {translate(sql(step))}")
         rounds = _components(con, translate(sql("propagate_labels")))
         _split_conflicts(con, translate(sql("conflicted_components")))
-        links = _links(con)
+        links, naming = _links(con, previous or {}, created or {}, now)
         pairs = con.sql(
             "SELECT s.*, (e.left_id IS NOT NULL) AS linked FROM scored_pairs s "
             "LEFT JOIN match_edges e USING (left_id, right_id) ORDER BY left_id, right_id"
         ).to_arrow_table()
     finally:
         con.close()
-    return Resolution(links, pairs, rounds)
+    return Resolution(links, pairs, rounds, naming)
 
 
 def _components(con: duckdb.DuckDBPyConnection, propagate: str) -> int:
@@ -277,7 +283,9 @@ def _constrained_parts(items: list[tuple[str, str, str, float]]) -> list[tuple[s
     return out
 
 
-def _links(con: duckdb.DuckDBPyConnection) -> pa.Table:
+def _links(
+    con: duckdb.DuckDBPyConnection, previous: Mapping[str, str], created: Mapping[str, str], now: str
+) -> tuple[pa.Table, Naming]:
     table = con.sql(
         """
         WITH kept AS (  -- the links inside one person (a conflict may have cut some)
@@ -300,12 +308,15 @@ def _links(con: duckdb.DuckDBPyConnection) -> pa.Table:
         """
     ).to_arrow_table()
     labels = table.column("label").to_pylist()
-    names = {label: person_id(label) for label in set(labels)}
-    return pa.table(
+    naming = name_components(labels, table.column("record_id").to_pylist(), previous, created, now)
+    persons = [naming.ids[label] for label in labels]
+    links = pa.table(
         {
             "record_id": table.column("record_id"),
-            "person_id": pa.array([names[label] for label in labels], pa.string()),
+            "person_id": pa.array(persons, pa.string()),
+            "person_created": pa.array([naming.created[p] for p in persons], pa.string()),
             "linked_to": table.column("linked_to"),
             "match_weight": table.column("match_weight"),
         }
     )
+    return links, naming
