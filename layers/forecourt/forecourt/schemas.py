@@ -200,3 +200,4 @@ def get(name: str) -> Dataset:
 
 CURATED = ("leads", "visits", "sales", "sales_finance", "campaigns", "campaign_spend", "lead_events")
 OPERATIONAL = ("uploads", "quarantine", "lead_routes", "deliveries")
+DERIVED = ("persons", "person_links")

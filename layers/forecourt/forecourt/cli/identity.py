@@ -16,8 +16,6 @@ if TYPE_CHECKING:
 
     from forecourt.identity.resolve import Resolution, ResolveConfig
 
-FIELDS = ("first", "last", "email", "phone", "zip", "street", "birth", "vin")
-
 
 def _merges_schema() -> pa.Schema:
     import pyarrow as pa
@@ -231,6 +229,8 @@ def identity_explain(
     record_id: str, input_csv: Path, config: Path | None, country: str, as_json: bool
 ) -> None:
     """Show RECORD_ID's person, its records, and every comparison of RECORD_ID with its evidence."""
+    from forecourt.identity.resolve import FIELDS
+
     result, _ = _resolve(input_csv, config, country)
     links = {r["record_id"]: r for r in result.links.to_pylist()}
     if record_id not in links:
@@ -267,3 +267,38 @@ def identity_explain(
     if prior is not None:
         click.echo(f"prior: {prior:+.1f} bits (the odds that two of {len(links):,} records are one person)")
     emit(rows, as_json=False, title=f"Comparisons of {record_id}")
+
+
+@identity.command("run")
+@click.option("--timeout", default=300.0, show_default=True, help="Seconds to wait for the commits.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def identity_run(timeout: float, as_json: bool) -> None:
+    """Resolve every record of the lake (leads, visits, sales) into persons and person_links.
+
+    Persons found again keep their ids; the run replaces the previous run's rows. Query the result
+    with `forecourt query "SELECT * FROM person_links"`."""
+    from datetime import UTC, datetime
+
+    from forecourt.cli.data import _connect
+    from forecourt.identity.job import run
+    from forecourt.local import stack
+
+    running = _connect()
+    started = datetime.now(UTC).replace(microsecond=0)
+    with errors.status("reading the lake's records, resolving, writing persons and person_links…"):
+        done = run(started)
+        stack.wait_idle(running, timeout=timeout)
+    summary = {
+        "records": done.records,
+        "persons": done.persons,
+        "persons with several records": done.multi_record_persons,
+        "persons seen at several dealers": done.cross_dealer_persons,
+        "person ids kept": done.kept,
+        "person ids new": done.new,
+        "person ids merged into another": done.merged,
+        "resolved at": started.isoformat(),
+    }
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    emit([{"": k, "value": v} for k, v in summary.items()], as_json=False, title="Identity resolution (lake)")

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 QUERIES = REPO_ROOT / "queries" / "identity"
 STEPS = ("candidate_pairs", "scored_pairs", "match_edges")
+FIELDS = ("first", "last", "email", "phone", "zip", "street", "birth", "vin")
+"""The compared fields, as named in ``scored_pairs`` (``<field>_level``, ``<field>_weight``)."""
 MAX_ROUNDS = 64
 
 

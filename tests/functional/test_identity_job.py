@@ -1,0 +1,65 @@
+"""The resolve job over the lake: records of several dealers and datasets become persons with
+stable ids, in persons and person_links."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from conftest import LocalAws
+
+LEADS = """lead_id,requested_at,lead_source,first_name,last_name,Email Address,Phone Number,mobile_phone,street,city,state,Zip Code,vehicle_year,vehicle_make,vehicle_model
+IDJ-1,2026-10-02T09:05:00-05:00,Dealer Website,Katherine,Vandermolen,kate.vandermolen@gmail.com,,(312) 555-0181,1208 W Oak St,Chicago,IL,60601,2026,Chevrolet,Equinox
+IDJ-2,2026-10-03T10:00:00-05:00,Dealer Website,Ignatius,Quarterman,iggy.q@outlook.com,,(312) 555-0182,77 Lake St,Chicago,IL,60601,2026,Chevrolet,Tahoe
+"""
+VISITS = """Visit ID,Time In,Time Out,Visit Type,Salesperson,Appointment,Customer ID,First Name,Last Name,Phone,Email,Vehicle Year,Vehicle Make,Vehicle Model,Stock #,Notes
+IDJ-V1,10/05/2026 10:12 AM,10/05/2026 11:48 AM,Appointment,Dana Whitfield,Y,88,Kate,Vandermolen,312-555-0181,,2026,Chevrolet,Equinox,C1,
+IDJ-V2,10/05/2026 12:12 PM,10/05/2026 12:48 PM,Fresh Up,Dana Whitfield,N,89,Ignacio,Quartermann,(415) 555-0199,,2026,Chevrolet,Blazer,C2,
+"""
+
+
+def _query(sql: str) -> list[dict[str, Any]]:
+    from forecourt import analytics
+
+    return analytics.run_query(sql).to_arrow().to_pylist()
+
+
+def test_a_shopper_at_two_dealers_is_one_person_and_keeps_the_id_on_a_second_run(
+    local_aws: LocalAws, registered_dealers: dict[str, Any], tmp_path: Path
+) -> None:
+    from forecourt.identity.job import run
+
+    leads, visits = tmp_path / "idj_leads.csv", tmp_path / "idj_visits.csv"
+    leads.write_text(LEADS)
+    visits.write_text(VISITS)
+    assert local_aws.ingest_file(leads, "D100", feed="generic-leads").rows_curated == 2
+    assert local_aws.ingest_file(visits, "D200", feed="showroom-visits").rows_curated == 2
+
+    first = run(datetime(2026, 11, 3, 6, tzinfo=UTC))
+    local_aws.drain_commits()
+    mine = """SELECT l.record_id, l.dataset, l.dealer_id, l.person_id, l.linked_to, l.evidence, x.source_key
+              FROM person_links l
+              JOIN (SELECT record_id, source_key FROM leads UNION ALL SELECT record_id, source_key FROM visits) x
+                ON x.record_id = l.record_id
+              WHERE x.source_key LIKE 'IDJ-%' ORDER BY x.source_key"""
+    rows = {r["source_key"]: r for r in _query(mine)}
+    assert set(rows) == {"IDJ-1", "IDJ-2", "IDJ-V1", "IDJ-V2"}
+    kate, kate_visit = rows["IDJ-1"], rows["IDJ-V1"]
+    assert kate["person_id"] == kate_visit["person_id"]  # Katherine at D100 is Kate at D200
+    assert {kate["dealer_id"], kate_visit["dealer_id"]} == {"D100", "D200"}
+    assert json.loads(kate_visit["evidence"] or kate["evidence"])["first"] == "nickname"
+    assert rows["IDJ-2"]["person_id"] != rows["IDJ-V2"]["person_id"]  # a near name, another phone
+    person = _query(f"SELECT * FROM persons WHERE person_id = '{kate['person_id']}'")
+    assert person[0]["records"] == 2 and person[0]["dealers"] == 2 and person[0]["datasets"] == "leads,visits"
+    assert first.records == len(_query("SELECT record_id FROM person_links"))
+
+    second = run(datetime(2026, 11, 4, 6, tzinfo=UTC))  # nothing new: same ids, rows replaced
+    local_aws.drain_commits()
+    again = {r["source_key"]: r for r in _query(mine)}
+    assert {k: r["person_id"] for k, r in again.items()} == {k: r["person_id"] for k, r in rows.items()}
+    assert second.new == 0 and second.kept == first.persons
+    assert len(_query("SELECT record_id FROM person_links")) == second.records  # not doubled
+    created = _query(f"SELECT person_created FROM person_links WHERE record_id = '{kate['record_id']}'")
+    assert created[0]["person_created"] == datetime(2026, 11, 3, 6, tzinfo=UTC)
