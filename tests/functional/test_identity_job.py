@@ -27,7 +27,7 @@ def _query(sql: str) -> list[dict[str, Any]]:
 
 
 def test_a_shopper_at_two_dealers_is_one_person_and_keeps_the_id_on_a_second_run(
-    local_aws: LocalAws, registered_dealers: dict[str, Any], tmp_path: Path
+    local_aws: LocalAws, registered_dealers: dict[str, Any], stack_home: Path, tmp_path: Path
 ) -> None:
     from forecourt.identity.job import run
 
@@ -63,3 +63,14 @@ def test_a_shopper_at_two_dealers_is_one_person_and_keeps_the_id_on_a_second_run
     assert len(_query("SELECT record_id FROM person_links")) == second.records  # not doubled
     created = _query(f"SELECT person_created FROM person_links WHERE record_id = '{kate['record_id']}'")
     assert created[0]["person_created"] == datetime(2026, 11, 3, 6, tzinfo=UTC)
+
+    from click.testing import CliRunner
+    from forecourt.cli import main
+
+    explained = CliRunner().invoke(main, ["identity", "explain", kate["record_id"], "--json"])
+    assert explained.exit_code == 0, explained.output
+    answer = json.loads(explained.stdout)
+    assert answer["person_id"] == kate["person_id"]
+    assert {r["record_id"] for r in answer["records"]} == {kate["record_id"], kate_visit["record_id"]}
+    unknown = CliRunner().invoke(main, ["identity", "explain", "abc123"])
+    assert unknown.exit_code == 1 and "is in no person" in " ".join(unknown.output.split())

@@ -214,8 +214,8 @@ def identity_resolve(
     "--input",
     "input_csv",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
-    help="The CSV of people the record is in (as for resolve).",
+    help="The CSV of people the record is in (as for resolve); without it, the lake's last "
+    "`forecourt identity run` is explained.",
 )
 @click.option(
     "--config",
@@ -226,11 +226,17 @@ def identity_resolve(
 @click.option("--country", default="US", show_default=True, help="Default country of phone numbers.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def identity_explain(
-    record_id: str, input_csv: Path, config: Path | None, country: str, as_json: bool
+    record_id: str, input_csv: Path | None, config: Path | None, country: str, as_json: bool
 ) -> None:
-    """Show RECORD_ID's person, its records, and every comparison of RECORD_ID with its evidence."""
+    """Show RECORD_ID's person, its records, and the evidence that put it there.
+
+    With --input, the CSV is resolved and every comparison of RECORD_ID is shown with its weight per
+    field; without it, the lake's person_links (the last `forecourt identity run`) are read."""
     from forecourt.identity.resolve import FIELDS
 
+    if input_csv is None:
+        _explain_from_lake(record_id, as_json)
+        return
     result, _ = _resolve(input_csv, config, country)
     links = {r["record_id"]: r for r in result.links.to_pylist()}
     if record_id not in links:
@@ -267,6 +273,39 @@ def identity_explain(
     if prior is not None:
         click.echo(f"prior: {prior:+.1f} bits (the odds that two of {len(links):,} records are one person)")
     emit(rows, as_json=False, title=f"Comparisons of {record_id}")
+
+
+def _explain_from_lake(record_id: str, as_json: bool) -> None:
+    from forecourt import analytics
+    from forecourt.cli.data import _connect
+
+    _connect()
+    if not record_id.isalnum():
+        fail(f"{record_id!r} is not a record id (letters and digits)")
+    found = analytics.run_query(f"SELECT person_id FROM person_links WHERE record_id = '{record_id}'").rows
+    if not found:
+        fail(
+            f"record {record_id!r} is in no person: it is not a lead, visit or sale, or "
+            "`forecourt identity run` has not run since it arrived"
+        )
+    person = found[0][0]
+    result = analytics.run_query(
+        "SELECT record_id, dataset, dealer_id, linked_to, round(match_weight, 1) AS match_weight, evidence, "
+        f"person_created FROM person_links WHERE person_id = '{person}' ORDER BY record_id"
+    )
+    rows = [dict(zip(result.columns, row, strict=True)) for row in result.rows]
+    if as_json:
+        click.echo(
+            json.dumps({"record_id": record_id, "person_id": person, "records": rows}, indent=2, default=str)
+        )
+        return
+    dealers = sorted({r["dealer_id"] for r in rows})
+    click.echo(
+        f"{record_id} is person {person} (since {rows[0]['person_created']}), with {len(rows)} record(s) "
+        f"at {len(dealers)} dealer(s): {', '.join(dealers)}"
+    )
+    columns = ["record_id", "dataset", "dealer_id", "linked_to", "match_weight", "evidence"]
+    emit(rows, as_json=False, title=f"Records of {person} and the link that put each there", columns=columns)
 
 
 @identity.command("run")
