@@ -31,6 +31,9 @@ WITH keyed AS (
     FROM identity_features WHERE first_name IS NOT NULL AND last_name IS NOT NULL AND zip5 IS NOT NULL
 
     UNION ALL
+    SELECT record_id, 'last_initial', last_name || '|' || substr(first_name, 1, 1)
+    FROM identity_features WHERE first_name IS NOT NULL AND last_name IS NOT NULL
+    UNION ALL
     -- either order, so that a record with first and last name swapped meets the others
     SELECT record_id, 'names', least(first_canon, last_name) || '|' || greatest(first_canon, last_name)
     FROM identity_features WHERE first_canon IS NOT NULL AND last_name IS NOT NULL
