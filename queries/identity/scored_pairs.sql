@@ -6,6 +6,8 @@
 -- Exact first names, last names and zips are weighted by how rare the value is (term frequency):
 -- two "Smith"s agree by chance far more often than two "Kowalczyk"s, so u is the value's share of
 -- the records (never below the configured u of an exact match).
+-- An e-mail or phone on the records of more than identity_config.max_names different first names
+-- is a placeholder (noemail@dealer.com, the showroom's own line), and says nothing: level 'common'.
 -- A pair whose first names both exist and clearly differ, or whose birth dates both exist and
 -- differ beyond a typo, is marked as conflicting: it never links on its own (a household sharing a
 -- phone, e-mail and address; a parent and child of the same name).
@@ -24,6 +26,10 @@ zip_tf AS (
     SELECT zip5 AS zip, CAST(count(*) AS double) / max(t.n) AS tf
     FROM identity_features CROSS JOIN total AS t WHERE zip5 IS NOT NULL GROUP BY zip5
 ),
+email_names AS (
+    SELECT email, count(DISTINCT first_canon) AS names FROM identity_features
+    WHERE email IS NOT NULL GROUP BY email
+),
 phone_names AS (
     SELECT phone, count(DISTINCT first_canon) AS names FROM identity_features
     WHERE phone IS NOT NULL GROUP BY phone
@@ -35,12 +41,14 @@ compared AS (
         p.rules,
         CASE
             WHEN l.email IS NULL OR r.email IS NULL THEN 'missing'
+            WHEN l.email = r.email AND en.names > cfg.max_names THEN 'common'
             WHEN l.email = r.email THEN 'exact'
             WHEN levenshtein_distance(l.email, r.email) <= 1 THEN 'close'
             ELSE 'different'
         END AS email_level,
         CASE
             WHEN l.phone IS NULL OR r.phone IS NULL THEN 'missing'
+            WHEN l.phone = r.phone AND pn.names > cfg.max_names THEN 'common'
             WHEN l.phone = r.phone AND pn.names > 1 THEN 'shared'
             WHEN l.phone = r.phone THEN 'exact'
             ELSE 'different'
@@ -99,6 +107,8 @@ compared AS (
     JOIN identity_features AS l ON l.record_id = p.left_id
     JOIN identity_features AS r ON r.record_id = p.right_id
     LEFT JOIN phone_names AS pn ON pn.phone = l.phone
+    LEFT JOIN email_names AS en ON en.email = l.email
+    CROSS JOIN identity_config AS cfg
     LEFT JOIN first_tf AS ftf ON ftf.name = l.first_canon
     LEFT JOIN last_tf AS ltf ON ltf.name = l.last_name
     LEFT JOIN zip_tf AS ztf ON ztf.zip = l.zip5

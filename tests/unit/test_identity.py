@@ -250,3 +250,21 @@ def test_cli_keeps_ids_across_runs_with_previous(tmp_path: Path) -> None:
     assert after["r0"] == after["r1"] == before["r1"]  # without --previous, r0 would rename William
     assert after["r3"] == before["r3"]
     assert json.loads(done.stdout)["person ids kept"] == 2
+
+
+def test_a_placeholder_email_or_phone_on_many_names_links_nobody() -> None:
+    names = ["Ann Lee", "Bob Ray", "Cy Tan", "Dee Moss", "Eve Kim", "Fay Orr"]
+    rows = [
+        {"record_id": f"p{i}", "first_name": n.split()[0], "last_name": n.split()[1], "zip": "60601",
+         "email": "noemail@dealer.com", "phone": "312-555-0100"}
+        for i, n in enumerate(names)
+    ]  # fmt: skip
+    rows.append({"record_id": "p9", "first_name": "Ann", "last_name": "Lee", "email": "noemail@dealer.com",
+                 "phone": "312-555-0100", "zip": "10001"})  # fmt: skip
+    result = resolve(features(normalize_people(people(*rows), Locale())))
+    levels = {(p["email_level"], p["phone_level"]) for p in result.pairs.to_pylist()}
+    assert levels == {("common", "common")}
+    found = dict(
+        zip(result.links["record_id"].to_pylist(), result.links["person_id"].to_pylist(), strict=True)
+    )
+    assert len(set(found.values())) == 7  # Ann Lee in 60601 and in 10001: a common name, no evidence

@@ -85,6 +85,9 @@ class ResolveConfig:
     """How many records a person has on average: sets the prior (``scored_pairs.sql``)."""
     max_block: int = 100
     """A blocking key shared by more records proposes no pairs (see ``candidate_pairs.sql``)."""
+    max_names: int = 4
+    """An e-mail or phone on the records of more different first names is a placeholder and is not
+    compared (``scored_pairs.sql``): a household has a few names, a dealership's own line many."""
     levels: dict[str, dict[str, Level]] = field(default_factory=_default_levels)
 
     @classmethod
@@ -93,7 +96,7 @@ class ResolveConfig:
         {"m": 0.7, "u": 0.0001}}}}``; what is not given keeps its default. Raises ValueError on an
         unknown field or level, or an m or u outside (0, 1]."""
         given = json.loads(text)
-        unknown = set(given) - {"threshold", "records_per_person", "max_block", "levels"}
+        unknown = set(given) - {"threshold", "records_per_person", "max_block", "max_names", "levels"}
         if unknown:
             raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
         levels = _default_levels()
@@ -112,6 +115,7 @@ class ResolveConfig:
             threshold=float(given.get("threshold", default.threshold)),
             records_per_person=float(given.get("records_per_person", default.records_per_person)),
             max_block=int(given.get("max_block", default.max_block)),
+            max_names=int(given.get("max_names", default.max_names)),
             levels=levels,
         )
 
@@ -133,6 +137,7 @@ class ResolveConfig:
             "threshold": self.threshold,
             "records_per_person": self.records_per_person,
             "max_block": self.max_block,
+            "max_names": self.max_names,
         }
         return pa.Table.from_pylist([row])
 
