@@ -27,6 +27,7 @@ from datetime import date, timedelta
 
 import pyarrow as pa
 
+from forecourt.identity.features import PEOPLE_COLUMNS
 from forecourt.local.population import (
     LAST_NAMES,
     METROS,
@@ -49,19 +50,9 @@ _SYLLABLES = tuple(_SYLLABLE_TEXT.split())
 _ENDINGS = ("", "s", "son", "er", "ez", "ski", "ov", "es", "ley", "man", "ton", "ing")
 _WORK_DOMAINS = ("acme", "globex", "initech", "umbrella", "stark", "wayne", "hooli", "vandelay")
 _PERSONAL_DOMAINS = ("gmail.com", "yahoo.com", "outlook.com", "icloud.com", "aol.com", "comcast.net")
-COLUMNS = (
-    "record_id",
-    "true_person",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "street",
-    "city",
-    "state",
-    "zip",
-    "birth_date",
-)
+COLUMNS = ("record_id", "true_person", *(c for c in PEOPLE_COLUMNS if c not in ("record_id", "vin")))
+"""The people columns ``forecourt identity resolve`` reads (no VIN: people here buy nothing), plus
+the truth."""
 
 
 @dataclass(frozen=True)
