@@ -268,3 +268,15 @@ def test_a_placeholder_email_or_phone_on_many_names_links_nobody() -> None:
         zip(result.links["record_id"].to_pylist(), result.links["person_id"].to_pylist(), strict=True)
     )
     assert len(set(found.values())) == 7  # Ann Lee in 60601 and in 10001: a common name, no evidence
+
+
+def test_cli_reads_headers_written_as_people_write_them(tmp_path: Path) -> None:
+    source = tmp_path / "people.csv"
+    source.write_text(
+        "Record ID,First Name,LAST-NAME,Email\n"
+        "a,Bill,Smith,bill@x.com\nb,William,Smith,bill@x.com\nc,Ann,Lee,ann@y.com\n"
+    )
+    out = tmp_path / "persons.csv"
+    done = CliRunner().invoke(main, ["identity", "resolve", str(source), "--out", str(out), "--json"])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["persons"] == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,7 +55,8 @@ def _read_people(path: Path) -> pa.Table:
     try:
         with path.open("rb") as handle:
             header = handle.readline().decode("utf-8-sig").strip()
-        names = [n.strip().strip('"').lower() for n in header.split(",")]
+        # "First Name", "first-name" and "FIRST_NAME" all mean first_name
+        names = [re.sub(r"[\s\-]+", "_", n.strip().strip('"').strip().lower()) for n in header.split(",")]
         table = pacsv.read_csv(
             path,
             read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
@@ -145,7 +147,7 @@ def _resolve(
     "--config",
     "config",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="JSON overrides of threshold, records_per_person, max_block and m/u levels.",
+    help="JSON overrides of threshold, records_per_person, max_block, max_names and m/u levels.",
 )
 @click.option(
     "--previous",
