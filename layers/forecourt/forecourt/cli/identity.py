@@ -48,34 +48,38 @@ def _config(path: Path | None) -> ResolveConfig:
 
 def _read_people(path: Path) -> pa.Table:
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
+    from forecourt.feeds import fold
     from forecourt.identity.features import PEOPLE_COLUMNS
 
     try:
-        with path.open("rb") as handle:
-            header = handle.readline().decode("utf-8-sig").strip()
-        # "First Name", "first-name" and "FIRST_NAME" all mean first_name
-        names = [re.sub(r"[\s\-]+", "_", n.strip().strip('"').strip().lower()) for n in header.split(",")]
+        # pyarrow reads the header (quotes, BOM); "First Name", "first-name" and "FIRST_NAME" all mean
+        # first_name
+        header = pacsv.open_csv(path).schema.names
+        names = [re.sub(r"[\s\-]+", "_", fold(name)) for name in header]
         table = pacsv.read_csv(
             path,
             read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
             convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}),
         )
-    except (OSError, UnicodeDecodeError, pa.ArrowInvalid) as exc:
+    except (OSError, pa.ArrowInvalid) as exc:
         fail(f"{path}: cannot be read as CSV: {exc}")
         raise
     if "record_id" not in table.column_names:
         fail(f"{path}: no record_id column (columns: {', '.join(table.column_names)})")
-    ids = table.column("record_id").to_pylist()
-    for line, value in enumerate(ids, start=2):
-        if value is None or not str(value).strip():
-            fail(f"{path}, line {line}: record_id is empty")
-    seen: dict[str, int] = {}
-    for line, value in enumerate(ids, start=2):
-        if value in seen:
-            fail(f"{path}, line {line}: record_id {value!r} already on line {seen[value]}")
-        seen[value] = line
+    ids = table.column("record_id").combine_chunks()
+    empty = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(ids), ""), True)
+    if pc.any(empty).as_py():
+        line = pc.index(empty, True).as_py() + 2
+        fail(f"{path}, line {line}: record_id is empty")
+    if pc.count_distinct(ids).as_py() != len(ids):  # name the first repeat (only on this failure)
+        seen: dict[str, int] = {}
+        for line, value in enumerate(ids.to_pylist(), start=2):
+            if value in seen:
+                fail(f"{path}, line {line}: record_id {value!r} already on line {seen[value]}")
+            seen[value] = line
     ignored = [n for n in table.column_names if n not in PEOPLE_COLUMNS]
     if ignored:
         click.echo(f"ignored columns: {', '.join(ignored)}", err=True)

@@ -126,34 +126,29 @@ def normalize_people(raw: pa.Table, locale: Locale) -> pa.Table:
 
 
 def features(people: pa.Table) -> pa.Table:
-    """The ``identity_features`` rows of normalized people (``normalize_people``, or curated rows)."""
+    """The ``identity_features`` rows of normalized people (``normalize_people``, or curated rows):
+    e-mail, phone and VIN are compared as the normalizers left them."""
     rows = people.num_rows
 
     def column(name: str) -> pa.Array:
         if name in people.column_names:
-            return people.column(name).combine_chunks()
+            return people.column(name).combine_chunks().cast(pa.string())
         return pa.nulls(rows, pa.string())
 
-    first = fold_letters(_first_word(column("first_name").cast(pa.string())))
+    first = fold_letters(_first_word(column("first_name")))
     nick, canon = nicknames()
-    found = pc.index_in(first, value_set=nick)
-    first_canon = pc.coalesce(canon.take(found), first)
-    email = pc.utf8_lower(pc.utf8_trim_whitespace(column("email").cast(pa.string())))
-    zip5 = pc.utf8_slice_codeunits(
-        pc.replace_substring_regex(column("zip").cast(pa.string()), r"\D", ""), 0, 5
-    )
-    zip5 = pc.if_else(pc.equal(pc.utf8_length(zip5), 5), zip5, pa.scalar(None, pa.string()))
-    birth = column("birth_date").cast(pa.string())
+    first_canon = pc.coalesce(canon.take(pc.index_in(first, value_set=nick)), first)
+    zip5 = pc.utf8_slice_codeunits(pc.replace_substring_regex(column("zip"), r"\D", ""), 0, 5)
     out = {
-        "record_id": column("record_id").cast(pa.string()),
+        "record_id": column("record_id"),
         "first_name": first,
         "first_canon": first_canon,
-        "last_name": fold_letters(column("last_name").cast(pa.string())),
-        "email": pc.if_else(pc.equal(email, ""), pa.scalar(None, pa.string()), email),
-        "phone": column("phone").cast(pa.string()),
-        "zip5": zip5,
-        "street_key": _street_key(column("street").cast(pa.string())),
-        "birth_date": birth,
-        "vin": pc.utf8_upper(column("vin").cast(pa.string())),
+        "last_name": fold_letters(column("last_name")),
+        "email": column("email"),
+        "phone": column("phone"),
+        "zip5": pc.if_else(pc.equal(pc.utf8_length(zip5), 5), zip5, pa.scalar(None, pa.string())),
+        "street_key": _street_key(column("street")),
+        "birth_date": column("birth_date"),
+        "vin": column("vin"),
     }
     return pa.table(out, schema=FEATURE_SCHEMA)

@@ -73,7 +73,7 @@ def name_components(
             candidate, n = person_id(f"{label}#{n}"), n + 1
         taken.add(candidate)
         ids[label] = candidate
-    kept = {earlier for earlier, _ in claims.items()}
+    kept = set(claims)
     out_created = {pid: (created.get(pid, now) if pid in kept else now) for pid in ids.values()}
     new = sum(1 for pid in ids.values() if pid not in kept)
     return Naming(ids, out_created, merged, len(ids) - new, new)

@@ -11,10 +11,8 @@ rows with this run's in one commit per table. Running it twice on the same lake 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from typing import Any
 
 import pyarrow as pa
@@ -59,15 +57,12 @@ def run(now: datetime, config: ResolveConfig | None = None) -> ResolveRun:
     persons = person_rows(links, result, now)
     requests = [_write("person_links", links, now), _write("persons", persons, now)]
     commits.send(requests)
-    dealers = defaultdict(set)
-    for person, dealer in zip(links["person_id"].to_pylist(), links["dealer_id"].to_pylist(), strict=True):
-        dealers[person].add(dealer)
-    sizes = pc.value_counts(links["person_id"]).field("counts").to_pylist()
+    current = persons.filter(pc.is_null(persons["merged_into"]))
     return ResolveRun(
         records=links.num_rows,
-        persons=len(sizes),
-        multi_record_persons=sum(1 for n in sizes if n > 1),
-        cross_dealer_persons=sum(1 for d in dealers.values() if len(d) > 1),
+        persons=current.num_rows,
+        multi_record_persons=pc.sum(pc.greater(current["records"], 1)).as_py() or 0,
+        cross_dealer_persons=pc.sum(pc.greater(current["dealers"], 1)).as_py() or 0,
         kept=result.naming.kept,
         new=result.naming.new,
         merged=len(result.naming.merged),
@@ -77,40 +72,33 @@ def run(now: datetime, config: ResolveConfig | None = None) -> ResolveRun:
 
 def link_rows(people: pa.Table, result: Resolution, now: datetime) -> pa.Table:
     """``person_links`` rows: each record with its person and the evidence of its strongest link."""
-    evidence: dict[tuple[str, str], str] = {}
-    for pair in result.pairs.filter(result.pairs["linked"]).to_pylist():
-        levels = {name: pair[f"{name}_level"] for name in FIELDS if pair[f"{name}_level"] != "missing"}
-        evidence[(pair["left_id"], pair["right_id"])] = json.dumps(levels, sort_keys=True)
-    links = result.links
-    by_record = {
-        r: (d, s)
-        for r, d, s in zip(
-            people["record_id"].to_pylist(),
-            people["dataset"].to_pylist(),
-            people["dealer_id"].to_pylist(),
-            strict=True,
-        )
-    }
-    records = links["record_id"].to_pylist()
-    linked_to = links["linked_to"].to_pylist()
-    rows = len(records)
+    linked = result.pairs.filter(result.pairs["linked"])
+    levels = linked.select([f"{name}_level" for name in FIELDS]).to_pylist()
+    evidence = pa.table(
+        {
+            "low": linked["left_id"],
+            "high": linked["right_id"],
+            "evidence": pa.array([_evidence(pair) for pair in levels], pa.string()),
+        }
+    )
+    links = result.links.join(people.select(["record_id", "dataset", "dealer_id"]), "record_id")
+    record, other = links["record_id"], links["linked_to"]
+    first = pc.less(record, other)  # pairs are kept with left_id < right_id
+    links = links.append_column("low", pc.if_else(first, record, other))
+    links = links.append_column("high", pc.if_else(first, other, record))
+    links = links.join(evidence, ["low", "high"]).sort_by("record_id")
+    rows = links.num_rows
     return pa.table(
         {
             "upload_id": pa.repeat(pa.scalar(RUN_ID), rows),
             "record_id": links["record_id"],
-            "dataset": pa.array([by_record[r][0] for r in records], pa.string()),
-            "dealer_id": pa.array([by_record[r][1] for r in records], pa.string()),
+            "dataset": links["dataset"],
+            "dealer_id": links["dealer_id"],
             "person_id": links["person_id"],
-            "person_created": pa.array([_instant(c) for c in links["person_created"].to_pylist()], _TS),
+            "person_created": links["person_created"].cast(_TS),
             "linked_to": links["linked_to"],
             "match_weight": links["match_weight"],
-            "evidence": pa.array(
-                [
-                    None if o is None else evidence.get((min(r, o), max(r, o)))
-                    for r, o in zip(records, linked_to, strict=True)
-                ],
-                pa.string(),
-            ),
+            "evidence": links["evidence"],
             "received_at": pa.repeat(pa.scalar(now, _TS), rows),
         }
     )
@@ -118,57 +106,51 @@ def link_rows(people: pa.Table, result: Resolution, now: datetime) -> pa.Table:
 
 def person_rows(links: pa.Table, result: Resolution, now: datetime) -> pa.Table:
     """``persons`` rows: one per person, and one per earlier id merged into another."""
-    grouped: dict[str, dict[str, Any]] = {}
-    for person, created, dealer, dataset in zip(
-        links["person_id"].to_pylist(),
-        links["person_created"].to_pylist(),
-        links["dealer_id"].to_pylist(),
-        links["dataset"].to_pylist(),
-        strict=True,
-    ):
-        row = grouped.setdefault(
-            person, {"created_at": created, "records": 0, "dealers": set(), "datasets": set()}
-        )
-        row["records"] += 1
-        row["dealers"].add(dealer)
-        row["datasets"].add(dataset)
-    rows = [
-        {
-            "upload_id": RUN_ID,
-            "person_id": person,
-            "created_at": row["created_at"],
-            "records": row["records"],
-            "dealers": len(row["dealers"]),
-            "datasets": ",".join(sorted(row["datasets"])),
-            "merged_into": None,
-            "received_at": now,
-        }
-        for person, row in sorted(grouped.items())
-    ]
-    for merged, into in result.naming.merged:
-        rows.append(
-            {
-                "upload_id": RUN_ID,
-                "person_id": merged,
-                "created_at": grouped[into]["created_at"],
-                "records": 0,
-                "dealers": 0,
-                "datasets": None,
-                "merged_into": into,
-                "received_at": now,
-            }
-        )
     from forecourt import schemas
 
-    return pa.Table.from_pylist(rows, schemas.get("persons").arrow_schema())
+    ordered = links.sort_by([("person_id", "ascending"), ("dataset", "ascending")])
+    grouped = ordered.group_by("person_id", use_threads=False).aggregate(  # keeps the order: datasets sorted
+        [
+            ("person_created", "min"),
+            ("record_id", "count"),
+            ("dealer_id", "count_distinct"),
+            ("dataset", "distinct"),
+        ]
+    )
+    persons = grouped.num_rows
+    current = pa.table(
+        {
+            "upload_id": pa.repeat(pa.scalar(RUN_ID), persons),
+            "person_id": grouped["person_id"],
+            "created_at": grouped["person_created_min"],
+            "records": grouped["record_id_count"],
+            "dealers": grouped["dealer_id_count_distinct"],
+            "datasets": pc.binary_join(grouped["dataset_distinct"], ","),
+            "merged_into": pa.nulls(persons, pa.string()),
+            "received_at": pa.repeat(pa.scalar(now, _TS), persons),
+        }
+    )
+    created = dict(
+        zip(grouped["person_id"].to_pylist(), grouped["person_created_min"].to_pylist(), strict=True)
+    )
+    merged = [
+        {"upload_id": RUN_ID, "person_id": old, "created_at": created[into], "records": 0, "dealers": 0,
+         "datasets": None, "merged_into": into, "received_at": now}
+        for old, into in result.naming.merged
+    ]  # fmt: skip
+    schema = schemas.get("persons").arrow_schema()
+    return pa.concat_tables([current.cast(schema), pa.Table.from_pylist(merged, schema)])
 
 
 _TS = pa.timestamp("us", tz="UTC")
 
 
-@cache
-def _instant(text: str) -> datetime:
-    return datetime.fromisoformat(text)
+def _evidence(levels: dict[str, str]) -> str:
+    """A linked pair's comparison levels as JSON, fields without a value on either side left out."""
+    return json.dumps(
+        {name: levels[f"{name}_level"] for name in FIELDS if levels[f"{name}_level"] != "missing"},
+        sort_keys=True,
+    )
 
 
 def _write(table: str, rows: pa.Table, now: datetime) -> Any:

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import json
 import math
+import tempfile
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from forecourt.identity.ids import Naming, name_components
 from forecourt.local.resources import REPO_ROOT
@@ -141,15 +143,6 @@ class ResolveConfig:
         }
         return pa.Table.from_pylist([row])
 
-    def describe(self) -> dict[str, Any]:
-        """The settings with each level's weight, for ``--json`` and the docs."""
-        out = asdict(self)
-        out["levels"] = {
-            name: {lv: {"m": v.m, "u": v.u, "weight": round(v.weight, 2)} for lv, v in levels.items()}
-            for name, levels in self.levels.items()
-        }
-        return out
-
 
 @dataclass
 class Resolution:
@@ -160,14 +153,8 @@ class Resolution:
     match_weight; null for a record that is a person of its own)."""
     pairs: pa.Table
     """Every scored candidate pair with its levels, weight and whether it linked."""
-    rounds: int
-    """Rounds of label propagation until no label changed."""
     naming: Naming
     """How the persons were named: ids kept from the previous run, new ones, merges."""
-
-    @property
-    def persons(self) -> int:
-        return len(set(self.links.column("person_id").to_pylist()))
 
 
 def sql(step: str) -> str:
@@ -193,17 +180,20 @@ def resolve(
     ids = features.column("record_id")
     if ids.null_count:
         raise ValueError(f"{ids.null_count} record(s) without a record_id")
-    if len(set(ids.to_pylist())) != features.num_rows:
+    if pc.count_distinct(ids).as_py() != features.num_rows:
         raise ValueError("record_id is not unique")
     con = duckdb.connect()
+    spill = tempfile.TemporaryDirectory(prefix="forecourt-identity-")
     try:
         con.execute("SET enable_progress_bar = false")
+        # an in-memory database spills to ./.tmp by default: into whatever folder the user is in
+        con.execute(f"SET temp_directory = '{spill.name}'")
         con.register("identity_features", features)
         con.register("identity_config", config.config_table())
         con.register("identity_weights", config.weights_table())
         for step in STEPS:
             con.execute(f"CREATE TABLE {step} AS {translate(sql(step))}")
-        rounds = _components(con, translate(sql("propagate_labels")))
+        _components(con, translate(sql("propagate_labels")))
         _split_conflicts(con, translate(sql("conflicted_components")))
         links, naming = _links(con, previous or {}, created or {}, now)
         pairs = con.sql(
@@ -212,12 +202,13 @@ def resolve(
         ).to_arrow_table()
     finally:
         con.close()
-    return Resolution(links, pairs, rounds, naming)
+        spill.cleanup()
+    return Resolution(links, pairs, naming)
 
 
-def _components(con: duckdb.DuckDBPyConnection, propagate: str) -> int:
+def _components(con: duckdb.DuckDBPyConnection, propagate: str) -> None:
     con.execute("CREATE TABLE identity_labels AS SELECT record_id, record_id AS label FROM identity_features")
-    for rounds in range(1, MAX_ROUNDS + 1):
+    for _ in range(MAX_ROUNDS):
         con.execute(f"CREATE TABLE next_labels AS {propagate}")
         ((changed,),) = con.sql(
             "SELECT count(*) FROM next_labels n JOIN identity_labels l USING (record_id) "
@@ -226,7 +217,7 @@ def _components(con: duckdb.DuckDBPyConnection, propagate: str) -> int:
         con.execute("DROP TABLE identity_labels")
         con.execute("ALTER TABLE next_labels RENAME TO identity_labels")
         if changed == 0:
-            return rounds
+            return
     raise RuntimeError(f"labels still changing after {MAX_ROUNDS} rounds")
 
 
