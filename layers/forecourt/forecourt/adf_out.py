@@ -235,8 +235,34 @@ def to_adf(
     Raises IncompleteLead when the lead lacks the ADF 1.0 minimum, and ZoneInfoNotFoundError for
     an unknown ``dealer.timezone``.
     """
-    _require_minimum(lead, lead_id)
     adf = Element("adf")
+    add_prospect(
+        adf,
+        lead,
+        dealer,
+        delivery_id=delivery_id,
+        lead_id=lead_id,
+        provider_name=provider_name,
+        routing_reason=routing_reason,
+        enrichment=enrichment,
+    )
+    return adf_document(adf)
+
+
+def add_prospect(
+    adf: Element,
+    lead: Mapping[str, Any],
+    dealer: DealerRef,
+    *,
+    delivery_id: str,
+    lead_id: str,
+    provider_name: str,
+    routing_reason: str | None,
+    enrichment: Mapping[str, str] | None = None,
+) -> None:
+    """One lead as a ``<prospect>`` appended to ``adf`` (see ``to_adf``); an ADF document may carry
+    several (``adf (prospect+)``). Raises IncompleteLead as ``to_adf``."""
+    _require_minimum(lead, lead_id)
     prospect = SubElement(adf, "prospect", {"status": "new"})
     _add(prospect, "id", lead_id, sequence="1", source=LEAD_ID_SOURCE)
     _add(prospect, "id", delivery_id, source=DELIVERY_ID_SOURCE)
@@ -253,6 +279,10 @@ def to_adf(
     _add(vendor_contact, "name", dealer.name, part="full")
     provider = SubElement(prospect, "provider")
     _add(provider, "name", provider_name, part="full")
+
+
+def adf_document(adf: Element) -> bytes:
+    """An ``<adf>`` element with its prospects as a UTF-8 ADF 1.0 document."""
     indent(adf, space="  ")
     return (ADF_PROLOG + tostring(adf, encoding="unicode") + "\n").encode("utf-8")
 

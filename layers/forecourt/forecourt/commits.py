@@ -101,3 +101,27 @@ def write_records(table: str, rows: list[dict[str, Any]], batch_id: str, day: da
             )
         )
     return CommitRequest(table=table, upload_id=batch_id, files=[f"s3://{f}" for f in writer.close()])
+
+
+def write_table(table: str, rows: pa.Table, upload_id: str, day: date) -> CommitRequest:
+    """Write ``rows`` (an Arrow table with ``table``'s columns, in any order and castable types) as
+    data files of ``table``, row groups and files sized by the settings; returns the commit request
+    to ``send``. For the runs of the scheduled jobs (resolve, enrich): ``upload_id`` names the run,
+    so that a run's rows replace the previous run's in one commit."""
+    from forecourt import lake, schemas
+
+    dataset = schemas.get(table)
+    conf = settings()
+    writer = lake.DataFileWriter(
+        aws.s3_filesystem(),
+        conf.lake_bucket,
+        table,
+        dataset.arrow_schema(),
+        upload_id,
+        day,
+        row_group_rows=conf.row_group_rows,
+        file_rows=conf.file_rows,
+    )
+    writer.write(rows.select(dataset.column_names).cast(dataset.arrow_schema()))
+    files = writer.close()
+    return CommitRequest(table=table, upload_id=upload_id, files=[f"s3://{f}" for f in files])

@@ -55,7 +55,10 @@ def run(now: datetime, config: ResolveConfig | None = None) -> ResolveRun:
     result = resolve(features(people), config, previous, created, now.isoformat(timespec="seconds"))
     links = link_rows(people, result, now)
     persons = person_rows(links, result, now)
-    requests = [_write("person_links", links, now), _write("persons", persons, now)]
+    requests = [
+        commits.write_table("person_links", links, RUN_ID, now.date()),
+        commits.write_table("persons", persons, RUN_ID, now.date()),
+    ]
     commits.send(requests)
     current = persons.filter(pc.is_null(persons["merged_into"]))
     return ResolveRun(
@@ -151,26 +154,3 @@ def _evidence(levels: dict[str, str]) -> str:
         {name: levels[f"{name}_level"] for name in FIELDS if levels[f"{name}_level"] != "missing"},
         sort_keys=True,
     )
-
-
-def _write(table: str, rows: pa.Table, now: datetime) -> Any:
-    """One run's rows of ``table`` as data files in the lake; the commit request for them."""
-    from forecourt import aws, lake, schemas
-    from forecourt.commits import CommitRequest
-    from forecourt.config import settings
-
-    dataset = schemas.get(table)
-    conf = settings()
-    writer = lake.DataFileWriter(
-        aws.s3_filesystem(),
-        conf.lake_bucket,
-        table,
-        dataset.arrow_schema(),
-        RUN_ID,
-        now.date(),
-        row_group_rows=conf.row_group_rows,
-        file_rows=conf.file_rows,
-    )
-    writer.write(rows.select(dataset.column_names).cast(dataset.arrow_schema()))
-    files = writer.close()
-    return CommitRequest(table=table, upload_id=RUN_ID, files=[f"s3://{f}" for f in files])
