@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -129,3 +130,12 @@ def test_tags_scores_and_outbound_deltas_from_dealer_files(
     assert second.exported == {} and second.files == []
     again = _query("SELECT lead_id, exported_at FROM enriched_leads")
     assert {r["lead_id"]: r["exported_at"] for r in again} == {k: r["exported_at"] for k, r in leads.items()}
+
+    from click.testing import CliRunner
+    from forecourt.cli import main
+
+    backtest = CliRunner().invoke(main, ["enrich", "calibrate", "--as-of", "2026-11-01T17:00:00Z", "--json"])
+    assert backtest.exit_code == 0, backtest.output
+    bands = json.loads(backtest.stdout)
+    assert sum(b["leads"] for b in bands) == 3
+    assert sum(b["bought"] for b in bands) == 0  # Kate's sale was before, not after

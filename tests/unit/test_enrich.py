@@ -9,7 +9,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from forecourt.enrich import rules
-from forecourt.enrich.score import LABELS, score
+from forecourt.enrich.rules import LABELS
+from forecourt.enrich.score import score
 
 AS_OF = datetime(2026, 11, 3, 6, tzinfo=UTC)
 
@@ -79,4 +80,4 @@ def test_score_adds_weights_clips_and_names_the_strongest_reasons() -> None:
     assert out[1]["score_reasons"] == "requested over 30 days ago -30"
     assert out[2]["score_features"] == ["fresh_2d", "showroom_visit", "past_buyer"]
     with pytest.raises(ValueError, match="unknown features"):
-        score(features, rules.Score(weights={"shoe_size": 3}))
+        rules.Score(weights={"shoe_size": 3})

@@ -60,9 +60,9 @@ def run(now: datetime, as_of: datetime | None = None, rules: Rules | None = None
 
     rules = rules or rules_module.load()
     as_of = as_of or now
-    activity = analytics.run_query(rules_module.render(QUERIES / "activity.sql", {"as_of": as_of})).to_arrow()
-    tags = tag_rows(activity, rules, as_of, now)
-    leads = lead_rows(activity, tags, rules, as_of)
+    activity_rows = activity(as_of)
+    tags = tag_rows(activity_rows, rules, as_of, now)
+    leads = lead_rows(activity_rows, tags, rules, as_of)
     previous = analytics.run_query(
         "SELECT record_id, fingerprint, exported_at FROM enriched_leads"
     ).to_arrow()
@@ -81,7 +81,7 @@ def run(now: datetime, as_of: datetime | None = None, rules: Rules | None = None
     per_dealer = changed.group_by("dealer_id").aggregate([("record_id", "count")]).to_pylist()
     return EnrichRun(
         as_of=as_of,
-        activity=activity.num_rows,
+        activity=activity_rows.num_rows,
         tags={row["tag"]: row["person_id_count"] for row in sorted(per_tag, key=lambda r: r["tag"])},
         leads=leads.num_rows,
         exported={
@@ -91,6 +91,13 @@ def run(now: datetime, as_of: datetime | None = None, rules: Rules | None = None
         files=files,
         requests=requests,
     )
+
+
+def activity(as_of: datetime) -> pa.Table:
+    """Every record of a resolved person up to ``as_of`` (``queries/enrich/activity.sql`` on the lake)."""
+    from forecourt import analytics
+
+    return analytics.run_query(rules_module.render(QUERIES / "activity.sql", {"as_of": as_of})).to_arrow()
 
 
 def tag_rows(activity: pa.Table, rules: Rules, as_of: datetime, now: datetime) -> pa.Table:

@@ -47,11 +47,39 @@ class TagRule(BaseModel):
         return value
 
 
+LABELS = {
+    "fresh_2d": "requested in the last 2 days",
+    "fresh_7d": "requested in the last 7 days",
+    "stale_30d": "requested over 30 days ago",
+    "showroom_visit": "showroom visit (from a week before the lead on)",
+    "repeat_inquiry": "other leads within 30 days",
+    "multi_dealer_shopper": "shopping at several dealers",
+    "unfinished_deal": "unfinished digital deal",
+    "trade_in_on_lead": "trade-in on the lead",
+    "trade_in_candidate": "owns an older vehicle",
+    "specific_vehicle": "asked about a specific vehicle",
+    "phone_and_email": "reachable by phone and e-mail",
+    "walk_in_or_phone": "walked in or phoned",
+    "past_buyer": "bought before",
+    "service_customer": "service customer",
+    "lapsed_customer": "lapsed customer",
+}
+"""What each feature means, in the words the reasons use."""
+
+
 class Score(BaseModel):
     """The lead score: ``base`` plus the weight of every feature the lead has, clipped to 0–100."""
 
     base: int = 20
     weights: dict[str, int]
+
+    @field_validator("weights")
+    @classmethod
+    def _known_features(cls, weights: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(set(weights) - set(LABELS))
+        if unknown:
+            raise ValueError(f"weights of unknown features {unknown}; features: {', '.join(LABELS)}")
+        return weights
 
 
 class Attribution(BaseModel):

@@ -11,39 +11,13 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from forecourt.enrich.rules import Score
+from forecourt.enrich.rules import LABELS, Score
 
-LABELS = {
-    "fresh_2d": "requested in the last 2 days",
-    "fresh_7d": "requested in the last 7 days",
-    "stale_30d": "requested over 30 days ago",
-    "showroom_visit": "showroom visit (from a week before the lead on)",
-    "repeat_inquiry": "other leads within 30 days",
-    "multi_dealer_shopper": "shopping at several dealers",
-    "unfinished_deal": "unfinished digital deal",
-    "trade_in_on_lead": "trade-in on the lead",
-    "trade_in_candidate": "owns an older vehicle",
-    "specific_vehicle": "asked about a specific vehicle",
-    "phone_and_email": "reachable by phone and e-mail",
-    "walk_in_or_phone": "walked in or phoned",
-    "past_buyer": "bought before",
-    "service_customer": "service customer",
-    "lapsed_customer": "lapsed customer",
-}
-"""What each feature means, in the words the reasons use."""
 TOP_REASONS = 3
-
-
-def check(model: Score) -> None:
-    """Raises ValueError for a weight of no known feature."""
-    unknown = sorted(set(model.weights) - set(LABELS))
-    if unknown:
-        raise ValueError(f"score weights of unknown features {unknown}; features: {', '.join(LABELS)}")
 
 
 def score(features: pa.Table, model: Score) -> pa.Table:
     """``score`` (int32), ``score_reasons`` and ``score_features`` for each row of ``features``."""
-    check(model)
     total = pa.repeat(pa.scalar(model.base, pa.int64()), features.num_rows)
     for name, weight in model.weights.items():
         total = pc.add(total, pc.multiply(features[name].cast(pa.int64()), weight))
