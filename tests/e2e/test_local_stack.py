@@ -174,3 +174,12 @@ def test_the_demo_delivers_every_webhook_lead_once_through_injected_faults(tmp_p
         if after["method"] in ("adf_http", "json_webhook"):
             assert after["received"] == 0
     assert again["dealers"] == first["dealers"]
+    # one view: persons across dealers, tags, and outbound files of what changed (nothing the second time)
+    view, view_again = first["one_view"], again["one_view"]
+    assert 0 < view["persons"] < view["records"] and view["persons_at_several_dealers"] > 0
+    assert all(p["dealers"] > 1 for p in view["top_cross_dealer_persons"])
+    assert view["tags"]["in_market"] > 0 and view["tags"]["multi_dealer_shopper"] > 0
+    assert 0 < sum(view["exported"].values()) <= view["leads_enriched"]  # first run: every lead is new
+    assert all(k.startswith("outbound/dealer=D") for k in view["files"])
+    assert view_again["exported"] == {} and view_again["files"] == []
+    assert view_again["persons"] == view["persons"]

@@ -108,13 +108,13 @@ def test_tags_scores_and_outbound_deltas_from_dealer_files(
     )
     assert "unfinished_deal" in iggy["score_features"]
     assert kate_d200["score"] > iggy["score"]  # showroom visit, repeat inquiry, past buyer
-    assert "showroom visit (from a week before the lead on) +15" in kate_d200["score_reasons"]
+    assert "showroom visit near the lead +15" in kate_d200["score_reasons"]
     assert 0 <= iggy["score"] <= 100
 
     # outbound: a CSV and an ADF document per dealer, every lead new
     assert first.exported == {"D100": 1, "D200": 2}
     csv_key = next(k for k in first.files if "dealer=D200" in k and k.endswith(".csv"))
-    assert csv_key == "outbound/dealer=D200/enriched-leads/2026-11-03/enriched-leads-060000.csv"
+    assert csv_key.startswith("outbound/dealer=D200/enriched-leads/2026-11-03/enriched-leads-060000-")
     rows = list(csv.DictReader(io.StringIO(_object(csv_key).decode("utf-8"))))
     assert {r["lead_id"]: r["change"] for r in rows} == {"ENR-2": "new", "ENR-3": "new"}
     assert all("finance_ending" not in r["tags"] and r["sales_gross"] == "" for r in rows)

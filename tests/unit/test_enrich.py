@@ -73,10 +73,7 @@ def test_score_adds_weights_clips_and_names_the_strongest_reasons() -> None:
     )
     out = score(features, model).to_pylist()
     assert [r["score"] for r in out] == [50, 0, 60]  # 20 - 30 clips at 0
-    assert (
-        out[0]["score_reasons"]
-        == "requested in the last 2 days +15; showroom visit (from a week before the lead on) +15"
-    )
+    assert out[0]["score_reasons"] == "requested in the last 2 days +15; showroom visit near the lead +15"
     assert out[1]["score_reasons"] == "requested over 30 days ago -30"
     assert out[2]["score_features"] == ["fresh_2d", "showroom_visit", "past_buyer"]
     with pytest.raises(ValueError, match="unknown features"):

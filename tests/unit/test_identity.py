@@ -136,17 +136,21 @@ def test_pair_scores_count_pairs() -> None:
 
 
 def test_formula_cells_are_neutralized() -> None:
-    cells = pa.array(["=HYPERLINK(1)", "+1", "-2", "@SUM(A1)", "\tx", "ok", None, "a=b"])
+    cells = pa.array(
+        ["=HYPERLINK(1)", "+1+cmd|' /C calc'!A0", "-2+3*A1", "@SUM(A1)", "\tx", "ok", None, "a=b"]
+    )
     assert neutralize(cells).to_pylist() == [
         "'=HYPERLINK(1)",
-        "'+1",
-        "'-2",
+        "'+1+cmd|' /C calc'!A0",
+        "'-2+3*A1",
         "'@SUM(A1)",
         "'\tx",
         "ok",
         None,
         "a=b",
     ]
+    numbers = pa.array(["+13125550181", "-12.50", "+1 (312) 555-0181", "+", "-"])
+    assert neutralize(numbers).to_pylist() == ["+13125550181", "-12.50", "+1 (312) 555-0181", "'+", "'-"]
 
 
 def _write(path: Path, table: pa.Table) -> None:

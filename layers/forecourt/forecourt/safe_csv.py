@@ -3,6 +3,10 @@
 A cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is what OWASP calls CSV
 injection: Excel and LibreOffice evaluate it (``=HYPERLINK(…)``, ``@SUM(…)``). Such a cell gets a
 leading apostrophe, which the spreadsheet shows as text and does not keep as part of the value.
+
+A sign followed only by digits, spaces, dots, hyphens and parentheses is a number or a phone number
+(``+13125550181``, ``-12.50``, ``+1 (312) 555-0181``): nothing a spreadsheet can run, so it is left as
+it is; a dealer's CRM importing the file would otherwise store the apostrophe in every phone.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-FORMULA_START = r"^[=+\-@\t\r]"
+FORMULA_START = r"^(?:[=@\t\r]|[+\-](?:.*[^0-9 ().\-])|[+\-]$)"
 
 
 def neutralize(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:

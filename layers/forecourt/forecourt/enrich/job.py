@@ -67,7 +67,9 @@ def run(now: datetime, as_of: datetime | None = None, rules: Rules | None = None
         "SELECT record_id, fingerprint, exported_at FROM enriched_leads"
     ).to_arrow()
     leads = mark_changes(leads, previous, now)
-    changed = leads.filter(pc.is_valid(leads["change"]))
+    changed = leads.filter(
+        pc.and_(pc.is_valid(leads["change"]), pc.is_in(leads["dealer_id"], value_set=_dealers()))
+    )
     files = outbound.write(changed, now)
     table = leads.append_column("as_of", pa.repeat(pa.scalar(as_of, _TS), leads.num_rows))
     table = table.append_column("received_at", pa.repeat(pa.scalar(now, _TS), leads.num_rows))
@@ -91,6 +93,14 @@ def run(now: datetime, as_of: datetime | None = None, rules: Rules | None = None
         files=files,
         requests=requests,
     )
+
+
+def _dealers() -> pa.Array:
+    """The registered dealers: only they get outbound files (leads of an unregistered source such as
+    the OEM's own lead file are enriched, not exported)."""
+    from forecourt import registry
+
+    return pa.array(sorted(d.dealer_id for d in registry.list_dealers()), pa.string())
 
 
 def activity(as_of: datetime) -> pa.Table:

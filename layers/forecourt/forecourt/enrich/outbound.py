@@ -1,7 +1,10 @@
 """Outbound files of enriched leads for a dealer to pick up (ARCHITECTURE §4 ``outbound/``).
 
-Per dealer and run: ``outbound/dealer=<id>/enriched-leads/<YYYY-MM-DD>/enriched-leads-<HHMMSS>.csv``
+Per dealer and run: ``outbound/dealer=<id>/enriched-leads/<YYYY-MM-DD>/enriched-leads-<HHMMSS>-<delta>.csv``
 and ``….xml``, holding only the leads that are new or changed since the last run (the delta).
+``<delta>`` is a hash of the leads' record ids and fingerprints: two runs in the same second with
+different deltas never overwrite each other's file, and the same delta written again (a run
+retried) replaces its own.
 
 - CSV: UTF-8 with a header, one row per lead, formula-like cells defused (``safe_csv``); the lead's
   contact and vehicle, then the enrichment (``change`` says new or changed).
@@ -31,9 +34,13 @@ CSV_COLUMNS = (
 )  # fmt: skip
 
 
-def key(dealer_id: str, now: datetime, suffix: str) -> str:
-    """Where one run's file for one dealer goes."""
-    return f"outbound/dealer={dealer_id}/enriched-leads/{now:%Y-%m-%d}/enriched-leads-{now:%H%M%S}.{suffix}"
+def key(dealer_id: str, now: datetime, rows: pa.Table, suffix: str) -> str:
+    """Where one run's file of ``rows`` for one dealer goes."""
+    from forecourt.lake import stable_hash
+
+    delta = stable_hash(*rows["record_id"].to_pylist(), *rows["fingerprint"].to_pylist())[:8]
+    folder = f"outbound/dealer={dealer_id}/enriched-leads/{now:%Y-%m-%d}"
+    return f"{folder}/enriched-leads-{now:%H%M%S}-{delta}.{suffix}"
 
 
 def write(changed: pa.Table, now: datetime) -> list[str]:
@@ -52,7 +59,7 @@ def write(changed: pa.Table, now: datetime) -> list[str]:
         ):
             if body is None:
                 continue
-            name = key(dealer_id, now, suffix)
+            name = key(dealer_id, now, rows, suffix)
             s3.put_object(Bucket=bucket, Key=name, Body=body, ContentType=content_type)
             written.append(name)
     return written

@@ -51,7 +51,7 @@ LABELS = {
     "fresh_2d": "requested in the last 2 days",
     "fresh_7d": "requested in the last 7 days",
     "stale_30d": "requested over 30 days ago",
-    "showroom_visit": "showroom visit (from a week before the lead on)",
+    "showroom_visit": "showroom visit near the lead",
     "repeat_inquiry": "other leads within 30 days",
     "multi_dealer_shopper": "shopping at several dealers",
     "unfinished_deal": "unfinished digital deal",

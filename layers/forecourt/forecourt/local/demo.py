@@ -10,7 +10,8 @@ import json
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
+from datetime import UTC, date, datetime
+from datetime import time as dt_time
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,9 @@ def run_demo(
         progress.update(committing, total=1, completed=1)
         live = live_run.result()
     summary = _per_dealer(reports)
+    with console.status("resolving persons and enriching leads…"):
+        one_view = _resolve_and_enrich(running, out)
+    stack.wait_idle(running, timeout=600)
     from forecourt import analytics
 
     sources = {"leads": analytics.iceberg_source("leads")}  # every demo query reads leads: plan it once
@@ -102,6 +106,7 @@ def run_demo(
         document = {
             "dealers": summary,
             "realtime": realtime,
+            "one_view": one_view,
             "queries": results,
             "seconds": round(elapsed, 1),
         }
@@ -109,10 +114,81 @@ def run_demo(
     else:
         emit(summary, as_json=False, title="Per dealer: rows in = curated + quarantined")
         _show_realtime(live)
+        _show_one_view(one_view)
         for name, rows in results.items():
             emit(rows, as_json=False, title=f"queries/named/{name}.sql")
         console.print(f"demo finished in {elapsed:.1f} s · files in {out} · try: forecourt query --tables")
-    return {"dealers": summary, "realtime": realtime, "queries": results}
+    return {"dealers": summary, "realtime": realtime, "one_view": one_view, "queries": results}
+
+
+DEMO_RUN = datetime.combine(DEMO_DAY, dt_time(23, 0), UTC)
+"""When the demo's resolve and enrich runs happen: fixed, so that a second demo exports nothing new."""
+
+
+def _resolve_and_enrich(running: stack.StackInfo, out: Path) -> dict[str, Any]:
+    """Resolve every record into persons, then tag, score and export (copying the outbound files under
+    ``out``); what the demo shows of it."""
+    from forecourt import analytics, aws
+    from forecourt.config import settings
+    from forecourt.enrich.job import run as enrich
+    from forecourt.identity.job import run as resolve
+
+    resolved = resolve(DEMO_RUN)
+    stack.wait_idle(running, timeout=600)  # enrichment reads the persons just committed
+    enriched = enrich(DEMO_RUN)
+    copies = out / "outbound"
+    for key in enriched.files:  # the dealer's view: what their pickup would fetch from the bucket
+        target = copies / key.removeprefix("outbound/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(aws.client("s3").get_object(Bucket=settings().lake_bucket, Key=key)["Body"].read())
+
+    def rows(sql: str) -> list[dict[str, Any]]:
+        return analytics.run_query(sql, max_rows=50).to_arrow().to_pylist()
+
+    shoppers = rows(
+        "SELECT person_id, dealers, records, datasets FROM persons WHERE merged_into IS NULL AND dealers > 1 "
+        "ORDER BY dealers DESC, records DESC, person_id LIMIT 5"
+    )
+    return {
+        "records": resolved.records,
+        "persons": resolved.persons,
+        "persons_at_several_dealers": resolved.cross_dealer_persons,
+        "top_cross_dealer_persons": shoppers,
+        "tags": enriched.tags,
+        "leads_enriched": enriched.leads,
+        "exported": enriched.exported,
+        "files": enriched.files,
+        "copies": str(copies),
+    }
+
+
+def _show_one_view(view: dict[str, Any]) -> None:
+    from forecourt import analytics
+
+    console.print(
+        f"one view: {view['records']} records → {view['persons']} persons, "
+        f"{view['persons_at_several_dealers']} of them seen at several dealers"
+    )
+    emit(view["top_cross_dealer_persons"], as_json=False, title="Persons shopping at the most dealers")
+    emit(
+        [{"tag": tag, "persons": n} for tag, n in view["tags"].items()],
+        as_json=False,
+        title="Tags (queries/enrich/rules.json)",
+    )
+    top = analytics.run_query(
+        "SELECT dealer_id, lead_id, score, score_reasons, array_join(tags, ', ') AS tags FROM enriched_leads "
+        "ORDER BY score DESC, record_id LIMIT 5"
+    ).to_arrow()
+    emit(top.to_pylist(), as_json=False, title=f"Top-scored of {view['leads_enriched']} enriched leads")
+    exported = view["exported"]
+    emit(
+        [{"dealer": d, "leads exported": n} for d, n in exported.items()]
+        or [{"dealer": "(none)", "leads exported": 0}],
+        as_json=False,
+        title="Outbound: leads new or changed since the last run (CSV + ADF per dealer)",
+    )
+    if view["files"]:
+        console.print(f"copies of the {len(view['files'])} outbound files: {view['copies']}")
 
 
 def _show_realtime(live: demo_realtime.RealtimeDemo) -> None:
