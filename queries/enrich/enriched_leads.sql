@@ -66,7 +66,7 @@ touches AS (
 ),
 visible_tags AS (
     SELECT l.record_id,
-        array_join(array_sort(array_distinct(array_agg(t.tag))), ',') AS tags,
+        array_sort(array_distinct(array_agg(t.tag))) AS tags,
         count_if(t.tag = 'multi_dealer_shopper') AS multi_dealer_shopper,
         count_if(t.tag = 'unfinished_deal') AS unfinished_deal,
         count_if(t.tag = 'trade_in_candidate') AS trade_in_candidate,

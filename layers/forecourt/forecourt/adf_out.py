@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from xml.etree.ElementTree import Element, SubElement, indent, tostring
 from zoneinfo import ZoneInfo
 
@@ -71,6 +71,22 @@ class DealerRef:
     dealer_id: str
     name: str
     timezone: str | None = None
+
+    @classmethod
+    def of(cls, dealer: _RegisteredDealer) -> DealerRef:
+        """The reference of a registry dealer: its name as the CRM knows it, else its id."""
+        return cls(dealer.dealer_id, dealer.name or dealer.dealer_id, dealer.timezone)
+
+
+class _RegisteredDealer(Protocol):
+    """What ``DealerRef.of`` reads of a ``registry.Dealer``."""
+
+    @property
+    def dealer_id(self) -> str: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def timezone(self) -> str | None: ...
 
 
 class IncompleteLead(ValueError):

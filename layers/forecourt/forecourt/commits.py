@@ -83,24 +83,11 @@ def write_records(table: str, rows: list[dict[str, Any]], batch_id: str, day: da
     writes of the real-time functions (webhook records, routing decisions, delivery attempts):
     ``batch_id`` plays the upload id — the same batch written again replaces its rows instead of
     doubling them — and ``day`` is the partition."""
-    from forecourt import lake, schemas
+    from forecourt import schemas
 
     dataset = schemas.get(table)
-    writer = lake.DataFileWriter(
-        aws.s3_filesystem(),
-        settings().lake_bucket,
-        table,
-        dataset.arrow_schema(),
-        batch_id,
-        day,
-    )
-    if rows:
-        writer.write(
-            pa.Table.from_pylist(
-                [{c: r.get(c) for c in dataset.column_names} for r in rows], dataset.arrow_schema()
-            )
-        )
-    return CommitRequest(table=table, upload_id=batch_id, files=[f"s3://{f}" for f in writer.close()])
+    columns = {c: [r.get(c) for r in rows] for c in dataset.column_names}
+    return write_table(table, pa.table(columns, dataset.arrow_schema()), batch_id, day)
 
 
 def write_table(table: str, rows: pa.Table, upload_id: str, day: date) -> CommitRequest:

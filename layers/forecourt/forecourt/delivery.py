@@ -313,10 +313,6 @@ def _attempts(
     return DeliveryOutcome(message.delivery_id, message.dealer_id, "retry", tuple(records), method)
 
 
-def _dealer_ref(dealer: Dealer) -> DealerRef:
-    return DealerRef(dealer.dealer_id, dealer.name or dealer.dealer_id, dealer.timezone)
-
-
 def _enrichment(message: DeliveryMessage) -> dict[str, str]:
     """The notes sent with the lead: the enrichment, and for an update the lead it repeats."""
     notes = dict(message.enrichment or {})
@@ -330,7 +326,7 @@ def _document(message: DeliveryMessage, dealer: Dealer, kind: Literal["adf", "js
     write = to_adf if kind == "adf" else to_json_payload
     return write(
         message.lead,
-        _dealer_ref(dealer),
+        DealerRef.of(dealer),
         delivery_id=message.delivery_id,
         lead_id=message.lead_id,
         provider_name=str(message.lead.get("provider_name") or DEFAULT_PROVIDER),

@@ -31,13 +31,13 @@ def calibrate(as_of: datetime, horizon_days: int, rules: Rules) -> list[Band]:
     how many of their persons bought in the ``horizon_days`` after ``as_of``."""
     from forecourt.enrich import job
 
-    activity = job.activity(as_of)
+    # one read of the lake up to the end; what was known at as_of is its part up to then
+    # (activity.sql depends on as_of only through its final filter, at <= as_of)
+    everything = job.activity(as_of + timedelta(days=horizon_days))
+    known = pc.less_equal(everything["at"], pa.scalar(as_of, everything["at"].type))
+    activity = everything.filter(known)
     leads = job.lead_rows(activity, job.tag_rows(activity, rules, as_of, as_of), rules, as_of)
-    end = as_of + timedelta(days=horizon_days)
-    later = job.activity(end)
-    sales = later.filter(
-        pc.and_(pc.equal(later["kind"], "sale"), pc.greater(later["at"], pa.scalar(as_of, later["at"].type)))
-    )
+    sales = everything.filter(pc.and_(pc.equal(everything["kind"], "sale"), pc.invert(known)))
     bought = pc.is_in(leads["person_id"], value_set=sales["person_id"].unique())
     scores = leads["score"]
     bands = []

@@ -30,12 +30,6 @@ from forecourt.enrich.score import score
 
 RUN_ID = "enrich-run"
 _TS = pa.timestamp("us", tz="UTC")
-EXPORTED = (
-    "lead_id", "person_id", "requested_at", "score", "score_reasons", "tags", "suggested_dealer_id",
-    "suggested_salesperson", "suggested_reason", "service_gross", "sales_gross", "expected_value",
-    "first_touch_campaign", "first_touch_name", "last_touch_campaign", "last_touch_name",
-)  # fmt: skip
-"""What the dealer's outbound row shows of the enrichment: a change to any of it is exported."""
 
 
 @dataclass
@@ -67,10 +61,12 @@ def run(now: datetime, as_of: datetime | None = None, rules: Rules | None = None
         "SELECT record_id, fingerprint, exported_at FROM enriched_leads"
     ).to_arrow()
     leads = mark_changes(leads, previous, now)
+    dealers = _dealers()
+    registered = pa.array(sorted(dealers), pa.string())
     changed = leads.filter(
-        pc.and_(pc.is_valid(leads["change"]), pc.is_in(leads["dealer_id"], value_set=_dealers()))
+        pc.and_(pc.is_valid(leads["change"]), pc.is_in(leads["dealer_id"], value_set=registered))
     )
-    files = outbound.write(changed, now)
+    files = outbound.write(changed, now, dealers)
     table = leads.append_column("as_of", pa.repeat(pa.scalar(as_of, _TS), leads.num_rows))
     table = table.append_column("received_at", pa.repeat(pa.scalar(now, _TS), leads.num_rows))
     table = table.append_column("upload_id", pa.repeat(pa.scalar(RUN_ID), leads.num_rows))
@@ -95,12 +91,12 @@ def run(now: datetime, as_of: datetime | None = None, rules: Rules | None = None
     )
 
 
-def _dealers() -> pa.Array:
-    """The registered dealers: only they get outbound files (leads of an unregistered source such as
-    the OEM's own lead file are enriched, not exported)."""
+def _dealers() -> dict[str, Any]:
+    """The registered dealers by id: only they get outbound files (leads of an unregistered source
+    such as the OEM's own lead file are enriched, not exported)."""
     from forecourt import registry
 
-    return pa.array(sorted(d.dealer_id for d in registry.list_dealers()), pa.string())
+    return {d.dealer_id: d for d in registry.list_dealers()}
 
 
 def activity(as_of: datetime) -> pa.Table:
@@ -157,11 +153,8 @@ def lead_rows(activity: pa.Table, tags: pa.Table, rules: Rules, as_of: datetime)
     scored = score(leads, rules.score)
     for name in scored.column_names:
         leads = leads.append_column(name, scored[name])
-    tags_list = pc.split_pattern(pc.fill_null(leads["tags"], ""), ",")
-    tags_list = pc.if_else(
-        pc.equal(pc.fill_null(leads["tags"], ""), ""), pa.scalar([], pa.list_(pa.string())), tags_list
-    )
-    leads = leads.set_column(leads.column_names.index("tags"), "tags", tags_list)
+    no_tags = pa.scalar([], pa.list_(pa.string()))
+    leads = leads.set_column(leads.column_names.index("tags"), "tags", pc.fill_null(leads["tags"], no_tags))
     service = pc.cast(leads["service_gross_year"], pa.float64())
     expected = pc.add(
         pc.multiply(service, rules.value.service_years),

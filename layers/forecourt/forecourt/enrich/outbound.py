@@ -18,6 +18,7 @@ retried) replaces its own.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from xml.etree.ElementTree import Element
@@ -34,17 +35,17 @@ CSV_COLUMNS = (
 )  # fmt: skip
 
 
-def key(dealer_id: str, now: datetime, rows: pa.Table, suffix: str) -> str:
-    """Where one run's file of ``rows`` for one dealer goes."""
+def key(dealer_id: str, now: datetime, rows: pa.Table) -> str:
+    """Where one run's files of ``rows`` for one dealer go (without the suffix)."""
     from forecourt.lake import stable_hash
 
     delta = stable_hash(*rows["record_id"].to_pylist(), *rows["fingerprint"].to_pylist())[:8]
-    folder = f"outbound/dealer={dealer_id}/enriched-leads/{now:%Y-%m-%d}"
-    return f"{folder}/enriched-leads-{now:%H%M%S}-{delta}.{suffix}"
+    return f"outbound/dealer={dealer_id}/enriched-leads/{now:%Y-%m-%d}/enriched-leads-{now:%H%M%S}-{delta}"
 
 
-def write(changed: pa.Table, now: datetime) -> list[str]:
-    """Write each dealer's CSV and ADF file of ``changed`` leads; returns the keys written."""
+def write(changed: pa.Table, now: datetime, dealers: Mapping[str, Any]) -> list[str]:
+    """Write each dealer's CSV and ADF file of ``changed`` leads (every dealer id a key of
+    ``dealers``, the registry's entries); returns the keys written."""
     from forecourt import aws
     from forecourt.config import settings
 
@@ -52,14 +53,15 @@ def write(changed: pa.Table, now: datetime) -> list[str]:
     written = []
     for dealer_id in sorted(set(changed["dealer_id"].to_pylist())):
         rows = changed.filter(pc.equal(changed["dealer_id"], dealer_id))
-        adf, in_adf = adf_document(rows, dealer_id)
+        adf, in_adf = adf_document(rows, dealers[dealer_id])
+        stem = key(dealer_id, now, rows)
         for suffix, body, content_type in (
             ("csv", csv_bytes(rows, in_adf), "text/csv; charset=utf-8"),
             ("xml", adf, "application/xml"),
         ):
             if body is None:
                 continue
-            name = key(dealer_id, now, rows, suffix)
+            name = f"{stem}.{suffix}"
             s3.put_object(Bucket=bucket, Key=name, Body=body, ContentType=content_type)
             written.append(name)
     return written
@@ -88,14 +90,12 @@ def _touch(lead: dict[str, Any], which: str) -> str:
     return f"{name} ({campaign})" if name and name != campaign else str(campaign)
 
 
-def adf_document(rows: pa.Table, dealer_id: str) -> tuple[bytes | None, list[bool]]:
-    """The dealer's ADF document (None when no lead has the ADF minimum) and, per row, whether it is in."""
-    from forecourt import adf_out, registry
+def adf_document(rows: pa.Table, dealer: Any) -> tuple[bytes | None, list[bool]]:
+    """The ADF document for ``dealer`` (a registry entry; None when no lead has the ADF minimum) and,
+    per row, whether it is in."""
+    from forecourt import adf_out
 
-    dealer = registry.get_dealer(dealer_id)
-    ref = adf_out.DealerRef(
-        dealer_id, (dealer.name if dealer else None) or dealer_id, dealer.timezone if dealer else None
-    )
+    ref = adf_out.DealerRef.of(dealer)
     adf = Element("adf")
     included = []
     for lead in rows.to_pylist():
