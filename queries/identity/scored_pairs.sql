@@ -8,30 +8,32 @@
 -- the records (never below the configured u of an exact match).
 -- An e-mail or phone on the records of more than identity_config.max_names different first names
 -- is a placeholder (noemail@dealer.com, the showroom's own line), and says nothing: level 'common'.
+-- The statistics (record count, name and zip frequencies, names per e-mail and phone) count every
+-- record, identity_population, also when only some are being resolved (identity_features).
 -- A pair whose first names both exist and clearly differ, or whose birth dates both exist and
 -- differ beyond a typo, is marked as conflicting: it never links on its own (a household sharing a
 -- phone, e-mail and address; a parent and child of the same name).
 WITH total AS (
-    SELECT count(*) AS n FROM identity_features
+    SELECT count(*) AS n FROM identity_population
 ),
 first_tf AS (
     SELECT first_canon AS name, CAST(count(*) AS double) / max(t.n) AS tf
-    FROM identity_features CROSS JOIN total AS t WHERE first_canon IS NOT NULL GROUP BY first_canon
+    FROM identity_population CROSS JOIN total AS t WHERE first_canon IS NOT NULL GROUP BY first_canon
 ),
 last_tf AS (
     SELECT last_name AS name, CAST(count(*) AS double) / max(t.n) AS tf
-    FROM identity_features CROSS JOIN total AS t WHERE last_name IS NOT NULL GROUP BY last_name
+    FROM identity_population CROSS JOIN total AS t WHERE last_name IS NOT NULL GROUP BY last_name
 ),
 zip_tf AS (
     SELECT zip5 AS zip, CAST(count(*) AS double) / max(t.n) AS tf
-    FROM identity_features CROSS JOIN total AS t WHERE zip5 IS NOT NULL GROUP BY zip5
+    FROM identity_population CROSS JOIN total AS t WHERE zip5 IS NOT NULL GROUP BY zip5
 ),
 email_names AS (
-    SELECT email, count(DISTINCT first_canon) AS names FROM identity_features
+    SELECT email, count(DISTINCT first_canon) AS names FROM identity_population
     WHERE email IS NOT NULL GROUP BY email
 ),
 phone_names AS (
-    SELECT phone, count(DISTINCT first_canon) AS names FROM identity_features
+    SELECT phone, count(DISTINCT first_canon) AS names FROM identity_population
     WHERE phone IS NOT NULL GROUP BY phone
 ),
 compared AS (

@@ -74,3 +74,79 @@ def test_a_shopper_at_two_dealers_is_one_person_and_keeps_the_id_on_a_second_run
     assert {r["record_id"] for r in answer["records"]} == {kate["record_id"], kate_visit["record_id"]}
     unknown = CliRunner().invoke(main, ["identity", "explain", "abc123"])
     assert unknown.exit_code == 1 and "is in no person" in " ".join(unknown.output.split())
+
+
+HEADER = "lead_id,requested_at,lead_source,first_name,last_name,Email Address,mobile_phone,street,city,state,Zip Code,vehicle_year,vehicle_make,vehicle_model\n"
+CORNELIUS_MADISON = "INC-A1,2026-10-02T09:05:00-05:00,Web,Cornelius,Pemberton,cpemberton@example.org,(608) 555-0141,14 Gorham St,Madison,WI,53703,2026,Chevrolet,Equinox\n"
+CORNELIUS_SF = "INC-B1,2026-10-04T09:05:00-07:00,Web,Cornelius,Pemberton,,(415) 555-0177,900 Valencia St,San Francisco,CA,94110,2026,Chevrolet,Equinox\n"
+CORNELIUS_BOTH = "INC-C1,2026-10-06T09:05:00-07:00,Web,Cornelius,Pemberton,cpemberton@example.org,(415) 555-0177,900 Valencia St,San Francisco,CA,94110,2026,Chevrolet,Equinox\n"
+
+
+def test_incremental_runs_resolve_only_what_new_records_reach_keep_merged_ids_and_honour_a_split(
+    local_aws: LocalAws, registered_dealers: dict[str, Any], tmp_path: Path
+) -> None:
+    from forecourt.identity.job import run, split
+
+    def ingest(name: str, row: str, dealer: str) -> None:
+        path = tmp_path / f"{name}.csv"
+        path.write_text(HEADER + row)
+        report = local_aws.ingest_file(path, dealer, feed="generic-leads")
+        assert report.rows_curated == 1, report.quarantine_reasons
+
+    def resolve(day: int, *, full: bool = False) -> Any:
+        done = run(datetime(2026, 11, day, 6, tzinfo=UTC), full=full)
+        local_aws.drain_commits()
+        return done
+
+    def persons() -> dict[str, str]:
+        rows = _query(
+            "SELECT x.source_key, l.person_id FROM person_links l JOIN leads x ON x.record_id = l.record_id "
+            "WHERE x.source_key LIKE 'INC-%'"
+        )
+        return {r["source_key"]: r["person_id"] for r in rows}
+
+    def everyone() -> dict[str, tuple[str, datetime]]:
+        rows = _query("SELECT record_id, person_id, person_created FROM person_links")
+        return {r["record_id"]: (r["person_id"], r["person_created"]) for r in rows}
+
+    ingest("inc_a", CORNELIUS_MADISON, "D100")
+    resolve(10)
+    madison = persons()["INC-A1"]
+    before = everyone()
+
+    # Cornelius in San Francisco, no e-mail, another phone: not linked to Madison, a new person;
+    # only the new record was resolved and every other person was carried over as it was
+    ingest("inc_b", CORNELIUS_SF, "D200")
+    second = resolve(11)
+    assert second.mode == "incremental" and second.changed == 1 and second.resolved == 1
+    after = everyone()
+    assert {r: after[r] for r in before} == before
+    san_francisco = persons()["INC-B1"]
+    assert san_francisco != madison
+
+    # a record with Madison's e-mail and San Francisco's phone: one person, the older id survives
+    ingest("inc_c", CORNELIUS_BOTH, "D200")
+    third = resolve(12)
+    assert third.mode == "incremental" and third.changed == 1 and third.resolved == 3 and third.merged == 1
+    assert set(persons().values()) == {madison}
+    merged = _query(f"SELECT merged_into FROM persons WHERE person_id = '{san_francisco}'")
+    assert merged == [{"merged_into": madison}]
+
+    fourth = resolve(13)  # nothing new: nothing resolved, and the merged id is still recorded
+    assert fourth.changed == 0 and fourth.resolved == 0 and fourth.records == third.records
+    assert _query(f"SELECT merged_into FROM persons WHERE person_id = '{san_francisco}'") == merged
+    full = resolve(14, full=True)  # the same persons as the incremental runs found
+    assert full.mode == "full" and full.resolved == full.records and set(persons().values()) == {madison}
+
+    # the San Francisco lead was not him: split it off; it stays apart in later runs, full ones too
+    record = _query("SELECT record_id FROM leads WHERE source_key = 'INC-B1'")[0]["record_id"]
+    done = split([record], "a namesake", datetime(2026, 11, 15, 6, tzinfo=UTC))
+    assert done.person_id == madison and len(done.rest) == 2
+    local_aws.drain_commits()
+    resolve(15)
+    apart = persons()
+    assert apart["INC-A1"] == apart["INC-C1"] == madison  # the part with most of his records keeps the id
+    assert apart["INC-B1"] not in (madison, san_francisco)  # a merged-away id is never given again
+    assert resolve(16).resolved == 0 and persons() == apart
+    resolve(17, full=True)
+    assert persons() == apart

@@ -200,4 +200,4 @@ def get(name: str) -> Dataset:
 
 CURATED = ("leads", "visits", "sales", "sales_finance", "campaigns", "campaign_spend", "lead_events")
 OPERATIONAL = ("uploads", "quarantine", "lead_routes", "deliveries")
-DERIVED = ("persons", "person_links", "lead_tags", "enriched_leads")
+DERIVED = ("persons", "person_links", "identity_splits", "lead_tags", "enriched_leads")

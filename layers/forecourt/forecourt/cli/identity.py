@@ -1,4 +1,5 @@
-"""``forecourt identity``: resolve a CSV of people into persons, and explain a record's person."""
+"""``forecourt identity``: resolve a CSV of people or the lake into persons, explain a record's
+person, split a person merged too eagerly."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ import click
 from forecourt.cli.output import emit, errors, fail
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     import pyarrow as pa
 
+    from forecourt.identity.job import ResolveRun
     from forecourt.identity.resolve import Resolution, ResolveConfig
 
 
@@ -315,13 +319,20 @@ def _explain_from_lake(record_id: str, as_json: bool) -> None:
 
 
 @identity.command("run")
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Resolve every record again, not only what is new or changed (after changing the settings).",
+)
 @click.option("--timeout", default=300.0, show_default=True, help="Seconds to wait for the commits.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def identity_run(timeout: float, as_json: bool) -> None:
-    """Resolve every record of the lake (leads, visits, sales) into persons and person_links.
+def identity_run(full: bool, timeout: float, as_json: bool) -> None:
+    """Resolve the lake's records (leads, visits, sales) into persons and person_links.
 
-    Persons found again keep their ids; the run replaces the previous run's rows. Query the result
-    with `forecourt query "SELECT * FROM person_links"`."""
+    Incremental once a run exists: records new or changed since are compared with everyone, and
+    only the persons they reach are resolved again; --full resolves everything. Persons found again
+    keep their ids; the run replaces the previous run's rows. Query the result with
+    `forecourt query "SELECT * FROM person_links"`."""
     from datetime import UTC, datetime
 
     from forecourt.cli.data import _connect
@@ -331,10 +342,17 @@ def identity_run(timeout: float, as_json: bool) -> None:
     running = _connect()
     started = datetime.now(UTC).replace(microsecond=0)
     with errors.status("reading the lake's records, resolving, writing persons and person_links…"):
-        done = run(started)
+        done = run(started, full=full)
         stack.wait_idle(running, timeout=timeout)
+    _summary(done, started, as_json)
+
+
+def _summary(done: ResolveRun, started: datetime, as_json: bool) -> None:
     summary = {
+        "mode": done.mode,
         "records": done.records,
+        "records new or changed": done.changed,
+        "records resolved": done.resolved,
         "persons": done.persons,
         "persons with several records": done.multi_record_persons,
         "persons seen at several dealers": done.cross_dealer_persons,
@@ -347,3 +365,39 @@ def identity_run(timeout: float, as_json: bool) -> None:
         click.echo(json.dumps(summary, indent=2))
         return
     emit([{"": k, "value": v} for k, v in summary.items()], as_json=False, title="Identity resolution (lake)")
+
+
+@identity.command("split")
+@click.argument("record_ids", nargs=-1, required=True, metavar="RECORD_ID...")
+@click.option("--reason", help="Why (kept with the split; write no personal data in it).")
+@click.option("--timeout", default=300.0, show_default=True, help="Seconds to wait for the commits.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def identity_split(record_ids: tuple[str, ...], reason: str | None, timeout: float, as_json: bool) -> None:
+    """Split a person merged too eagerly: RECORD_IDs leave their person and become a person of their
+    own, and stay apart from its other records in every later run.
+
+    Find the records with `forecourt identity explain RECORD_ID`. The split is kept in the
+    identity_splits table; the person is resolved again at once (an incremental run)."""
+    from datetime import UTC, datetime
+
+    from forecourt.cli.data import _connect
+    from forecourt.identity.job import run, split
+    from forecourt.local import stack
+
+    running = _connect()
+    started = datetime.now(UTC).replace(microsecond=0)
+    try:
+        done = split(list(record_ids), reason, started)
+    except ValueError as exc:
+        fail(str(exc))
+        return
+    with errors.status(f"splitting {len(done.records)} record(s) off {done.person_id}, resolving again…"):
+        stack.wait_idle(running, timeout=timeout)
+        resolved = run(started)
+        stack.wait_idle(running, timeout=timeout)
+    if not as_json:
+        click.echo(
+            f"split {done.split_id}: {', '.join(done.records)} kept apart from the {len(done.rest)} other "
+            f"record(s) of {done.person_id}"
+        )
+    _summary(resolved, started, as_json)

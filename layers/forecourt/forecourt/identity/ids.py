@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 
 
@@ -41,9 +41,11 @@ def name_components(
     previous: Mapping[str, str],
     created: Mapping[str, str],
     now: str,
+    retired: Set[str] = frozenset(),
 ) -> Naming:
     """Ids for the components ``labels`` (one per record of ``records``) given the ``previous``
-    record → person ids and each earlier person's ``created`` time."""
+    record → person ids and each earlier person's ``created`` time; no new person takes an id of
+    ``previous`` or one ``retired`` (merged away earlier)."""
     members: dict[str, Counter[str]] = {}
     for label, record in zip(labels, records, strict=True):
         earlier = previous.get(record)
@@ -58,7 +60,7 @@ def name_components(
                 claims[earlier] = (count, label)
     ids: dict[str, str] = {}
     merged: list[tuple[str, str]] = []
-    taken = set(previous.values())
+    taken = set(previous.values()) | set(retired)
     for label in sorted(members):
         mine = sorted(
             (earlier for earlier, (_, owner) in claims.items() if owner == label),

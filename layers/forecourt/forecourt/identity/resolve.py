@@ -18,13 +18,15 @@ from __future__ import annotations
 import json
 import math
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Set
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from forecourt.analytics import translate
 from forecourt.identity.ids import Naming, name_components
 from forecourt.local.resources import REPO_ROOT
 
@@ -168,20 +170,60 @@ def resolve(
     previous: Mapping[str, str] | None = None,
     created: Mapping[str, str] | None = None,
     now: str = "",
+    *,
+    population: pa.Table | None = None,
+    cannot_link: pa.Table | None = None,
+    retired: Set[str] = frozenset(),
 ) -> Resolution:
     """Resolve ``features`` (``identity.features.features``) into persons; ``previous`` (record →
     person id of an earlier run) and ``created`` (person id → when created) keep earlier ids.
-    Raises ValueError when ``record_id`` is missing on a row or not unique."""
-    import duckdb
-
-    from forecourt.analytics import translate
-
+    ``population`` (default: ``features``) is every record, when only some are resolved: block
+    sizes and value frequencies count it all. ``cannot_link`` (left_id, right_id) are pairs that
+    must never be one person (``forecourt identity split``); ``retired`` are ids merged away earlier,
+    never given again. Raises ValueError when ``record_id``
+    is missing on a row or not unique."""
     config = config or ResolveConfig()
+    _check_ids(features)
+    with _session(features, population, features, config, cannot_link) as con:
+        _components(con, translate(sql("propagate_labels")))
+        _split_conflicts(con, translate(sql("conflicted_components")))
+        links, naming = _links(con, previous or {}, created or {}, now, retired)
+        pairs = con.sql(
+            "SELECT s.*, (e.left_id IS NOT NULL) AS linked FROM scored_pairs s "
+            "LEFT JOIN match_edges e USING (left_id, right_id) ORDER BY left_id, right_id"
+        ).to_arrow_table()
+    return Resolution(links, pairs, naming)
+
+
+def links_of(records: pa.Array, population: pa.Table, config: ResolveConfig | None = None) -> pa.Table:
+    """The links (left_id, right_id, match_weight: ``match_edges``) between ``records`` and any
+    record of ``population`` (which holds them): how an incremental run finds the persons its new
+    records reach without comparing everyone with everyone."""
+    _check_ids(population)
+    scope = pa.table({"record_id": records})
+    with _session(population, population, scope, config or ResolveConfig(), None) as con:
+        return con.sql("SELECT * FROM match_edges ORDER BY left_id, right_id").to_arrow_table()
+
+
+def _check_ids(features: pa.Table) -> None:
     ids = features.column("record_id")
     if ids.null_count:
         raise ValueError(f"{ids.null_count} record(s) without a record_id")
     if pc.count_distinct(ids).as_py() != features.num_rows:
         raise ValueError("record_id is not unique")
+
+
+@contextmanager
+def _session(
+    features: pa.Table,
+    population: pa.Table | None,
+    scope: pa.Table,
+    config: ResolveConfig,
+    cannot_link: pa.Table | None,
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB connection with the inputs registered and the pair steps (``STEPS``) run."""
+    import duckdb
+
     con = duckdb.connect()
     spill = tempfile.TemporaryDirectory(prefix="forecourt-identity-")
     try:
@@ -189,21 +231,20 @@ def resolve(
         # an in-memory database spills to ./.tmp by default: into whatever folder the user is in
         con.execute(f"SET temp_directory = '{spill.name}'")
         con.register("identity_features", features)
+        con.register("identity_population", features if population is None else population)
+        con.register("identity_scope", scope.select(["record_id"]))
+        con.register("identity_cannot_link", _NO_PAIRS if cannot_link is None else cannot_link)
         con.register("identity_config", config.config_table())
         con.register("identity_weights", config.weights_table())
         for step in STEPS:
             con.execute(f"CREATE TABLE {step} AS {translate(sql(step))}")
-        _components(con, translate(sql("propagate_labels")))
-        _split_conflicts(con, translate(sql("conflicted_components")))
-        links, naming = _links(con, previous or {}, created or {}, now)
-        pairs = con.sql(
-            "SELECT s.*, (e.left_id IS NOT NULL) AS linked FROM scored_pairs s "
-            "LEFT JOIN match_edges e USING (left_id, right_id) ORDER BY left_id, right_id"
-        ).to_arrow_table()
+        yield con
     finally:
         con.close()
         spill.cleanup()
-    return Resolution(links, pairs, naming)
+
+
+_NO_PAIRS = pa.table({"left_id": pa.array([], pa.string()), "right_id": pa.array([], pa.string())})
 
 
 def _components(con: duckdb.DuckDBPyConnection, propagate: str) -> None:
@@ -282,7 +323,11 @@ def _constrained_parts(items: list[tuple[str, str, str, float]]) -> list[tuple[s
 
 
 def _links(
-    con: duckdb.DuckDBPyConnection, previous: Mapping[str, str], created: Mapping[str, str], now: str
+    con: duckdb.DuckDBPyConnection,
+    previous: Mapping[str, str],
+    created: Mapping[str, str],
+    now: str,
+    retired: Set[str],
 ) -> tuple[pa.Table, Naming]:
     table = con.sql(
         """
@@ -306,7 +351,7 @@ def _links(
         """
     ).to_arrow_table()
     labels = table.column("label").to_pylist()
-    naming = name_components(labels, table.column("record_id").to_pylist(), previous, created, now)
+    naming = name_components(labels, table.column("record_id").to_pylist(), previous, created, now, retired)
     persons = [naming.ids[label] for label in labels]
     links = pa.table(
         {
