@@ -140,3 +140,44 @@ def test_a_held_lead_is_remembered_without_a_dealer(someone: dict[str, Any]) -> 
     identity_index.remember(someone, decision(someone["record_id"], None), AT)
     [found] = identity_index.prior_leads(someone | {"record_id": "L-next"})
     assert found.dealer_id is None
+
+
+def test_a_lead_finds_its_persons_earlier_leads_under_the_other_keys_resolution_published(
+    someone: dict[str, Any],
+) -> None:
+    from forecourt import identity_index
+    from forecourt.routing import person_keys
+
+    email_key, phone_key = person_keys({"email": someone["email"]}), person_keys({"phone": someone["phone"]})
+    by_email = {k: v for k, v in someone.items() if k != "phone"}
+    identity_index.remember(by_email, decision(someone["record_id"]), AT)
+    by_phone = {"record_id": "L-phone-only", "phone": someone["phone"]}
+    assert identity_index.prior_leads(by_phone) == []  # nothing under the phone itself
+
+    person = f"P-{someone['record_id']}"
+    keys = [*email_key, *phone_key]
+    assert identity_index.publish({k: [person] for k in keys}, {person: keys}, AT) == 2
+    [found] = identity_index.prior_leads(by_phone)
+    assert (found.lead_id, found.dealer_id) == (someone["record_id"], "D100")
+    assert found.keys == frozenset(phone_key)  # the lead's own key that led to it
+    seen = identity_index.look_up(by_phone)
+    assert list(seen.items) == phone_key and seen.items[phone_key[0]] is None  # remember starts from these
+    published = item("resolved#" + phone_key[0])
+    assert published["persons"]["SS"] == [person] and set(published["keys"]["SS"]) == set(keys)
+
+
+def test_a_key_shared_by_many_persons_leads_to_none_of_their_other_keys(someone: dict[str, Any]) -> None:
+    from forecourt import identity_index
+    from forecourt.routing import person_keys
+
+    [email_key], [phone_key] = (
+        person_keys({"email": someone["email"]}),
+        person_keys({"phone": someone["phone"]}),
+    )
+    identity_index.remember(
+        {k: v for k, v in someone.items() if k != "phone"}, decision(someone["record_id"]), AT
+    )
+    household = [f"P-{someone['record_id']}-{n}" for n in range(identity_index.MAX_PERSONS + 1)]
+    identity_index.publish({phone_key: household}, {p: [email_key, phone_key] for p in household}, AT)
+    assert identity_index.prior_leads({"record_id": "L-2", "phone": someone["phone"]}) == []
+    assert "keys" not in item("resolved#" + phone_key)

@@ -82,10 +82,21 @@ CORNELIUS_SF = "INC-B1,2026-10-04T09:05:00-07:00,Web,Cornelius,Pemberton,,(415) 
 CORNELIUS_BOTH = "INC-C1,2026-10-06T09:05:00-07:00,Web,Cornelius,Pemberton,cpemberton@example.org,(415) 555-0177,900 Valencia St,San Francisco,CA,94110,2026,Chevrolet,Equinox\n"
 
 
+def _index_item(key: str) -> dict[str, Any]:
+    from forecourt import aws
+    from forecourt.config import settings
+
+    answer = aws.client("dynamodb").get_item(
+        TableName=settings().identity_index_table, Key={"key": {"S": key}}
+    )
+    return dict(answer.get("Item", {}))
+
+
 def test_incremental_runs_resolve_only_what_new_records_reach_keep_merged_ids_and_honour_a_split(
     local_aws: LocalAws, registered_dealers: dict[str, Any], tmp_path: Path
 ) -> None:
     from forecourt.identity.job import run, split
+    from forecourt.routing import person_keys
 
     def ingest(name: str, row: str, dealer: str) -> None:
         path = tmp_path / f"{name}.csv"
@@ -131,6 +142,12 @@ def test_incremental_runs_resolve_only_what_new_records_reach_keep_merged_ids_an
     assert set(persons().values()) == {madison}
     merged = _query(f"SELECT merged_into FROM persons WHERE person_id = '{san_francisco}'")
     assert merged == [{"merged_into": madison}]
+    # the identity index now knows his Madison e-mail and San Francisco phone are one person
+    assert third.published >= 2
+    [email_key] = person_keys({"email": "cpemberton@example.org"})
+    [phone_key] = person_keys({"phone": "+14155550177"})
+    published = _index_item("resolved#" + phone_key)
+    assert published["persons"]["SS"] == [madison] and email_key in published["keys"]["SS"]
 
     fourth = resolve(13)  # nothing new: nothing resolved, and the merged id is still recorded
     assert fourth.changed == 0 and fourth.resolved == 0 and fourth.records == third.records

@@ -1,12 +1,17 @@
 """The identity index (DynamoDB, template ``IdentityIndexTable``; ARCHITECTURE §6): a person's recent
 leads by the hash of their normalized e-mail or phone, for routing's dealer of record and duplicates.
 
-One item per identity key (``routing.person_keys``: ``email#<sha256 hex>`` / ``phone#<sha256 hex>``;
-until identity resolution (issue 5) gives person ids, the key is the person). An item holds the
-person's last ``MAX_ENTRIES`` leads — lead id, the dealer it was routed to, the vehicle's VIN and
-``make|model``, arrival and request times — and expires (``expires_at``, DynamoDB TTL) when the
-longest routing window has passed since its newest lead. No e-mail address or phone number is ever
-stored: only their SHA-256.
+One item per identity key (``routing.person_keys``: ``email#<sha256 hex>`` / ``phone#<sha256 hex>``).
+An item holds the last ``MAX_ENTRIES`` leads under that key — lead id, the dealer it was routed to,
+the vehicle's VIN and ``make|model``, arrival and request times — and expires (``expires_at``,
+DynamoDB TTL) when the longest routing window has passed since its newest lead. No e-mail address
+or phone number is ever stored: only their SHA-256.
+
+Identity resolution (the ``resolve`` job) publishes who is who next to them: ``resolved#<key>``
+holds the persons that key belongs to and every identity key of those persons (``publish``). A
+lookup reads both, then the leads under the person's other keys, so that a lead giving only a phone
+finds the person's earlier leads given with an e-mail at another dealer. A key on the records of
+more than ``MAX_PERSONS`` persons (a household line, a showroom's phone) lists no keys.
 
 Writes are read-modify-write with a version condition, so two leads of one person routed at the
 same moment both land; remembering a lead already remembered changes nothing (a redelivery).
@@ -16,7 +21,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +32,13 @@ from forecourt.routing import PriorLead, RouteDecision, RoutingRules, person_key
 
 MAX_ENTRIES = 20
 """Leads kept per identity key (the newest): enough for any window, bounded for a busy shopper."""
+RESOLVED = "resolved#"
+"""Prefix of the items ``publish`` writes: ``resolved#email#<sha256 hex>``."""
+MAX_PERSONS = 4
+"""A key shared by more persons than this names none of their other keys."""
+MAX_PERSON_KEYS = 32
+"""Keys listed per published key, at most: a person with more (a data-entry accident) lists the
+first ones in order."""
 _WRITE_ATTEMPTS = 6
 _READ_ATTEMPTS = 5
 
@@ -53,12 +65,41 @@ def prior_leads(lead: Mapping[str, Any]) -> list[PriorLead]:
 
 
 def look_up(lead: Mapping[str, Any]) -> Seen:
-    """Read ``lead``'s identity keys (one BatchGetItem, strongly consistent). Raises
-    IdentityIndexBusy when DynamoDB leaves keys unprocessed after retries, botocore's ClientError on
-    other failures."""
+    """Read ``lead``'s identity keys and what resolution published for them (one BatchGetItem,
+    strongly consistent), then the leads under the other keys of the persons found (a second one,
+    only when there are such keys). A lead found through a person carries the lead's own key that
+    led to it. Raises IdentityIndexBusy when DynamoDB leaves keys unprocessed after retries,
+    botocore's ClientError on other failures."""
     keys = person_keys(lead)
     if not keys:
         return Seen([], {})
+    items = _get([*keys, *(RESOLVED + k for k in keys)])
+    via: dict[str, str] = {}  # another key of the person → the lead's key that named it
+    for key in keys:
+        for other in _strings(items.get(RESOLVED + key), "keys"):
+            if other not in keys:
+                via.setdefault(other, key)
+    found: dict[str, PriorLead] = {}
+    own = {key: items[key] for key in keys if key in items}
+    for key, item in [*own.items(), *((via[k], i) for k, i in _get(list(via)[:_BATCH_KEYS]).items())]:
+        for entry in _entries(item):
+            known = found.get(entry.lead_id)
+            found[entry.lead_id] = _with_key(known or entry, key)
+    return Seen(
+        sorted(found.values(), key=lambda p: (p.received_at, p.lead_id), reverse=True),
+        {key: own.get(key) for key in keys},
+    )
+
+
+_BATCH_KEYS = 100
+"""BatchGetItem reads at most 100 keys a request."""
+
+
+def _get(keys: list[str]) -> dict[str, dict[str, Any]]:
+    """The items of ``keys`` (at most ``_BATCH_KEYS``) that exist, by key: one BatchGetItem,
+    strongly consistent, repeated for what DynamoDB leaves unprocessed."""
+    if not keys:
+        return {}
     table = settings().identity_index_table
     request: dict[str, Any] = {table: {"Keys": [{"key": {"S": k}} for k in keys], "ConsistentRead": True}}
     items: list[dict[str, Any]] = []
@@ -71,17 +112,49 @@ def look_up(lead: Mapping[str, Any]) -> Seen:
         time.sleep(0.05 * 2**attempt)
     else:
         raise IdentityIndexBusy("DynamoDB left identity keys unprocessed after retries")
-    found: dict[str, PriorLead] = {}
-    for item in items:
-        key = item["key"]["S"]
-        for entry in _entries(item):
-            known = found.get(entry.lead_id)
-            found[entry.lead_id] = _with_key(known or entry, key)
-    by_key = {item["key"]["S"]: item for item in items}
-    return Seen(
-        sorted(found.values(), key=lambda p: (p.received_at, p.lead_id), reverse=True),
-        {key: by_key.get(key) for key in keys},
-    )
+    return {item["key"]["S"]: item for item in items}
+
+
+def _strings(item: Mapping[str, Any] | None, name: str) -> list[str]:
+    return sorted(item[name]["SS"]) if item and name in item else []
+
+
+def publish(
+    persons_by_key: Mapping[str, Sequence[str]], keys_of: Mapping[str, Sequence[str]], at: datetime
+) -> int:
+    """Write ``resolved#<key>`` for each key of ``persons_by_key`` (key → the persons whose
+    records carry it), listing every key of those persons (``keys_of``: person → keys) unless the
+    key is shared by more than ``MAX_PERSONS``; returns the items written. Threads of BatchWriteItem
+    (25 items each), retrying what DynamoDB leaves unprocessed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    items = []
+    for key, persons in persons_by_key.items():
+        item: dict[str, Any] = {
+            "key": {"S": RESOLVED + key},
+            "persons": {"SS": sorted(persons)[: MAX_PERSONS + 1]},
+            "resolved_at": {"S": _iso(at)},
+        }
+        if len(persons) <= MAX_PERSONS:
+            listed = sorted({k for person in persons for k in keys_of.get(person, ())})[:MAX_PERSON_KEYS]
+            item["keys"] = {"SS": listed}
+        items.append({"PutRequest": {"Item": item}})
+    batches = [items[i : i + 25] for i in range(0, len(items), 25)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(_write_batch, batches))
+    return len(items)
+
+
+def _write_batch(batch: list[dict[str, Any]]) -> None:
+    table = settings().identity_index_table
+    dynamodb = aws.client("dynamodb")
+    request: dict[str, Any] = {table: batch}
+    for attempt in range(_WRITE_ATTEMPTS):
+        request = dynamodb.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+        if not request:
+            return
+        time.sleep(0.05 * 2**attempt)
+    raise IdentityIndexBusy("DynamoDB left identity index writes unprocessed after retries")
 
 
 def remember(

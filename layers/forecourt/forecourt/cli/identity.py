@@ -359,6 +359,7 @@ def _summary(done: ResolveRun, started: datetime, as_json: bool) -> None:
         "person ids kept": done.kept,
         "person ids new": done.new,
         "person ids merged into another": done.merged,
+        "identity index keys published": done.published,
         "resolved at": started.isoformat(),
     }
     if as_json:

@@ -53,6 +53,8 @@ class ResolveRun:
     """Persons whose id an earlier run gave (carried over or found again)."""
     new: int
     merged: int
+    published: int
+    """Identity index items written (``identity_index.publish``): the keys of the records resolved."""
     requests: list[Any]
     """The commit requests sent (one per table)."""
 
@@ -102,6 +104,7 @@ def run(now: datetime, config: ResolveConfig | None = None, *, full: bool = Fals
         commits.write_table("persons", persons, RUN_ID, now.date()),
     ]
     commits.send(requests)
+    published = _publish(people, links, resolving["record_id"], now)
     current = persons.filter(pc.is_null(persons["merged_into"]))
     return ResolveRun(
         mode="full" if scope is None else "incremental",
@@ -114,6 +117,7 @@ def run(now: datetime, config: ResolveConfig | None = None, *, full: bool = Fals
         kept=current.num_rows - result.naming.new,
         new=result.naming.new,
         merged=len(result.naming.merged),
+        published=published,
         requests=requests,
     )
 
@@ -221,6 +225,31 @@ def _scope(
     hit = pa.chunked_array([*hit.chunks, pa.array(together, pa.string())], pa.string())
     theirs = earlier["record_id"].filter(pc.is_in(earlier["person_id"], value_set=hit))
     return pc.unique(pa.chunked_array([*theirs.chunks, touched], pa.string()).combine_chunks())
+
+
+def _publish(people: pa.Table, links: pa.Table, resolved: pa.ChunkedArray, at: datetime) -> int:
+    """Publish to the identity index, for the e-mails and phones of the ``resolved`` records, the
+    persons each belongs to and all those persons' keys (``routing.person_keys``, as routing reads
+    them)."""
+    from forecourt import identity_index
+    from forecourt.routing import person_keys
+
+    person_of = dict(zip(links["record_id"].to_pylist(), links["person_id"].to_pylist(), strict=True))
+    wanted = set(resolved.to_pylist())
+    persons_by_key: dict[str, set[str]] = {}
+    keys_of: dict[str, set[str]] = {}
+    mine: set[str] = set()
+    for row in people.select(["record_id", "email", "phone"]).to_pylist():
+        person = person_of.get(row["record_id"])
+        if person is None:
+            continue
+        for key in person_keys(row):
+            persons_by_key.setdefault(key, set()).add(person)
+            keys_of.setdefault(person, set()).add(key)
+            if row["record_id"] in wanted:
+                mine.add(key)
+    listed = {key: sorted(persons_by_key[key]) for key in sorted(mine)}
+    return identity_index.publish(listed, {p: sorted(k) for p, k in keys_of.items()}, at)
 
 
 def _carry(carried: pa.Table, now: datetime) -> pa.Table:
