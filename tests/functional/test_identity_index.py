@@ -156,7 +156,7 @@ def test_a_lead_finds_its_persons_earlier_leads_under_the_other_keys_resolution_
 
     person = f"P-{someone['record_id']}"
     keys = [*email_key, *phone_key]
-    assert identity_index.publish({k: [person] for k in keys}, {person: keys}, AT) == 2
+    assert identity_index.publish({k: ([person], keys) for k in keys}, AT) == 2
     [found] = identity_index.prior_leads(by_phone)
     assert (found.lead_id, found.dealer_id) == (someone["record_id"], "D100")
     assert found.keys == frozenset(phone_key)  # the lead's own key that led to it
@@ -178,6 +178,6 @@ def test_a_key_shared_by_many_persons_leads_to_none_of_their_other_keys(someone:
         {k: v for k, v in someone.items() if k != "phone"}, decision(someone["record_id"]), AT
     )
     household = [f"P-{someone['record_id']}-{n}" for n in range(identity_index.MAX_PERSONS + 1)]
-    identity_index.publish({phone_key: household}, {p: [email_key, phone_key] for p in household}, AT)
+    identity_index.publish({phone_key: (household, [email_key, phone_key])}, AT)
     assert identity_index.prior_leads({"record_id": "L-2", "phone": someone["phone"]}) == []
     assert "keys" not in item("resolved#" + phone_key)

@@ -151,6 +151,7 @@ def test_incremental_runs_resolve_only_what_new_records_reach_keep_merged_ids_an
 
     fourth = resolve(13)  # nothing new: nothing resolved, and the merged id is still recorded
     assert fourth.changed == 0 and fourth.resolved == 0 and fourth.records == third.records
+    assert fourth.published == 0  # the index already says so
     assert _query(f"SELECT merged_into FROM persons WHERE person_id = '{san_francisco}'") == merged
     full = resolve(14, full=True)  # the same persons as the incremental runs found
     assert full.mode == "full" and full.resolved == full.records and set(persons().values()) == {madison}

@@ -119,25 +119,22 @@ def _strings(item: Mapping[str, Any] | None, name: str) -> list[str]:
     return sorted(item[name]["SS"]) if item and name in item else []
 
 
-def publish(
-    persons_by_key: Mapping[str, Sequence[str]], keys_of: Mapping[str, Sequence[str]], at: datetime
-) -> int:
-    """Write ``resolved#<key>`` for each key of ``persons_by_key`` (key → the persons whose
-    records carry it), listing every key of those persons (``keys_of``: person → keys) unless the
-    key is shared by more than ``MAX_PERSONS``; returns the items written. Threads of BatchWriteItem
-    (25 items each), retrying what DynamoDB leaves unprocessed."""
+def publish(entries: Mapping[str, tuple[Sequence[str], Sequence[str]]], at: datetime) -> int:
+    """Write ``resolved#<key>`` for each key of ``entries``: key → (the persons whose records carry
+    it, every key of those persons); the keys are left out when the key is shared by more than
+    ``MAX_PERSONS``. Returns the items written. Threads of BatchWriteItem (25 items each), retrying
+    what DynamoDB leaves unprocessed."""
     from concurrent.futures import ThreadPoolExecutor
 
     items = []
-    for key, persons in persons_by_key.items():
+    for key, (persons, keys) in entries.items():
         item: dict[str, Any] = {
             "key": {"S": RESOLVED + key},
             "persons": {"SS": sorted(persons)[: MAX_PERSONS + 1]},
             "resolved_at": {"S": _iso(at)},
         }
         if len(persons) <= MAX_PERSONS:
-            listed = sorted({k for person in persons for k in keys_of.get(person, ())})[:MAX_PERSON_KEYS]
-            item["keys"] = {"SS": listed}
+            item["keys"] = {"SS": sorted(keys)[:MAX_PERSON_KEYS]}
         items.append({"PutRequest": {"Item": item}})
     batches = [items[i : i + 25] for i in range(0, len(items), 25)]
     with ThreadPoolExecutor(max_workers=8) as pool:

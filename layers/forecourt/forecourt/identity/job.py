@@ -54,7 +54,7 @@ class ResolveRun:
     new: int
     merged: int
     published: int
-    """Identity index items written (``identity_index.publish``): the keys of the records resolved."""
+    """Identity index items written (``identity_index.publish``): the keys whose persons changed."""
     requests: list[Any]
     """The commit requests sent (one per table)."""
 
@@ -103,8 +103,8 @@ def run(now: datetime, config: ResolveConfig | None = None, *, full: bool = Fals
         commits.write_table("person_links", links, RUN_ID, now.date()),
         commits.write_table("persons", persons, RUN_ID, now.date()),
     ]
+    published = _publish(people, links, earlier, now)  # first: a failed run is redone whole
     commits.send(requests)
-    published = _publish(people, links, resolving["record_id"], now)
     current = persons.filter(pc.is_null(persons["merged_into"]))
     return ResolveRun(
         mode="full" if scope is None else "incremental",
@@ -227,18 +227,27 @@ def _scope(
     return pc.unique(pa.chunked_array([*theirs.chunks, touched], pa.string()).combine_chunks())
 
 
-def _publish(people: pa.Table, links: pa.Table, resolved: pa.ChunkedArray, at: datetime) -> int:
-    """Publish to the identity index, for the e-mails and phones of the ``resolved`` records, the
-    persons each belongs to and all those persons' keys (``routing.person_keys``, as routing reads
-    them)."""
+def _publish(people: pa.Table, links: pa.Table, earlier: pa.Table, at: datetime) -> int:
+    """Bring the identity index up to date: publish every e-mail and phone (``routing.person_keys``,
+    as routing reads them) whose persons, or those persons' keys, differ from what the previous
+    run's persons give; returns the items written. Before a first run of this version (rows without
+    ``record_received_at``) nothing is assumed published. A key no record carries any more (a
+    changed e-mail, an erased record) keeps its item: erasure (issue 6) removes it."""
     from forecourt import identity_index
+
+    now = _key_items(people, links)
+    published = earlier.num_rows and not earlier["record_received_at"].null_count
+    before = _key_items(people, earlier) if published else {}
+    return identity_index.publish({key: item for key, item in now.items() if before.get(key) != item}, at)
+
+
+def _key_items(people: pa.Table, links: pa.Table) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Identity key → (the persons of ``links`` whose records carry it, all those persons' keys)."""
     from forecourt.routing import person_keys
 
     person_of = dict(zip(links["record_id"].to_pylist(), links["person_id"].to_pylist(), strict=True))
-    wanted = set(resolved.to_pylist())
     persons_by_key: dict[str, set[str]] = {}
     keys_of: dict[str, set[str]] = {}
-    mine: set[str] = set()
     for row in people.select(["record_id", "email", "phone"]).to_pylist():
         person = person_of.get(row["record_id"])
         if person is None:
@@ -246,10 +255,10 @@ def _publish(people: pa.Table, links: pa.Table, resolved: pa.ChunkedArray, at: d
         for key in person_keys(row):
             persons_by_key.setdefault(key, set()).add(person)
             keys_of.setdefault(person, set()).add(key)
-            if row["record_id"] in wanted:
-                mine.add(key)
-    listed = {key: sorted(persons_by_key[key]) for key in sorted(mine)}
-    return identity_index.publish(listed, {p: sorted(k) for p, k in keys_of.items()}, at)
+    return {
+        key: (tuple(sorted(persons)), tuple(sorted({k for p in persons for k in keys_of[p]})))
+        for key, persons in persons_by_key.items()
+    }
 
 
 def _carry(carried: pa.Table, now: datetime) -> pa.Table:
