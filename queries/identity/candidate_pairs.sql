@@ -45,6 +45,15 @@ WITH keyed AS (
     UNION ALL
     SELECT record_id, 'birth_initial', birth_date || '|' || substr(first_name, 1, 1)
     FROM identity_population WHERE birth_date IS NOT NULL AND first_name IS NOT NULL
+    UNION ALL
+    -- the surname's letters in order: a first name with a surname whose letters were transposed
+    SELECT record_id, 'first_last_letters',
+        first_canon || '|' || array_join(array_sort(regexp_extract_all(last_name, '.')), '')
+    FROM identity_population WHERE first_canon IS NOT NULL AND last_name IS NOT NULL
+    UNION ALL
+    -- both names mistyped, same zip
+    SELECT record_id, 'zip_initials', zip5 || '|' || substr(first_name, 1, 1) || substr(last_name, 1, 1)
+    FROM identity_population WHERE zip5 IS NOT NULL AND first_name IS NOT NULL AND last_name IS NOT NULL
 ),
 sized AS (
     SELECT record_id, rule, block_key, count(*) OVER (PARTITION BY rule, block_key) AS block_size

@@ -62,6 +62,12 @@ compared AS (
             WHEN l.first_canon = r.first_canon THEN 'nickname'
             WHEN levenshtein_distance(l.first_name, r.first_name) <= 1
                 OR (length(l.first_name) >= 5 AND levenshtein_distance(l.first_name, r.first_name) <= 2)
+                -- a typo in the full name one of them goes by the nickname of (Rick / Richsrd)
+                OR levenshtein_distance(l.first_canon, r.first_canon) <= 1
+                OR (length(l.first_canon) >= 5 AND levenshtein_distance(l.first_canon, r.first_canon) <= 2)
+                -- two letters transposed in a short name (Mei / Mie)
+                OR array_sort(regexp_extract_all(l.first_name, '.'))
+                    = array_sort(regexp_extract_all(r.first_name, '.'))
                 THEN 'close'
             WHEN length(l.first_name) = 1 OR length(r.first_name) = 1 THEN
                 CASE WHEN substr(l.first_name, 1, 1) = substr(r.first_name, 1, 1) THEN 'initial' ELSE 'different' END
