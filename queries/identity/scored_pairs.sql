@@ -36,6 +36,10 @@ phone_names AS (
     SELECT phone, count(DISTINCT first_canon) AS names FROM identity_population
     WHERE phone IS NOT NULL GROUP BY phone
 ),
+letters AS (  -- a first name's letters in order, to see a transposition (Mei / Mie)
+    SELECT record_id, array_join(array_sort(regexp_extract_all(first_name, '.')), '') AS first_letters
+    FROM identity_features WHERE first_name IS NOT NULL
+),
 compared AS (
     SELECT
         p.left_id,
@@ -65,9 +69,7 @@ compared AS (
                 -- a typo in the full name one of them goes by the nickname of (Rick / Richsrd)
                 OR levenshtein_distance(l.first_canon, r.first_canon) <= 1
                 OR (length(l.first_canon) >= 5 AND levenshtein_distance(l.first_canon, r.first_canon) <= 2)
-                -- two letters transposed in a short name (Mei / Mie)
-                OR array_sort(regexp_extract_all(l.first_name, '.'))
-                    = array_sort(regexp_extract_all(r.first_name, '.'))
+                OR la.first_letters = ra.first_letters  -- two letters transposed in a short name
                 THEN 'close'
             WHEN length(l.first_name) = 1 OR length(r.first_name) = 1 THEN
                 CASE WHEN substr(l.first_name, 1, 1) = substr(r.first_name, 1, 1) THEN 'initial' ELSE 'different' END
@@ -114,6 +116,8 @@ compared AS (
     FROM candidate_pairs AS p
     JOIN identity_features AS l ON l.record_id = p.left_id
     JOIN identity_features AS r ON r.record_id = p.right_id
+    LEFT JOIN letters AS la ON la.record_id = p.left_id
+    LEFT JOIN letters AS ra ON ra.record_id = p.right_id
     LEFT JOIN phone_names AS pn ON pn.phone = l.phone
     LEFT JOIN email_names AS en ON en.email = l.email
     CROSS JOIN identity_config AS cfg
