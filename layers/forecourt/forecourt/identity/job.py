@@ -207,7 +207,7 @@ def _scope(
     """The records an incremental run resolves (None: all of them): the changed records and every
     record of the earlier persons they link to, of persons that lost a record, and of persons that
     hold a pair split apart since."""
-    if earlier.num_rows == 0 or pc.sum(changed).as_py() > FULL_SHARE * max(people.num_rows, 1):
+    if earlier.num_rows == 0 or (pc.sum(changed).as_py() or 0) > FULL_SHARE * max(people.num_rows, 1):
         return None
     touched = people["record_id"].filter(changed)
     edges = links_of(touched, everyone, config)
