@@ -4,12 +4,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint format typecheck generate bench bench-identity layer-size clean install
+.PHONY: constraints demo test test-slow lint format typecheck generate bench bench-identity layer-size clean install
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[local,dev]'
+	$(BIN)/pip install --quiet --constraint constraints.txt -e '.[local,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -42,11 +42,20 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest_bench.py
 
 bench-identity: $(STAMP)  ## identity resolution vs Splink on labelled people (installs Splink)
-	$(BIN)/pip install --quiet -e '.[local,dev,bench]'
+	$(BIN)/pip install --quiet --constraint constraints.txt -e '.[local,dev,bench]'
 	$(BIN)/python bench/identity_bench.py --million
 
 layer-size: $(STAMP)
 	$(BIN)/python -m forecourt.layer_size
+
+constraints:  ## re-pin constraints.txt from a fresh unpinned install (then run make test and commit)
+	rm -rf .venv-pin
+	$(PYTHON) -m venv .venv-pin
+	.venv-pin/bin/pip install --quiet --upgrade pip
+	.venv-pin/bin/pip install --quiet -e '.[local,dev]'
+	{ sed -n '/^#/p' constraints.txt; .venv-pin/bin/pip freeze --exclude-editable | grep -v '^forecourt'; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+	rm -rf .venv-pin
 
 clean:
 	rm -rf $(VENV) build .aws-sam .forecourt
