@@ -19,6 +19,7 @@ nothing but ``received_at``.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -74,10 +75,10 @@ def run(now: datetime, config: ResolveConfig | None = None, *, full: bool = Fals
     changed = _changed(people, earlier)
     scope = None if full else _scope(people, everyone, earlier, apart, changed, config)
     if scope is None:
-        resolving, carried = people, earlier.slice(0, 0)
+        resolving, resolving_features, carried = people, everyone, earlier.slice(0, 0)
     else:
         in_scope = pc.is_in(people["record_id"], value_set=scope)
-        resolving = people.filter(in_scope)
+        resolving, resolving_features = people.filter(in_scope), everyone.filter(in_scope)
         still = pc.is_in(earlier["record_id"], value_set=people["record_id"])
         carried = earlier.filter(pc.and_(still, pc.invert(pc.is_in(earlier["record_id"], value_set=scope))))
     previous = dict(zip(earlier["record_id"].to_pylist(), earlier["person_id"].to_pylist(), strict=True))
@@ -88,7 +89,7 @@ def run(now: datetime, config: ResolveConfig | None = None, *, full: bool = Fals
         )
     }
     result = resolve(
-        features(resolving),
+        resolving_features,
         config,
         previous,
         created,
@@ -103,7 +104,10 @@ def run(now: datetime, config: ResolveConfig | None = None, *, full: bool = Fals
         commits.write_table("person_links", links, RUN_ID, now.date()),
         commits.write_table("persons", persons, RUN_ID, now.date()),
     ]
-    published = _publish(people, links, earlier, now)  # first: a failed run is redone whole
+    # first: a failed run is redone whole; before a first run of this version (rows without
+    # record_received_at) nothing is assumed published
+    published_before = earlier.num_rows > 0 and not earlier["record_received_at"].null_count
+    published = _publish(people, links, previous if published_before else {}, now)
     commits.send(requests)
     current = persons.filter(pc.is_null(persons["merged_into"]))
     return ResolveRun(
@@ -216,43 +220,49 @@ def _scope(
     ends = [*edges["left_id"].chunks, *edges["right_id"].chunks]
     reached = pa.chunked_array([*ends, touched, gone], pa.string())
     hit = earlier["person_id"].filter(pc.is_in(earlier["record_id"], value_set=reached))
-    person_of = dict(zip(earlier["record_id"].to_pylist(), earlier["person_id"].to_pylist(), strict=True))
-    together = [
-        person_of[left]
-        for left, right in zip(apart["left_id"].to_pylist(), apart["right_id"].to_pylist(), strict=True)
-        if left in person_of and person_of[left] == person_of.get(right)
-    ]
-    hit = pa.chunked_array([*hit.chunks, pa.array(together, pa.string())], pa.string())
+
+    def person_of(records: pa.ChunkedArray) -> pa.ChunkedArray:
+        return pc.take(earlier["person_id"], pc.index_in(records, value_set=earlier["record_id"]))
+
+    left, right = person_of(apart["left_id"]), person_of(apart["right_id"])
+    together = left.filter(pc.fill_null(pc.equal(left, right), False))  # a split pair in one person
+    hit = pa.chunked_array([*hit.chunks, *together.chunks], pa.string())
     theirs = earlier["record_id"].filter(pc.is_in(earlier["person_id"], value_set=hit))
     return pc.unique(pa.chunked_array([*theirs.chunks, touched], pa.string()).combine_chunks())
 
 
-def _publish(people: pa.Table, links: pa.Table, earlier: pa.Table, at: datetime) -> int:
+def _publish(people: pa.Table, links: pa.Table, previous: Mapping[str, str], at: datetime) -> int:
     """Bring the identity index up to date: publish every e-mail and phone (``routing.person_keys``,
-    as routing reads them) whose persons, or those persons' keys, differ from what the previous
-    run's persons give; returns the items written. Before a first run of this version (rows without
-    ``record_received_at``) nothing is assumed published. A key no record carries any more (a
-    changed e-mail, an erased record) keeps its item: erasure (issue 6) removes it."""
+    as routing reads them) whose persons, or those persons' keys, differ from what the ``previous``
+    run's persons (record → person; empty: nothing published yet) give; returns the items written.
+    A key no record carries any more (a changed e-mail, an erased record) keeps its item: erasure
+    (issue 6) removes it."""
     from forecourt import identity_index
+    from forecourt.routing import person_keys
 
-    now = _key_items(people, links)
-    published = earlier.num_rows and not earlier["record_received_at"].null_count
-    before = _key_items(people, earlier) if published else {}
+    keyed = [
+        (row["record_id"], person_keys(row))
+        for row in people.select(["record_id", "email", "phone"]).to_pylist()
+    ]
+    now = _key_items(
+        keyed, dict(zip(links["record_id"].to_pylist(), links["person_id"].to_pylist(), strict=True))
+    )
+    before = _key_items(keyed, previous) if previous else {}
     return identity_index.publish({key: item for key, item in now.items() if before.get(key) != item}, at)
 
 
-def _key_items(people: pa.Table, links: pa.Table) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
-    """Identity key → (the persons of ``links`` whose records carry it, all those persons' keys)."""
-    from forecourt.routing import person_keys
-
-    person_of = dict(zip(links["record_id"].to_pylist(), links["person_id"].to_pylist(), strict=True))
+def _key_items(
+    keyed: list[tuple[str, list[str]]], person_of: Mapping[str, str]
+) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Identity key → (the persons whose records carry it, all those persons' keys), from each
+    record's keys (``keyed``) and its person (``person_of``)."""
     persons_by_key: dict[str, set[str]] = {}
     keys_of: dict[str, set[str]] = {}
-    for row in people.select(["record_id", "email", "phone"]).to_pylist():
-        person = person_of.get(row["record_id"])
+    for record, keys in keyed:
+        person = person_of.get(record)
         if person is None:
             continue
-        for key in person_keys(row):
+        for key in keys:
             persons_by_key.setdefault(key, set()).add(person)
             keys_of.setdefault(person, set()).add(key)
     return {
