@@ -19,8 +19,8 @@ def _touch(path: Path, size: int = 10) -> None:
     path.write_bytes(b"x" * size)
 
 
-def _makefile_recipe(repo_root: Path) -> str:
-    return (repo_root / "layers" / "forecourt" / "Makefile").read_text()
+def _makefile_recipe(repo_root: Path, layer: str = "forecourt") -> str:
+    return (repo_root / "layers" / layer / "Makefile").read_text()
 
 
 def _pyc_flags(pyc: Path) -> int:
@@ -82,6 +82,42 @@ def test_prune_refuses_a_missing_directory(tmp_path: Path) -> None:
         layer_size.prune(tmp_path / "absent")
 
 
+def test_strip_shrinks_native_libraries_which_still_load_and_leaves_other_files(tmp_path: Path) -> None:
+    import shutil
+
+    import zstandard
+
+    if shutil.which("strip") is None:
+        pytest.skip("no strip program on this machine")
+    library = next(Path(zstandard.__file__).parent.glob("backend_c.*.so"))
+    site = tmp_path / "python"
+    copy = site / "zstandard" / library.name
+    copy.parent.mkdir(parents=True)
+    shutil.copy2(library, copy)
+    _touch(site / "pkg" / "not_elf.so.1", 50)
+    before = copy.stat().st_size
+
+    freed = layer_size.strip_native(site)
+
+    assert 0 < freed == before - copy.stat().st_size
+    assert (site / "pkg" / "not_elf.so.1").read_bytes() == b"x" * 50
+    loads = (
+        "import importlib.machinery, importlib.util, sys\n"
+        "loader = importlib.machinery.ExtensionFileLoader('zstandard.backend_c', sys.argv[1])\n"
+        "spec = importlib.util.spec_from_loader('zstandard.backend_c', loader)\n"
+        "module = importlib.util.module_from_spec(spec); loader.exec_module(module)\n"
+        "assert module.ZstdDecompressor().decompress(module.ZstdCompressor().compress(b'lake')) == b'lake'\n"
+    )
+    subprocess.run([sys.executable, "-c", loads, str(copy)], check=True)
+
+
+def test_without_a_strip_program_nothing_is_stripped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(layer_size.shutil, "which", lambda name: None)
+    _touch(tmp_path / "lib.so", 10)
+
+    assert layer_size.strip_native(tmp_path) == 0
+
+
 def test_measure_lists_packages_largest_first_with_dist_info_folded_and_functions(tmp_path: Path) -> None:
     site = tmp_path / "python"
     _touch(site / "pyarrow" / "libarrow.so", 3000)
@@ -116,8 +152,9 @@ def test_report_flags_a_total_over_the_limit() -> None:
     assert "within" in layer_size.report(lines[:1])
 
 
-def test_makefile_installs_lambda_wheels_with_the_same_arguments(repo_root: Path) -> None:
-    makefile = _makefile_recipe(repo_root)
+@pytest.mark.parametrize("layer", ["forecourt", "jobs"])
+def test_makefile_installs_lambda_wheels_with_the_same_arguments(repo_root: Path, layer: str) -> None:
+    makefile = _makefile_recipe(repo_root, layer)
     match = re.search(r"^PIP_TARGET_ARGS\s*:=\s*(.+)$", makefile, flags=re.MULTILINE)
     assert match, "the Makefile defines PIP_TARGET_ARGS"
     assert tuple(shlex.split(match.group(1))) == layer_size.PIP_TARGET_ARGS
@@ -196,15 +233,41 @@ def test_report_import_times_gives_each_handler_its_median_and_range() -> None:
     assert lines[2].split() == ["functions/commit", "0.33", "s", "(0.31-0.40)"]
 
 
-def test_makefile_prunes_with_this_module_and_ships_the_schemas(repo_root: Path) -> None:
+def test_makefile_prunes_with_this_module_and_ships_the_schemas_and_queries(repo_root: Path) -> None:
     makefile = _makefile_recipe(repo_root)
     assert '-m forecourt.layer_size --prune "$(SITE)"' in makefile
     assert 'cp "$(SCHEMAS)"/*.json "$(SITE)/forecourt/schemas_data/"' in makefile
+    assert 'cp -R "$(QUERIES)" "$(SITE)/forecourt/queries_data"' in makefile
     assert "SITE = $(ARTIFACTS_DIR)/python" in makefile
 
 
-def test_makefile_compiles_the_bytecode_after_pruning(repo_root: Path) -> None:
-    makefile = _makefile_recipe(repo_root)
+def test_copy_package_ships_schemas_and_queries_where_bundled_finds_them(
+    tmp_path: Path, repo_root: Path
+) -> None:
+    site = tmp_path / "python"
+
+    layer_size.copy_package(repo_root / "layers" / "forecourt", repo_root / "schemas", site)
+
+    assert (site / "forecourt" / "schemas_data" / "leads.json").is_file()
+    for query in ("identity/scored_pairs.sql", "enrich/rules.json", "enrich/activity.sql"):
+        assert (site / "forecourt" / "queries_data" / query).is_file(), query
+    finds = "import forecourt.bundled as b; print(b.queries_dir(), b.schemas_dir())"
+    answer = subprocess.run(
+        [sys.executable, "-c", finds],
+        env={"PYTHONPATH": str(site)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert answer.stdout.split() == [
+        str(site / "forecourt" / "queries_data"),
+        str(site / "forecourt" / "schemas_data"),
+    ]
+
+
+@pytest.mark.parametrize("layer", ["forecourt", "jobs"])
+def test_makefile_compiles_the_bytecode_after_pruning(repo_root: Path, layer: str) -> None:
+    makefile = _makefile_recipe(repo_root, layer)
     prune = makefile.index('-m forecourt.layer_size --prune "$(SITE)"')
     compile_ = makefile.index('-m forecourt.layer_size --compile "$(SITE)"')
     assert prune < compile_, "pruning first, so that no compiled module is deleted afterwards"
@@ -217,6 +280,12 @@ def test_layer_requirements_leave_boto3_to_the_runtime(repo_root: Path) -> None:
     assert {"aws-lambda-powertools", "pyarrow", "pyiceberg", "pydantic", "tzdata", "zipcodes"} <= names
     assert not names & {"boto3", "botocore", "moto", "duckdb", "sqlglot", "aiosmtpd", "click", "rich"}
     assert not any("pyiceberg[" in line for line in lines)
+
+
+def test_the_jobs_layer_adds_only_the_sql_engine(repo_root: Path) -> None:
+    text = (repo_root / "layers" / "jobs" / "requirements.txt").read_text()
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    assert {re.split(r"[\[<>=!~; ]", line, maxsplit=1)[0].lower() for line in lines} == {"duckdb", "sqlglot"}
 
 
 @pytest.fixture(scope="module")
@@ -243,6 +312,9 @@ def test_built_layer_fits_in_250_mb_and_imports_the_handlers(built_layer: tuple[
     assert re.search(r"^  functions/ingest +\d+\.\d\d s", stdout, flags=re.MULTILINE), stdout
     assert re.search(r"^  functions/commit +\d+\.\d\d s", stdout, flags=re.MULTILINE), stdout
     assert (out / "python" / "forecourt" / "schemas_data" / "leads.json").is_file()
+    jobs = stdout[stdout.index("the scheduled jobs") :]
+    assert "within the 250 MB limit" in jobs and "DuckDB runs and 2 job handlers import" in stdout
+    assert re.search(r"^  functions/resolve +\d+\.\d\d s", stdout, flags=re.MULTILINE), stdout
 
 
 @pytest.mark.slow

@@ -13,7 +13,8 @@ import pytest
 Resources = dict[str, dict[str, Any]]
 
 QUEUE_FUNCTIONS = ["IngestFunction", "CommitFunction", "RouteLeadFunction", "DeliverFunction"]
-FUNCTIONS = [*QUEUE_FUNCTIONS, "WebhookFunction"]
+JOB_FUNCTIONS = ["ResolveFunction", "EnrichFunction"]
+FUNCTIONS = [*QUEUE_FUNCTIONS, "WebhookFunction", *JOB_FUNCTIONS]
 QUEUE_OF_FUNCTION = {
     "IngestFunction": "IngestQueue",
     "CommitFunction": "CommitQueue",
@@ -177,7 +178,12 @@ def test_every_dead_letter_queue_has_an_alarm_on_its_first_message(resources: Re
         "RealtimeDeadLetterQueue",
         "DeliveryDeadLetterQueue",
     }
-    assert dead_letter_ids <= alarmed
+    failure_destinations = {
+        logical_id(config["Properties"]["DestinationConfig"]["OnFailure"]["Destination"])
+        for config in of_type(resources, "AWS::Lambda::EventInvokeConfig").values()
+    }
+    assert failure_destinations == {"JobsFailureQueue"}
+    assert dead_letter_ids | failure_destinations <= alarmed
 
 
 def test_dead_letter_alarms_notify_the_topic_only_when_one_is_given(sam_template: dict[str, Any]) -> None:
@@ -397,11 +403,15 @@ def test_registries_are_keyed_by_name_and_survive_the_stack(
 
 
 @pytest.mark.parametrize("function_id", FUNCTIONS)
-def test_forecourt_layer_is_attached(resources: Resources, function_id: str) -> None:
+def test_forecourt_layer_is_attached_and_the_jobs_layer_only_to_the_jobs(
+    resources: Resources, function_id: str
+) -> None:
     layers = [logical_id(layer) for layer in resources[function_id]["Properties"]["Layers"]]
-    assert len(layers) == 1
+    assert len(layers) == (2 if function_id in JOB_FUNCTIONS else 1)
     assert layers[0].startswith("ForecourtLayer")
-    assert resources[layers[0]]["Type"] == "AWS::Lambda::LayerVersion"
+    if function_id in JOB_FUNCTIONS:
+        assert layers[1].startswith("JobsLayer")
+    assert all(resources[layer]["Type"] == "AWS::Lambda::LayerVersion" for layer in layers)
 
 
 @pytest.mark.parametrize("function_id", FUNCTIONS)
@@ -430,12 +440,90 @@ def test_ingest_function_knows_its_bucket_database_registry_and_commit_queue(res
     }
 
 
-def test_layer_is_built_by_its_makefile(sam_template: dict[str, Any], repo_root: Path) -> None:
-    layer = sam_template["Resources"]["ForecourtLayer"]
+@pytest.mark.parametrize("layer_id", ["ForecourtLayer", "JobsLayer"])
+def test_layer_is_built_by_its_makefile(sam_template: dict[str, Any], repo_root: Path, layer_id: str) -> None:
+    layer = sam_template["Resources"][layer_id]
     assert layer["Metadata"]["BuildMethod"] == "makefile"
     assert layer["Properties"]["CompatibleRuntimes"] == ["python3.12"]
     makefile = repo_root / layer["Properties"]["ContentUri"] / "Makefile"
-    assert re.search(r"^build-ForecourtLayer:", makefile.read_text(), flags=re.MULTILINE)
+    assert re.search(rf"^build-{layer_id}:", makefile.read_text(), flags=re.MULTILINE)
+
+
+# --- scheduled jobs -------------------------------------------------------------------------------
+
+
+def _invoke_config(resources: Resources, function_id: str) -> dict[str, Any]:
+    configs = [
+        config["Properties"]
+        for config in of_type(resources, "AWS::Lambda::EventInvokeConfig").values()
+        if config["Properties"]["FunctionName"] == {"Ref": function_id}
+    ]
+    assert len(configs) == 1, function_id
+    return configs[0]
+
+
+def test_resolve_runs_on_its_schedule_and_enrich_follows_each_success(
+    sam_template: dict[str, Any], resources: Resources
+) -> None:
+    schedules = of_type(resources, "AWS::Scheduler::Schedule")
+    assert len(schedules) == 1
+    schedule = next(iter(schedules.values()))["Properties"]
+    assert schedule["ScheduleExpression"] == {"Ref": "ResolveSchedule"}
+    assert schedule["ScheduleExpressionTimezone"] == "UTC"
+    assert logical_id(schedule["Target"]["Arn"]) == "ResolveFunction"
+    assert sam_template["Parameters"]["ResolveSchedule"]["Default"] == "cron(0 5 * * ? *)"
+    resolve = _invoke_config(resources, "ResolveFunction")
+    assert logical_id(resolve["DestinationConfig"]["OnSuccess"]["Destination"]) == "EnrichFunction"
+    enrich = _invoke_config(resources, "EnrichFunction")
+    assert "OnSuccess" not in enrich["DestinationConfig"]
+    for config in (resolve, enrich):
+        assert config["MaximumRetryAttempts"] == 1
+        assert logical_id(config["DestinationConfig"]["OnFailure"]["Destination"]) == "JobsFailureQueue"
+
+
+def test_resolve_may_invoke_enrich_and_nothing_else(resources: Resources) -> None:
+    statements = inline_statements(resources, "ResolveFunction")
+    assert resources_granting(statements, "lambda:InvokeFunction") == {"${EnrichFunction.Arn}"}
+
+
+@pytest.mark.parametrize("function_id", JOB_FUNCTIONS)
+def test_jobs_have_a_quarter_hour_and_room_to_spill(resources: Resources, function_id: str) -> None:
+    props = resources[function_id]["Properties"]
+    assert props["Timeout"] == 900
+    assert props["MemorySize"] >= 4096
+    assert props["EphemeralStorage"]["Size"] >= props["MemorySize"]
+
+
+@pytest.mark.parametrize("function_id", JOB_FUNCTIONS)
+def test_jobs_read_tables_write_only_data_files_and_queue_commits(
+    resources: Resources, function_id: str
+) -> None:
+    statements = inline_statements(resources, function_id)
+    assert resources_granting(statements, "s3:GetObject") == {"${LakeBucket.Arn}/tables/*"}
+    written = resources_granting(statements, "s3:PutObject")
+    assert "${LakeBucket.Arn}/tables/*/data/*" in written
+    assert not any(resource.startswith("${LakeBucket.Arn}/raw") for resource in written)
+    # the failure destination is written by Lambda with the function's role
+    assert resources_granting(statements, "sqs:SendMessage") == {
+        "${CommitQueue.Arn}",
+        "${JobsFailureQueue.Arn}",
+    }
+    assert not any(
+        action.startswith("glue:") and not action.startswith("glue:Get")
+        for statement in statements
+        for action in as_list(statement["Action"])
+    ), "only the committer changes the catalog"
+
+
+def test_only_resolve_writes_the_identity_index_and_only_enrich_writes_outbound(resources: Resources) -> None:
+    resolve = inline_statements(resources, "ResolveFunction")
+    enrich = inline_statements(resources, "EnrichFunction")
+    assert resources_granting(resolve, "dynamodb:BatchWriteItem") == {"${IdentityIndexTable.Arn}"}
+    assert resources_granting(enrich, "dynamodb:BatchWriteItem") == set()
+    assert "${LakeBucket.Arn}/outbound/dealer=*/enriched-leads/*" in resources_granting(
+        enrich, "s3:PutObject"
+    )
+    assert not any("outbound" in resource for resource in resources_granting(resolve, "s3:PutObject"))
 
 
 @pytest.mark.parametrize("function_id", FUNCTIONS)

@@ -3,8 +3,9 @@ group per table, so that commits to a table never race (ARCHITECTURE §4)."""
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any
@@ -68,6 +69,40 @@ def apply(requests: list[CommitRequest]) -> None:
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(by_table)))) as pool:
         for future in [pool.submit(commit_table, table) for table in sorted(by_table)]:
             future.result()
+
+
+def landed(request: CommitRequest) -> bool:
+    """True when ``request`` is what its table now holds for its upload: the current snapshot's data
+    files of that ``upload_id`` are exactly the request's files (the earlier rows it replaces gone).
+
+    Reads table metadata only: files are kept or dropped by their ``upload_id`` bounds."""
+    from pyiceberg.expressions import EqualTo
+
+    from forecourt import catalog
+
+    upload = EqualTo("upload_id", request.upload_id)  # type: ignore[call-arg,arg-type]
+    scan = catalog.load(request.table).scan(row_filter=upload)
+    return {task.file.file_path for task in scan.plan_files()} == set(request.files)
+
+
+def wait_landed(
+    requests: Iterable[CommitRequest],
+    seconds_left: Callable[[], float],
+    poll_seconds: float = 2.0,
+) -> None:
+    """Wait until every request has ``landed`` (the committer applies them in the background), for
+    as long as ``seconds_left()`` is positive; raises TimeoutError naming the tables still waiting.
+
+    A scheduled job calls it before its successor reads what it wrote (resolve before enrich)."""
+    waiting = list(requests)
+    while True:
+        waiting = [request for request in waiting if not landed(request)]
+        if not waiting:
+            return
+        if seconds_left() <= poll_seconds:
+            tables = ", ".join(sorted({f"{r.table} (upload {r.upload_id})" for r in waiting}))
+            raise TimeoutError(f"commits not applied in time: {tables}; is the commit function running?")
+        time.sleep(poll_seconds)
 
 
 def append_records(table: str, rows: list[dict[str, Any]], batch_id: str, day: date) -> CommitRequest:

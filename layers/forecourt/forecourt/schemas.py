@@ -19,6 +19,8 @@ from typing import Any, Literal
 import pyarrow as pa
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from forecourt import bundled
+
 PiiClass = Literal["none", "quasi", "direct", "financial"]
 PII_RANK: dict[str, int] = {"none": 0, "quasi": 1, "direct": 2, "financial": 3}
 _DECIMAL = re.compile(r"^decimal\((\d+),(\d+)\)$")
@@ -161,10 +163,7 @@ def arrow_type(type_name: str) -> pa.DataType:
 
 def schemas_dir() -> Path:
     """Where the schema JSON files are: packaged copy first, then the repository's ``schemas/``."""
-    packaged = Path(__file__).parent / "schemas_data"
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parents[3] / "schemas"
+    return bundled.schemas_dir()
 
 
 @cache

@@ -1,4 +1,4 @@
-"""``forecourt local up|down|status`` and ``forecourt demo``."""
+"""``forecourt local up|down|status|run-schedule`` and ``forecourt demo``."""
 
 from __future__ import annotations
 
@@ -55,6 +55,60 @@ def status(as_json: bool) -> None:
         fail(str(stack.StackNotRunning(stack.home())))
         return
     _show(running, as_json)
+
+
+@local.command("run-schedule")
+@click.option(
+    "--full", is_flag=True, help='Resolve every record again (the schedule\'s input {"full": true}).'
+)
+@click.option("--as-of", "as_of", help="Enrich as of this moment (ISO 8601; default: now).")
+@click.option("--json", "as_json", is_flag=True, help="Print what each function returned as JSON.")
+def run_schedule(full: bool, as_of: str | None, as_json: bool) -> None:
+    """Fire resolve's schedule now, through the real handlers, as AWS would at its hour.
+
+    EventBridge Scheduler's part: resolve is invoked with the schedule's input from template.yaml;
+    like Lambda's asynchronous invocation, a failed run is retried once and then recorded in the
+    jobs failure queue, and a run that succeeds hands over to enrich (its on-success destination).
+    The functions' own logs go to jobs.log in the stack's state folder. For the same work with a
+    table of what it did, see `forecourt identity run` and `forecourt enrich run`."""
+    import json
+    from datetime import UTC, datetime
+
+    from forecourt.cli.data import _connect
+    from forecourt.local import scheduler
+
+    running = _connect()
+    event = scheduler.schedule_input() | ({"full": True} if full else {})
+    if as_of is not None:
+        try:
+            moment = datetime.fromisoformat(as_of)
+        except ValueError:
+            fail(f"--as-of {as_of!r} is not an ISO 8601 date or time (2026-11-02 or 2026-11-02T06:00:00Z)")
+            return
+        event["as_of"] = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+    log = running.state_dir / "jobs.log"
+    with console.status("resolve, then enrich (the functions' logs: jobs.log)…"):
+        runs = scheduler.invoke_async("resolve", event, log=log)
+    if as_json:
+        click.echo(json.dumps([run.__dict__ for run in runs], indent=2, default=str))
+    else:
+        rows = [
+            {
+                "function": run.function,
+                "attempts": run.attempts,
+                "outcome": "succeeded" if run.succeeded else f"failed: {run.error}",
+                "then": run.sent_to or "",
+            }
+            for run in runs
+        ]
+        emit(rows, as_json=False, title="Scheduled run", columns=["function", "attempts", "outcome", "then"])
+        for run in runs:
+            if run.succeeded and isinstance(run.result, dict):
+                shown = {k: v for k, v in run.result.items() if k != "files"}
+                emit([{"": k, run.function: v} for k, v in shown.items()], as_json=False, title=run.function)
+        console.print(f"logs: {log}")
+    if not all(run.succeeded for run in runs):
+        raise SystemExit(1)
 
 
 def _show(running: stack.StackInfo, as_json: bool) -> None:

@@ -23,9 +23,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
-from forecourt.local.resources import REPO_ROOT
+from forecourt import bundled
 
-QUERIES = REPO_ROOT / "queries" / "enrich"
+QUERIES = bundled.queries_dir() / "enrich"
 RULES = QUERIES / "rules.json"
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")

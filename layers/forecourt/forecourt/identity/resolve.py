@@ -26,14 +26,14 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from forecourt import bundled
 from forecourt.analytics import translate
 from forecourt.identity.ids import Naming, name_components
-from forecourt.local.resources import REPO_ROOT
 
 if TYPE_CHECKING:
     import duckdb
 
-QUERIES = REPO_ROOT / "queries" / "identity"
+QUERIES = bundled.queries_dir() / "identity"
 STEPS = ("candidate_pairs", "scored_pairs", "match_edges")
 FIELDS = ("first", "last", "email", "phone", "zip", "street", "birth", "vin")
 """The compared fields, as named in ``scored_pairs`` (``<field>_level``, ``<field>_weight``)."""

@@ -86,7 +86,9 @@ def run_demo(
         progress.update(committing, total=1, completed=1)
         live = live_run.result()
     summary = _per_dealer(reports)
-    with console.status("resolving persons and enriching leads…"):
+    with console.status(
+        "resolving persons and enriching leads (the scheduled resolve and enrich functions)…"
+    ):
         one_view = _resolve_and_enrich(running, out)
     stack.wait_idle(running, timeout=600)
     from forecourt import analytics
@@ -126,18 +128,21 @@ DEMO_RUN = datetime.combine(DEMO_DAY, dt_time(23, 0), UTC)
 
 
 def _resolve_and_enrich(running: stack.StackInfo, out: Path) -> dict[str, Any]:
-    """Resolve every record into persons, then tag, score and export (copying the outbound files under
-    ``out``); what the demo shows of it."""
+    """Fire resolve's schedule through the real handlers (resolve, then enrich as its on-success
+    destination, as of the demo's day), copying the outbound files under ``out``; what the demo shows."""
     from forecourt import analytics, aws
     from forecourt.config import settings
-    from forecourt.enrich.job import run as enrich
-    from forecourt.identity.job import run as resolve
+    from forecourt.local import scheduler
 
-    resolved = resolve(DEMO_RUN)
-    stack.wait_idle(running, timeout=600)  # enrichment reads the persons just committed
-    enriched = enrich(DEMO_RUN)
+    event = scheduler.schedule_input() | {"as_of": DEMO_RUN.isoformat()}
+    runs = scheduler.invoke_async("resolve", event, log=running.state_dir / "jobs.log")
+    failed = [run for run in runs if not run.succeeded]
+    if failed or [run.function for run in runs] != ["resolve", "enrich"]:
+        reasons = "; ".join(f"{run.function}: {run.error}" for run in failed) or "enrich did not run"
+        raise RuntimeError(f"the scheduled jobs failed ({reasons}); see {running.state_dir / 'jobs.log'}")
+    resolved, enriched = runs[0].result, runs[1].result
     copies = out / "outbound"
-    for key in enriched.files:  # the dealer's view: what their pickup would fetch from the bucket
+    for key in enriched["files"]:  # the dealer's view: what their pickup would fetch from the bucket
         target = copies / key.removeprefix("outbound/")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(aws.client("s3").get_object(Bucket=settings().lake_bucket, Key=key)["Body"].read())
@@ -150,14 +155,14 @@ def _resolve_and_enrich(running: stack.StackInfo, out: Path) -> dict[str, Any]:
         "ORDER BY dealers DESC, records DESC, person_id LIMIT 5"
     )
     return {
-        "records": resolved.records,
-        "persons": resolved.persons,
-        "persons_at_several_dealers": resolved.cross_dealer_persons,
+        "records": resolved["records"],
+        "persons": resolved["persons"],
+        "persons_at_several_dealers": resolved["persons_at_several_dealers"],
         "top_cross_dealer_persons": shoppers,
-        "tags": enriched.tags,
-        "leads_enriched": enriched.leads,
-        "exported": enriched.exported,
-        "files": enriched.files,
+        "tags": enriched["tags"],
+        "leads_enriched": enriched["leads_enriched"],
+        "exported": enriched["leads_exported_per_dealer"],
+        "files": enriched["files"],
         "copies": str(copies),
     }
 
