@@ -4,6 +4,7 @@ queue with Lambda's record of it, and nothing personal."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Iterator
@@ -28,9 +29,10 @@ def _query(sql: str) -> list[dict[str, Any]]:
     return analytics.run_query(sql).to_arrow().to_pylist()
 
 
-@pytest.fixture
+@contextlib.contextmanager
 def committer(local_aws: LocalAws) -> Iterator[None]:
-    """The commit function running beside the jobs, as its queue's event source mapping would run it."""
+    """The commit function running beside the jobs, as its queue's event source mapping would run it
+    (the only committer meanwhile: moto does not detect racing commits)."""
     stop = threading.Event()
 
     def loop() -> None:
@@ -49,7 +51,7 @@ def _failures(local_aws: LocalAws) -> list[dict[str, Any]]:
 
 
 def test_the_schedule_resolves_then_enrich_follows_through_the_handlers(
-    local_aws: LocalAws, registered_dealers: dict[str, Any], stack_home: Path, tmp_path: Path, committer: None
+    local_aws: LocalAws, registered_dealers: dict[str, Any], stack_home: Path, tmp_path: Path
 ) -> None:
     from forecourt.local import scheduler
 
@@ -57,7 +59,8 @@ def test_the_schedule_resolves_then_enrich_follows_through_the_handlers(
         (tmp_path / name).write_text(text)
         assert local_aws.ingest_file(tmp_path / name, dealer, feed="generic-leads").rows_curated == 1
 
-    runs = scheduler.invoke_async("resolve", {**scheduler.schedule_input(), "as_of": AS_OF})
+    with committer(local_aws):
+        runs = scheduler.invoke_async("resolve", {**scheduler.schedule_input(), "as_of": AS_OF})
 
     assert [(r.function, r.attempts, r.error, r.sent_to) for r in runs] == [
         ("resolve", 1, None, "enrich"),
@@ -82,7 +85,8 @@ def test_the_schedule_resolves_then_enrich_follows_through_the_handlers(
     said = json.dumps([r.result for r in runs])
     assert not any(pii in said for pii in ("Achterberg", "achterberg@", "555-0191", "5550191"))
 
-    again = scheduler.invoke_async("resolve", {"full": False, "as_of": AS_OF})
+    with committer(local_aws):
+        again = scheduler.invoke_async("resolve", {"full": False, "as_of": AS_OF})
     assert [r.error for r in again] == [None, None]
     assert again[0].result["person_ids_new"] == 0
     assert again[1].result["leads_exported_per_dealer"] == {}  # nothing changed: nothing exported
@@ -152,3 +156,30 @@ def test_waiting_for_commits_that_nobody_applies_times_out_naming_the_table(
     local_aws.drain_commits()
     assert commits.landed(emptied)
     assert _query("SELECT person_id FROM persons WHERE person_id = 'P-wait-test'") == []
+
+
+def test_run_schedule_fires_the_schedule_from_the_command_line(
+    local_aws: LocalAws, registered_dealers: dict[str, Any], stack_home: Path
+) -> None:
+    from click.testing import CliRunner
+    from forecourt.cli import main
+
+    with committer(local_aws):
+        answer = CliRunner().invoke(main, ["local", "run-schedule", "--as-of", "2026-11-03", "--json"])
+
+    assert answer.exit_code == 0, answer.output
+    runs = json.loads(answer.stdout)
+    assert [(r["function"], r["error"], r["sent_to"]) for r in runs] == [
+        ("resolve", None, "enrich"),
+        ("enrich", None, None),
+    ]
+    assert runs[1]["result"]["as_of"] == "2026-11-03T00:00:00+00:00"
+    assert (stack_home / "jobs.log").read_text().count('"message":"resolved"') == 1  # the handlers' logs
+
+    with committer(local_aws):
+        table = CliRunner().invoke(main, ["local", "run-schedule"])
+    assert table.exit_code == 0, table.output
+    assert "succeeded" in table.output and "leads_exported_per_dealer" in table.output
+
+    wrong = CliRunner().invoke(main, ["local", "run-schedule", "--as-of", "yesterday"])
+    assert wrong.exit_code == 1 and "is not an ISO 8601 date" in wrong.output

@@ -104,11 +104,18 @@ def run_schedule(full: bool, as_of: str | None, as_json: bool) -> None:
         emit(rows, as_json=False, title="Scheduled run", columns=["function", "attempts", "outcome", "then"])
         for run in runs:
             if run.succeeded and isinstance(run.result, dict):
-                shown = {k: v for k, v in run.result.items() if k != "files"}
+                shown = {k: _readable(v) for k, v in run.result.items() if k != "files"}
                 emit([{"": k, run.function: v} for k, v in shown.items()], as_json=False, title=run.function)
         console.print(f"logs: {log}")
     if not all(run.succeeded for run in runs):
         raise SystemExit(1)
+
+
+def _readable(value: object) -> object:
+    """A count per name (tags, dealers) as "name 12, other 3"; anything else as it is."""
+    if isinstance(value, dict):
+        return ", ".join(f"{name} {count}" for name, count in value.items()) or "none"
+    return value
 
 
 def _show(running: stack.StackInfo, as_json: bool) -> None:

@@ -13,8 +13,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import sys
 import traceback
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -92,9 +94,33 @@ def invoke_async(function: str, event: dict[str, Any], log: Path | None = None) 
     """Invoke ``functions/<function>`` as Lambda's asynchronous invocation would, then follow its
     destinations; returns every invocation made, in order. With ``log``, what the handlers print
     (their structured logs, as CloudWatch would get them) goes to that file, not to standard output."""
-    output = contextlib.redirect_stdout(_log_stream(log)) if log else contextlib.nullcontext()
-    with output:
+    with _logs_to(_log_stream(log)) if log else contextlib.nullcontext():
         return _invoke_chain(function, event)
+
+
+@contextlib.contextmanager
+def _logs_to(stream: TextIO) -> Iterator[None]:
+    """Send standard output to ``stream`` for a while, including the log handlers that write to it
+    (a handler loaded earlier in this process keeps the stream it was created with)."""
+    outputs = [*_OUTPUTS, sys.stdout]
+    moved = [
+        (handler, handler.stream)
+        for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+        for handler in getattr(logger, "handlers", [])
+        if isinstance(handler, logging.StreamHandler) and any(handler.stream is out for out in outputs)
+    ]
+    try:
+        for handler, _ in moved:
+            handler.setStream(stream)
+        with contextlib.redirect_stdout(stream):
+            yield
+    finally:
+        for handler, before in moved:
+            handler.setStream(before)
+
+
+_OUTPUTS: list[TextIO] = []
+"""The standard outputs handlers were first invoked under in this process: their loggers may hold them."""
 
 
 def _invoke_chain(function: str, event: dict[str, Any]) -> list[Invocation]:
@@ -105,6 +131,8 @@ def _invoke_chain(function: str, event: dict[str, Any]) -> list[Invocation]:
             raise KeyError(f"template.yaml declares no function with CodeUri functions/{function}/")
         config = declared["config"]
         attempts, result, error = 0, None, None
+        if not any(sys.stdout is out for out in _OUTPUTS):
+            _OUTPUTS.append(sys.stdout)
         for attempts in range(1, int(config.get("MaximumRetryAttempts", 2)) + 2):
             try:
                 result, error = invoke_warm(function, event), None
