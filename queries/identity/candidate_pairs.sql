@@ -27,6 +27,13 @@ WITH keyed AS (
     SELECT record_id, 'first_street', first_canon || '|' || street_key
     FROM identity_population WHERE first_canon IS NOT NULL AND street_key IS NOT NULL
     UNION ALL
+    -- a nickname of two names (Ted) meets both (Edward, Theodore) under the same first-name keys
+    SELECT record_id, 'first_zip', first_canon_also || '|' || zip5
+    FROM identity_population WHERE first_canon_also IS NOT NULL AND zip5 IS NOT NULL
+    UNION ALL
+    SELECT record_id, 'first_street', first_canon_also || '|' || street_key
+    FROM identity_population WHERE first_canon_also IS NOT NULL AND street_key IS NOT NULL
+    UNION ALL
     SELECT record_id, 'street_zip', street_key || '|' || zip5
     FROM identity_population WHERE street_key IS NOT NULL AND zip5 IS NOT NULL
     UNION ALL
@@ -43,6 +50,9 @@ WITH keyed AS (
     SELECT record_id, 'names', least(first_canon, last_name) || '|' || greatest(first_canon, last_name)
     FROM identity_population WHERE first_canon IS NOT NULL AND last_name IS NOT NULL
     UNION ALL
+    SELECT record_id, 'names', least(first_canon_also, last_name) || '|' || greatest(first_canon_also, last_name)
+    FROM identity_population WHERE first_canon_also IS NOT NULL AND last_name IS NOT NULL
+    UNION ALL
     SELECT record_id, 'birth_initial', birth_date || '|' || substr(first_name, 1, 1)
     FROM identity_population WHERE birth_date IS NOT NULL AND first_name IS NOT NULL
     UNION ALL
@@ -54,6 +64,29 @@ WITH keyed AS (
     -- both names mistyped, same zip
     SELECT record_id, 'zip_initials', zip5 || '|' || substr(first_name, 1, 1) || substr(last_name, 1, 1)
     FROM identity_population WHERE zip5 IS NOT NULL AND first_name IS NOT NULL AND last_name IS NOT NULL
+    UNION ALL
+    -- a first name with a surname one typo apart: the surname and each of its one-letter deletions
+    -- (two names within one substitution, insertion, deletion or transposition share one of them)
+    SELECT DISTINCT record_id, 'first_last_typo', block_key FROM (
+        SELECT record_id, first_canon || '|' || last_name AS block_key
+        FROM identity_population WHERE first_canon IS NOT NULL AND length(last_name) >= 4
+        UNION ALL
+        SELECT p.record_id, p.first_canon || '|' || substr(p.last_name, 1, t.i - 1) || substr(p.last_name, t.i + 1)
+        FROM identity_population AS p CROSS JOIN UNNEST(sequence(1, length(p.last_name))) AS t(i)
+        WHERE p.first_canon IS NOT NULL AND length(p.last_name) >= 4
+    ) AS typos
+    UNION ALL
+    -- a surname that another record's e-mail address spells (sam.ortega77@…), with the first name
+    SELECT DISTINCT record_id, 'email_name', block_key FROM (
+        SELECT p.record_id, p.first_canon || '|' || t.word AS block_key
+        FROM identity_population AS p
+        CROSS JOIN UNNEST(regexp_extract_all(split_part(p.email, '@', 1), '[a-z]{4,}')) AS t(word)
+        WHERE p.email IS NOT NULL AND p.first_canon IS NOT NULL
+            AND t.word <> p.first_name AND t.word <> p.first_canon  -- the address's other words
+        UNION ALL
+        SELECT record_id, first_canon || '|' || last_name
+        FROM identity_population WHERE first_canon IS NOT NULL AND length(last_name) >= 4
+    ) AS spelled
 ),
 sized AS (
     SELECT record_id, rule, block_key, count(*) OVER (PARTITION BY rule, block_key) AS block_size

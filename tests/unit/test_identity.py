@@ -48,6 +48,57 @@ def test_comparison_fields_are_folded_names_canonical_first_names_zip5_and_stree
     assert [r["phone"] for r in rows] == [None, "+13125550199"]
 
 
+def test_a_nickname_of_two_names_matches_both_but_does_not_make_them_one() -> None:
+    shared = {"last_name": "Achterberg", "email": "t.achterberg@gmail.com", "phone": "312-555-0191"}
+    shared |= {"street": "12 Dearborn St", "zip": "60601"}
+    elsewhere = {"last_name": "Achterberg", "street": "9 Elm St", "zip": "10001"}
+    table = people(
+        {"record_id": "ted", "first_name": "Ted", **shared},
+        {"record_id": "theodore", "first_name": "Theodore", **shared},
+        {"record_id": "jon", "first_name": "Jon", **elsewhere, "email": "jon.a@yahoo.com"},
+        {"record_id": "jonathan", "first_name": "Jonathan", **elsewhere, "email": "jon.a@yahoo.com"},
+        # another Achterberg of the zip, whose name Ted could also be short for
+        {"record_id": "edward", "first_name": "Edward", "last_name": "Achterberg", "zip": "60601",
+         "street": "40 Wacker Dr", "email": "eddie.a@outlook.com"},
+    )  # fmt: skip
+    rows = {r["record_id"]: r for r in features(normalize_people(table, Locale())).to_pylist()}
+    assert (rows["ted"]["first_canon"], rows["ted"]["first_canon_also"]) == ("edward", "theodore")
+    assert (rows["jon"]["first_canon"], rows["jon"]["first_canon_also"]) == ("john", "jonathan")
+    assert rows["theodore"]["first_canon_also"] is None
+
+    found = persons_of(table)
+    assert found["ted"] == found["theodore"]  # Ted is Theodore's nickname as much as Edward's
+    assert found["jon"] == found["jonathan"]
+    assert found["edward"] != found["theodore"]  # a shared nickname does not make Edward Theodore
+
+
+def test_blocking_finds_a_first_name_with_a_mistyped_surname_or_a_surname_spelled_by_an_address() -> None:
+    table = people(
+        {"record_id": "a", "first_name": "Victoria", "last_name": "Nonelssoning", "zip": "80266"},
+        {"record_id": "b", "first_name": "Victoria", "last_name": "Nonelsoning", "zip": "10001"},
+        {"record_id": "c", "first_name": "Jonathan", "last_name": "Riweizamov", "zip": "85252"},
+        {"record_id": "d", "first_name": "Jonathan", "last_name": "Dahaley",
+         "email": "jonathan.riweizamov5@outlook.com"},
+        {"record_id": "e", "first_name": "Victoria", "last_name": "Nolan", "zip": "80266"},
+    )  # fmt: skip
+    pairs = resolve(features(normalize_people(table, Locale()))).pairs
+    proposed = {(r["left_id"], r["right_id"]): r["rules"] for r in pairs.to_pylist()}
+    assert proposed[("a", "b")] == "first_last_typo"  # one letter apart, nothing else shared
+    assert proposed[("c", "d")] == "email_name"  # d's address spells c's surname
+    assert ("b", "e") not in proposed and ("c", "e") not in proposed
+
+
+def test_on_lambda_duckdb_may_use_half_the_function_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    from forecourt.identity import resolve as resolving
+
+    table = features(normalize_people(people({"record_id": "a", "first_name": "Ann"}), Locale()))
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "10240")
+    with resolving._session(table, None, table, ResolveConfig(), None) as con:
+        assert con.execute("SELECT current_setting('memory_limit')").fetchall() == [("5.0 GiB",)]
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+    assert resolving.duckdb_memory_limit_mb() is None
+
+
 HOUSEHOLD = (
     {"record_id": "r1", "first_name": "William", "last_name": "Smith", "email": "smiths@gmail.com",
      "phone": "312-555-0101", "street": "12 Oak St", "zip": "60601", "birth_date": "1980-04-05"},

@@ -3,7 +3,8 @@
 A record is any row that names a person (a lead, a visit, a sale, a webhook lead, a row of a user's
 CSV). Its comparison fields (``FEATURE_SCHEMA``) are folded so that equal means "the same as far as
 matching goes": names to lowercase ASCII letters (``Núñez`` → ``nunez``, ``O'Brien`` → ``obrien``),
-a first name also to its canonical form (``Bill`` → ``william``, from ``nicknames.txt``), the zip to
+a first name also to its canonical form (``Bill`` → ``william``, from ``nicknames.txt``; a nickname
+of two names, ``Ted`` of Edward and Theodore, to both: ``first_canon``, ``first_canon_also``), the zip to
 five digits, the street to house number plus the first word of its name (``12 N. Oak St Apt 4`` →
 ``12 oak``: a direction is skipped, the street type and unit are not looked at). E-mail and phone
 are taken as the normalizers left them (lowercase address, E.164).
@@ -40,6 +41,7 @@ FEATURE_SCHEMA = pa.schema(
         ("record_id", pa.string()),
         ("first_name", pa.string()),
         ("first_canon", pa.string()),
+        ("first_canon_also", pa.string()),
         ("last_name", pa.string()),
         ("email", pa.string()),
         ("phone", pa.string()),
@@ -66,18 +68,26 @@ _NORMALIZED_KINDS = {
 
 
 @cache
-def nicknames() -> tuple[pa.Array, pa.Array]:
-    """(name, canonical name) pairs of ``nicknames.txt``: a canonical name stands for itself, a
-    nickname of several names for the first line it appears on."""
+def nicknames() -> tuple[pa.Array, pa.Array, pa.Array]:
+    """(name, canonical name, other canonical name) of ``nicknames.txt``: a canonical name stands for
+    itself, a nickname for the first line it appears on; a name that is also a nickname of another
+    line (``ted``: edward, theodore; ``jose``: jose, joseph) has that line's name as its other
+    canonical name (null for the rest). ``nicknames.txt`` gives no name more than two."""
     text = resources.files("forecourt.identity").joinpath("nicknames.txt").read_text(encoding="utf-8")
     lines = [line.split("#", 1)[0].strip() for line in text.splitlines()]
     entries = [line.partition(":") for line in lines if line]
     canonical = {name.strip(): name.strip() for name, _, _ in entries}
+    also: dict[str, str] = {}
     for name, _, variants in entries:
         for variant in variants.split():
-            canonical.setdefault(variant, name.strip())
+            if canonical.setdefault(variant, name.strip()) != name.strip():
+                also.setdefault(variant, name.strip())
     keys = sorted(canonical)
-    return pa.array(keys, pa.string()), pa.array([canonical[k] for k in keys], pa.string())
+    return (
+        pa.array(keys, pa.string()),
+        pa.array([canonical[k] for k in keys], pa.string()),
+        pa.array([also.get(k) for k in keys], pa.string()),
+    )
 
 
 def fold_letters(values: pa.Array) -> pa.Array:
@@ -136,13 +146,15 @@ def features(people: pa.Table) -> pa.Table:
         return pa.nulls(rows, pa.string())
 
     first = fold_letters(_first_word(column("first_name")))
-    nick, canon = nicknames()
-    first_canon = pc.coalesce(canon.take(pc.index_in(first, value_set=nick)), first)
+    nick, canon, also = nicknames()
+    known = pc.index_in(first, value_set=nick)
+    first_canon = pc.coalesce(canon.take(known), first)
     zip5 = pc.utf8_slice_codeunits(pc.replace_substring_regex(column("zip"), r"\D", ""), 0, 5)
     out = {
         "record_id": column("record_id"),
         "first_name": first,
         "first_canon": first_canon,
+        "first_canon_also": also.take(known),
         "last_name": fold_letters(column("last_name")),
         "email": column("email"),
         "phone": column("phone"),
