@@ -58,4 +58,4 @@ constraints:  ## re-pin constraints.txt from a fresh unpinned install (then run 
 	rm -rf .venv-pin
 
 clean:
-	rm -rf $(VENV) build .aws-sam .forecourt
+	rm -rf $(VENV) .venv-pin build .aws-sam .forecourt

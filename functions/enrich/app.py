@@ -18,16 +18,6 @@ from forecourt import commits
 from forecourt.enrich import job
 
 logger = Logger()
-MARGIN_SECONDS = 30.0
-"""Time kept back from the function's timeout when waiting for the commits."""
-
-
-def _as_of(event: dict[str, Any], now: datetime) -> datetime:
-    value = event.get("as_of")
-    if value is None:
-        return now
-    moment = datetime.fromisoformat(str(value))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @logger.inject_lambda_context
@@ -38,8 +28,8 @@ def handler(event: dict[str, Any] | None, context: LambdaContext) -> dict[str, A
     destination = "requestContext" in event
     resolved = (event.get("responsePayload") or {}) if destination else {}
     requested = (event.get("requestPayload") or {}) if destination else event
-    done = job.run(now, _as_of(requested, now))
-    commits.wait_landed(done.requests, lambda: context.get_remaining_time_in_millis() / 1000 - MARGIN_SECONDS)
+    done = job.run(now, job.moment(requested.get("as_of"), now))
+    commits.wait_within(done.requests, context)
     summary = {
         "as_of": done.as_of.isoformat(),
         "after_resolve_at": resolved.get("resolved_at"),

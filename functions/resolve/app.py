@@ -21,16 +21,14 @@ from forecourt import commits
 from forecourt.identity import job
 
 logger = Logger()
-MARGIN_SECONDS = 30.0
-"""Time kept back from the function's timeout when waiting for the commits."""
 
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any] | None, context: LambdaContext) -> dict[str, Any]:
-    full = bool((event or {}).get("full", False))
+    full = str((event or {}).get("full", False)).lower() == "true"  # true or "true", not "false"
     started = datetime.now(UTC).replace(microsecond=0)
     done = job.run(started, full=full)
-    commits.wait_landed(done.requests, lambda: context.get_remaining_time_in_millis() / 1000 - MARGIN_SECONDS)
+    commits.wait_within(done.requests, context)
     summary = {
         "resolved_at": started.isoformat(),
         "mode": done.mode,

@@ -63,9 +63,12 @@ compared AS (
             WHEN l.first_name IS NULL OR r.first_name IS NULL THEN 'missing'
             WHEN l.first_name = r.first_name THEN 'exact'
             WHEN l.first_name = r.last_name AND l.last_name = r.first_name THEN 'swapped'
-            WHEN l.first_canon = r.first_canon OR l.first_canon = r.first_canon_also
-                OR l.first_canon_also = r.first_canon OR l.first_canon_also = r.first_canon_also
-                THEN 'nickname'  -- Ted is Edward's and Theodore's
+            -- a nickname of two names (Ted) matches a name of either meaning (Edward, Theodore, Teddy)
+            -- but not another two-way nickname through their shared meaning (Alex and Sandra)
+            WHEN l.first_canon = r.first_canon
+                OR (l.first_canon_also = r.first_canon AND r.first_canon_also IS NULL)
+                OR (r.first_canon_also = l.first_canon AND l.first_canon_also IS NULL)
+                THEN 'nickname'
             WHEN levenshtein_distance(l.first_name, r.first_name) <= 1
                 OR (length(l.first_name) >= 5 AND levenshtein_distance(l.first_name, r.first_name) <= 2)
                 -- a typo in the full name one of them goes by the nickname of (Rick / Richsrd)

@@ -82,18 +82,24 @@ def test_prune_refuses_a_missing_directory(tmp_path: Path) -> None:
         layer_size.prune(tmp_path / "absent")
 
 
-def test_strip_shrinks_native_libraries_which_still_load_and_leaves_other_files(tmp_path: Path) -> None:
+def _elf_library(site: Path) -> Path:
+    """A copy of a real native library (zstandard's C backend) under ``site``."""
     import shutil
 
     import zstandard
 
-    if shutil.which("strip") is None:
-        pytest.skip("no strip program on this machine")
     library = next(Path(zstandard.__file__).parent.glob("backend_c.*.so"))
-    site = tmp_path / "python"
     copy = site / "zstandard" / library.name
     copy.parent.mkdir(parents=True)
     shutil.copy2(library, copy)
+    return copy
+
+
+def test_strip_shrinks_native_libraries_which_still_load_and_leaves_other_files(tmp_path: Path) -> None:
+    if layer_size.find_strip() is None:
+        pytest.skip("no strip program for x86_64 Linux libraries on this host")
+    site = tmp_path / "python"
+    copy = _elf_library(site)
     _touch(site / "pkg" / "not_elf.so.1", 50)
     before = copy.stat().st_size
 
@@ -111,11 +117,29 @@ def test_strip_shrinks_native_libraries_which_still_load_and_leaves_other_files(
     subprocess.run([sys.executable, "-c", loads, str(copy)], check=True)
 
 
-def test_without_a_strip_program_nothing_is_stripped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(layer_size.shutil, "which", lambda name: None)
-    _touch(tmp_path / "lib.so", 10)
+def test_without_a_strip_program_nothing_is_stripped_and_the_build_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(layer_size, "find_strip", lambda: None)
+    copy = _elf_library(tmp_path / "python")
+    before = copy.read_bytes()
 
-    assert layer_size.strip_native(tmp_path) == 0
+    assert layer_size.strip_native(tmp_path / "python") == 0
+
+    assert copy.read_bytes() == before
+    assert "will exceed Lambda's 250 MB" in capsys.readouterr().err
+
+
+def test_only_a_strip_that_reads_x86_64_linux_libraries_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    programs = {"strip": "/usr/bin/strip"}
+    monkeypatch.setattr(layer_size.shutil, "which", programs.get)
+    monkeypatch.setattr(layer_size.platform, "system", lambda: "Darwin")
+    assert layer_size.find_strip() is None  # Apple's strip has no --strip-unneeded for ELF
+    monkeypatch.setattr(layer_size.platform, "system", lambda: "Linux")
+    monkeypatch.setattr(layer_size.platform, "machine", lambda: "aarch64")
+    assert layer_size.find_strip() is None  # an ARM host's GNU strip cannot read x86_64 ELF
+    programs["llvm-strip"] = "/usr/bin/llvm-strip"
+    assert layer_size.find_strip() == "/usr/bin/llvm-strip"
 
 
 def test_measure_lists_packages_largest_first_with_dist_info_folded_and_functions(tmp_path: Path) -> None:

@@ -487,8 +487,11 @@ def test_resolve_may_invoke_enrich_and_nothing_else(resources: Resources) -> Non
 
 
 @pytest.mark.parametrize("function_id", JOB_FUNCTIONS)
-def test_jobs_have_a_quarter_hour_and_room_to_spill(resources: Resources, function_id: str) -> None:
+def test_jobs_have_a_quarter_hour_room_to_spill_and_run_one_at_a_time(
+    resources: Resources, function_id: str
+) -> None:
     props = resources[function_id]["Properties"]
+    assert props["ReservedConcurrentExecutions"] == 1
     assert props["Timeout"] == 900
     assert props["MemorySize"] >= 4096
     assert props["EphemeralStorage"]["Size"] >= props["MemorySize"]

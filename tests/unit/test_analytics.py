@@ -245,3 +245,12 @@ def test_explain_tables_lists_every_dataset() -> None:
     assert set(listed) == set(schemas.load_all())
     assert listed["leads"]["kind"] == "curated"
     assert listed["leads"]["columns"] == len(schemas.get("leads").columns)
+
+
+def test_on_lambda_a_query_may_use_half_the_function_memory_and_spills_to_its_own_folder(
+    lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "4096")
+    assert _scalar("SELECT current_setting('memory_limit')", lake) == "2.0 GiB"
+    spill = _scalar("SELECT current_setting('temp_directory')", lake)
+    assert "forecourt-query-" in str(spill)  # not ./.tmp: /var/task is read-only on Lambda

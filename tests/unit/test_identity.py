@@ -72,6 +72,18 @@ def test_a_nickname_of_two_names_matches_both_but_does_not_make_them_one() -> No
     assert found["edward"] != found["theodore"]  # a shared nickname does not make Edward Theodore
 
 
+@pytest.mark.parametrize(("one", "other"), [("Alex", "Sandra"), ("Jon", "Nathan"), ("Al", "Bert")])
+def test_two_nicknames_that_could_both_be_short_for_one_name_stay_two_people_of_a_household(
+    one: str, other: str
+) -> None:
+    home = {"last_name": "Okafor", "email": "okafors@gmail.com", "phone": "312-555-0144"}
+    home |= {"street": "8 Elm St", "zip": "60601"}
+    found = persons_of(
+        people({"record_id": "a", "first_name": one, **home}, {"record_id": "b", "first_name": other, **home})
+    )
+    assert found["a"] != found["b"]  # Alex (Alexandra) and Sandra (Alexandra) share a home, not a name
+
+
 def test_blocking_finds_a_first_name_with_a_mistyped_surname_or_a_surname_spelled_by_an_address() -> None:
     table = people(
         {"record_id": "a", "first_name": "Victoria", "last_name": "Nonelssoning", "zip": "80266"},
@@ -96,7 +108,9 @@ def test_on_lambda_duckdb_may_use_half_the_function_memory(monkeypatch: pytest.M
     with resolving._session(table, None, table, ResolveConfig(), None) as con:
         assert con.execute("SELECT current_setting('memory_limit')").fetchall() == [("5.0 GiB",)]
     monkeypatch.delenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
-    assert resolving.duckdb_memory_limit_mb() is None
+    from forecourt import analytics
+
+    assert analytics.duckdb_memory_limit_mb() is None
 
 
 HOUSEHOLD = (

@@ -24,7 +24,9 @@ Known differences that remain: ``date_add`` / ``date_trunc`` of a DATE return a 
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -332,6 +334,29 @@ def _check_tables(tree: exp.Expr, known: Mapping[str, object]) -> list[str]:
     return wanted
 
 
+DUCKDB_MEMORY_SHARE = 0.5
+"""On Lambda, the share of the function's memory DuckDB may hold before it spills to disk; the rest
+is for the Arrow tables in Python."""
+
+
+def duckdb_memory_limit_mb() -> int | None:
+    """DuckDB's memory limit inside a Lambda function (``DUCKDB_MEMORY_SHARE`` of its memory, from
+    ``AWS_LAMBDA_FUNCTION_MEMORY_SIZE``); None elsewhere (DuckDB's own default, 80 % of the machine)."""
+    memory = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
+    return int(int(memory) * DUCKDB_MEMORY_SHARE) if memory.isdigit() else None
+
+
+def configure(con: duckdb.DuckDBPyConnection, spill_dir: str) -> None:
+    """What every DuckDB connection of ours gets: no progress bar (the CLI prints results), spilling
+    to ``spill_dir`` (an in-memory database spills to ./.tmp by default: into whatever folder the
+    user is in, and on Lambda a read-only one) and, on Lambda, ``duckdb_memory_limit_mb``."""
+    con.execute("SET enable_progress_bar = false")
+    con.execute(f"SET temp_directory = '{spill_dir}'")
+    limit = duckdb_memory_limit_mb()
+    if limit is not None:
+        con.execute(f"SET memory_limit = '{limit}MiB'")
+
+
 @contextmanager
 def _connection(sources: Mapping[str, TableSource]) -> Iterator[duckdb.DuckDBPyConnection]:
     """An in-memory DuckDB connection in UTC with each source as ``<table>`` and ``<database>.<table>``,
@@ -340,8 +365,9 @@ def _connection(sources: Mapping[str, TableSource]) -> Iterator[duckdb.DuckDBPyC
 
     database = settings().glue_database
     con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
-    con.execute("SET enable_progress_bar = false")  # the CLI prints results, not DuckDB's bar
+    spill = tempfile.TemporaryDirectory(prefix="forecourt-query-")
     try:
+        configure(con, spill.name)
         con.execute("SET TimeZone = 'UTC'")  # Athena sessions run in UTC
         con.execute(f'CREATE SCHEMA "{database}"')
         for name, source in sources.items():
@@ -354,6 +380,7 @@ def _connection(sources: Mapping[str, TableSource]) -> Iterator[duckdb.DuckDBPyC
         yield con
     finally:
         con.close()
+        spill.cleanup()
 
 
 # --- results and errors ----------------------------------------------------------------------

@@ -105,6 +105,12 @@ def wait_landed(
         time.sleep(poll_seconds)
 
 
+def wait_within(requests: Iterable[CommitRequest], context: Any, margin_seconds: float = 30.0) -> None:
+    """``wait_landed`` for a Lambda handler: for as long as its ``context`` has time left, less a
+    margin to return in."""
+    wait_landed(requests, lambda: context.get_remaining_time_in_millis() / 1000 - margin_seconds)
+
+
 def append_records(table: str, rows: list[dict[str, Any]], batch_id: str, day: date) -> CommitRequest:
     """Write ``rows`` as one data file of ``table`` (``write_records``) and queue its commit."""
     request = write_records(table, rows, batch_id, day)

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import shutil
 import statistics
 import subprocess
@@ -55,6 +56,8 @@ JOBS_LAYER_DIR = REPO_ROOT / "layers" / "jobs"
 JOB_FUNCTION_DIRS = tuple(REPO_ROOT / "functions" / name for name in ("resolve", "enrich"))
 """The scheduled jobs: ForecourtLayer + JobsLayer (DuckDB and sqlglot, for the SQL of queries/)."""
 DEFAULT_OUT = REPO_ROOT / "build" / "layer"
+CONSTRAINTS = REPO_ROOT / "constraints.txt"
+"""The versions the tests ran with: the layers are built with them too (the Makefiles pass the same)."""
 
 # Wheels for the Lambda runtime (python3.12, x86_64, Amazon Linux 2023 = glibc 2.34), whatever the
 # build host is. pip does not widen a `manylinux_2_X` tag to older glibc versions, so every tag the
@@ -229,11 +232,18 @@ def strip_native(site_dir: Path, strip: str | None = None) -> int:
     ``site_dir`` (``strip --strip-unneeded``; the dynamic symbols stay, so loading is unchanged) and
     return the bytes freed: the wheels ship pyarrow's and zstandard's libraries unstripped, about 55 MB.
 
-    Without a ``strip`` program on the build host nothing is stripped (0 is returned); the size
-    check still applies to the result. Raises ``subprocess.CalledProcessError`` when strip fails.
+    ``strip`` defaults to ``find_strip()``. Without one nothing is stripped (0 is returned) and a
+    warning says that the scheduled jobs will not fit. Raises ``subprocess.CalledProcessError`` when
+    strip fails.
     """
-    program = strip or shutil.which("strip")
+    program = strip or find_strip()
     if program is None:
+        print(
+            "warning: no strip program for x86_64 Linux libraries on this host (GNU strip on x86_64 "
+            "Linux, x86_64-linux-gnu-strip or llvm-strip): the layers are not stripped, and the "
+            "scheduled jobs (ForecourtLayer + JobsLayer) will exceed Lambda's 250 MB",
+            file=sys.stderr,
+        )
         return 0
     libraries = sorted(
         p for p in site_dir.rglob("*.so*") if p.is_file() and not p.is_symlink() and _is_elf(p)
@@ -246,6 +256,20 @@ def strip_native(site_dir: Path, strip: str | None = None) -> int:
             capture_output=True,
         )
     return before - sum(p.stat().st_size for p in libraries)
+
+
+def find_strip() -> str | None:
+    """A strip program that can rewrite Lambda's x86_64 ELF libraries on this host: a cross
+    binutils or LLVM one, else the host's GNU strip on x86_64 Linux (Apple's strip and an ARM host's
+    GNU strip cannot)."""
+    for name in ("x86_64-linux-gnu-strip", "llvm-strip"):
+        if found := shutil.which(name):
+            return found
+    native = shutil.which("strip")
+    if native is None or platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):
+        return None
+    version = subprocess.run([native, "--version"], capture_output=True, text=True, check=False)
+    return native if "GNU" in version.stdout else None
 
 
 def _is_elf(path: Path) -> bool:
@@ -316,7 +340,7 @@ def pip_install(requirements: Path, site_dir: Path) -> None:
         "--target",
         str(site_dir),
     ]
-    command += [*PIP_TARGET_ARGS, "--requirement", str(requirements)]
+    command += [*PIP_TARGET_ARGS, "--constraint", str(CONSTRAINTS), "--requirement", str(requirements)]
     subprocess.run(command, check=True)
 
 
@@ -611,10 +635,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(report(lines, limit_bytes))
     print(report_bytecode(site_dir))
     layer_bytes = sum(line.size_bytes for line in lines if not line.name.startswith("functions/"))
-    jobs_lines = [
-        SizeLine("ForecourtLayer", layer_bytes),
-        *measure(args.out / "jobs" / "python", JOB_FUNCTION_DIRS),
-    ]
+    jobs_site = args.out / "jobs" / "python"
+    if not jobs_site.is_dir():
+        print(f"no JobsLayer build in {jobs_site}: build both layers first (without --measure-only)")
+        return 2
+    jobs_lines = [SizeLine("ForecourtLayer", layer_bytes), *measure(jobs_site, JOB_FUNCTION_DIRS)]
     print("\nthe scheduled jobs (resolve, enrich): ForecourtLayer + JobsLayer + their code")
     print(report(jobs_lines, limit_bytes))
     try:

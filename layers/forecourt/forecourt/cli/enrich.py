@@ -37,14 +37,13 @@ def _rules(path: Path | None) -> Rules:
 
 
 def _moment(value: str | None, default: datetime) -> datetime:
-    if value is None:
-        return default
+    from forecourt.enrich.job import moment
+
     try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        fail(f"--as-of {value!r} is not an ISO 8601 date or time (2026-11-02 or 2026-11-02T06:00:00Z)")
+        return moment(value, default)
+    except ValueError as exc:
+        fail(f"--as-of {exc}")
         raise
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 RULES_OPTION = click.option(

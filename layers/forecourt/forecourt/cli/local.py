@@ -75,17 +75,17 @@ def run_schedule(full: bool, as_of: str | None, as_json: bool) -> None:
     from datetime import UTC, datetime
 
     from forecourt.cli.data import _connect
+    from forecourt.enrich.job import moment
     from forecourt.local import scheduler
 
     running = _connect()
     event = scheduler.schedule_input() | ({"full": True} if full else {})
     if as_of is not None:
         try:
-            moment = datetime.fromisoformat(as_of)
-        except ValueError:
-            fail(f"--as-of {as_of!r} is not an ISO 8601 date or time (2026-11-02 or 2026-11-02T06:00:00Z)")
+            event["as_of"] = moment(as_of, datetime.now(UTC)).isoformat()
+        except ValueError as exc:
+            fail(f"--as-of {exc}")
             return
-        event["as_of"] = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
     log = running.state_dir / "jobs.log"
     with console.status("resolve, then enrich (the functions' logs: jobs.log)…"):
         runs = scheduler.invoke_async("resolve", event, log=log)

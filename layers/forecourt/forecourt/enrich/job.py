@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -30,6 +30,20 @@ from forecourt.enrich.score import score
 
 RUN_ID = "enrich-run"
 _TS = pa.timestamp("us", tz="UTC")
+
+
+def moment(value: object, default: datetime) -> datetime:
+    """An as-of moment from ISO 8601 (``2026-11-02``, ``2026-11-02T06:00:00Z``; UTC when it names no
+    zone), or ``default`` when ``value`` is None. Raises ValueError naming the value otherwise."""
+    if value is None:
+        return default
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not an ISO 8601 date or time (2026-11-02 or 2026-11-02T06:00:00Z)"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 @dataclass

@@ -12,6 +12,7 @@ are taken as the normalizers left them (lowercase address, E.164).
 
 from __future__ import annotations
 
+from collections import defaultdict
 from functools import cache
 from importlib import resources
 
@@ -82,6 +83,12 @@ def nicknames() -> tuple[pa.Array, pa.Array, pa.Array]:
         for variant in variants.split():
             if canonical.setdefault(variant, name.strip()) != name.strip():
                 also.setdefault(variant, name.strip())
+    meanings = defaultdict(set)
+    for name, _, variants in entries:
+        for variant in [name.strip(), *variants.split()]:
+            meanings[variant].add(name.strip())
+    if crowded := sorted(name for name, of in meanings.items() if len(of) > 2):
+        raise ValueError(f"nicknames.txt gives {', '.join(crowded)} more than two canonical names")
     keys = sorted(canonical)
     return (
         pa.array(keys, pa.string()),

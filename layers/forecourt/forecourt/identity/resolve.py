@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import tempfile
 from collections.abc import Iterator, Mapping, Set
 from contextlib import contextmanager
@@ -28,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from forecourt import bundled
-from forecourt.analytics import translate
+from forecourt.analytics import configure, translate
 from forecourt.identity.ids import Naming, name_components
 
 if TYPE_CHECKING:
@@ -39,9 +38,6 @@ STEPS = ("candidate_pairs", "scored_pairs", "match_edges")
 FIELDS = ("first", "last", "email", "phone", "zip", "street", "birth", "vin")
 """The compared fields, as named in ``scored_pairs`` (``<field>_level``, ``<field>_weight``)."""
 MAX_ROUNDS = 64
-DUCKDB_MEMORY_SHARE = 0.5
-"""On Lambda, the share of the function's memory DuckDB may hold before it spills to /tmp; the rest
-is for the Arrow tables in Python (the features, the people, the links)."""
 
 
 @dataclass(frozen=True)
@@ -217,13 +213,6 @@ def _check_ids(features: pa.Table) -> None:
         raise ValueError("record_id is not unique")
 
 
-def duckdb_memory_limit_mb() -> int | None:
-    """DuckDB's memory limit inside a Lambda function (``DUCKDB_MEMORY_SHARE`` of its memory, from
-    ``AWS_LAMBDA_FUNCTION_MEMORY_SIZE``); None elsewhere (DuckDB's own default)."""
-    memory = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
-    return int(int(memory) * DUCKDB_MEMORY_SHARE) if memory.isdigit() else None
-
-
 @contextmanager
 def _session(
     features: pa.Table,
@@ -238,12 +227,7 @@ def _session(
     con = duckdb.connect()
     spill = tempfile.TemporaryDirectory(prefix="forecourt-identity-")
     try:
-        con.execute("SET enable_progress_bar = false")
-        # an in-memory database spills to ./.tmp by default: into whatever folder the user is in
-        con.execute(f"SET temp_directory = '{spill.name}'")
-        limit = duckdb_memory_limit_mb()
-        if limit is not None:  # DuckDB's default, 80 % of the machine, would starve Python on Lambda
-            con.execute(f"SET memory_limit = '{limit}MiB'")
+        configure(con, spill.name)
         con.register("identity_features", features)
         con.register("identity_population", features if population is None else population)
         con.register("identity_scope", scope.select(["record_id"]))

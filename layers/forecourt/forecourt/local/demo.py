@@ -15,9 +15,9 @@ from datetime import time as dt_time
 from pathlib import Path
 from typing import Any
 
+from forecourt import bundled
 from forecourt.cli.output import console, emit, errors
 from forecourt.local import demo_realtime, stack
-from forecourt.local.resources import REPO_ROOT
 
 DEMO_DAY = date(2026, 11, 2)
 """The generated network's "today" and the files' arrival date: fixed, so reruns are identical."""
@@ -243,6 +243,6 @@ def _per_dealer(reports: list[Any]) -> list[dict[str, Any]]:
 def _run_named(name: str, tables: dict[str, Any]) -> list[dict[str, Any]]:
     from forecourt import analytics
 
-    sql = (REPO_ROOT / "queries" / "named" / f"{name}.sql").read_text()
+    sql = (bundled.queries_dir() / "named" / f"{name}.sql").read_text()
     result = analytics.run_query(sql, tables=tables, max_rows=50)
     return [dict(zip(result.columns, row, strict=True)) for row in result.rows]

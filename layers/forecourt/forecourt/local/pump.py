@@ -90,11 +90,16 @@ def load_handler(function: str) -> Handler:
 _WARM: dict[str, Handler] = {}
 
 
-def invoke_warm(function: str, event: dict[str, Any]) -> Any:
-    """Run a handler in this (worker) process, loading it once: a warm Lambda container."""
+def warm(function: str) -> Handler:
+    """The handler of ``function`` in this process, loaded the first time: a warm Lambda container."""
     if function not in _WARM:
         _WARM[function] = load_handler(function)
-    return _WARM[function](event, LambdaContext(function, timeout_ms=function_timeout_ms(function)))
+    return _WARM[function]
+
+
+def invoke_warm(function: str, event: dict[str, Any]) -> Any:
+    """Run a handler in this (worker) process, loading it once: a warm Lambda container."""
+    return warm(function)(event, LambdaContext(function, timeout_ms=function_timeout_ms(function)))
 
 
 def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:

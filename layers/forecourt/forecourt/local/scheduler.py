@@ -16,14 +16,13 @@ import logging
 import sys
 import traceback
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any, TextIO
 
-from forecourt.local.pump import invoke_warm
+from forecourt.local.pump import invoke_warm, warm
 
 log = logging.getLogger("forecourt.scheduler")
 MAX_CHAIN = 8
@@ -92,38 +91,39 @@ def _log_stream(path: Path) -> TextIO:
 
 def invoke_async(function: str, event: dict[str, Any], log: Path | None = None) -> list[Invocation]:
     """Invoke ``functions/<function>`` as Lambda's asynchronous invocation would, then follow its
-    destinations; returns every invocation made, in order. With ``log``, what the handlers print
-    (their structured logs, as CloudWatch would get them) goes to that file, not to standard output."""
-    with _logs_to(_log_stream(log)) if log else contextlib.nullcontext():
-        return _invoke_chain(function, event)
+    destinations; returns every invocation made, in order. With ``log``, what the handlers log (their
+    structured logs, as CloudWatch would get them) goes to that file, not to standard output."""
+    return _invoke_chain(function, event, _log_stream(log) if log else None)
 
 
-@contextlib.contextmanager
-def _logs_to(stream: TextIO) -> Iterator[None]:
-    """Send standard output to ``stream`` for a while, including the log handlers that write to it
-    (a handler loaded earlier in this process keeps the stream it was created with)."""
-    outputs = [*_OUTPUTS, sys.stdout]
+def _invoke(function: str, event: dict[str, Any], stream: TextIO | None) -> Any:
+    """One attempt, the handlers' structured log records (Powertools loggers) written to ``stream``
+    when given: such a logger writes to the stream it was created with, so the handler is loaded with
+    standard output pointing at ``stream`` and every Powertools handler is re-pointed there for the
+    call (not standard output itself, which the command line's progress display uses meanwhile)."""
+    if stream is None:
+        return invoke_warm(function, event)
+    from aws_lambda_powertools.logging.formatter import BasePowertoolsFormatter
+
+    with contextlib.redirect_stdout(stream):
+        warm(function)
     moved = [
-        (handler, handler.stream)
+        (handler, sys.stdout if handler.stream is stream else handler.stream)
         for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
         for handler in getattr(logger, "handlers", [])
-        if isinstance(handler, logging.StreamHandler) and any(handler.stream is out for out in outputs)
+        if isinstance(handler, logging.StreamHandler)
+        and isinstance(handler.formatter, BasePowertoolsFormatter)
     ]
     try:
         for handler, _ in moved:
             handler.setStream(stream)
-        with contextlib.redirect_stdout(stream):
-            yield
+        return invoke_warm(function, event)
     finally:
         for handler, before in moved:
             handler.setStream(before)
 
 
-_OUTPUTS: list[TextIO] = []
-"""The standard outputs handlers were first invoked under in this process: their loggers may hold them."""
-
-
-def _invoke_chain(function: str, event: dict[str, Any]) -> list[Invocation]:
+def _invoke_chain(function: str, event: dict[str, Any], stream: TextIO | None) -> list[Invocation]:
     done: list[Invocation] = []
     while function and len(done) < MAX_CHAIN:
         declared = _functions().get(function)
@@ -131,11 +131,9 @@ def _invoke_chain(function: str, event: dict[str, Any]) -> list[Invocation]:
             raise KeyError(f"template.yaml declares no function with CodeUri functions/{function}/")
         config = declared["config"]
         attempts, result, error = 0, None, None
-        if not any(sys.stdout is out for out in _OUTPUTS):
-            _OUTPUTS.append(sys.stdout)
         for attempts in range(1, int(config.get("MaximumRetryAttempts", 2)) + 2):
             try:
-                result, error = invoke_warm(function, event), None
+                result, error = _invoke(function, event, stream), None
                 break
             except Exception as exc:  # Lambda records any failure of the handler
                 error = f"{type(exc).__name__}: {exc}"
