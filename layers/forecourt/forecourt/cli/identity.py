@@ -4,14 +4,13 @@ person, split a person merged too eagerly."""
 from __future__ import annotations
 
 import json
-import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from forecourt.cli.output import emit, errors, fail
+from forecourt.cli.output import emit, errors, fail, read_text_csv
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -51,26 +50,11 @@ def _config(path: Path | None) -> ResolveConfig:
 
 
 def _read_people(path: Path) -> pa.Table:
-    import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.csv as pacsv
 
-    from forecourt.feeds import fold
     from forecourt.identity.features import PEOPLE_COLUMNS
 
-    try:
-        # pyarrow reads the header (quotes, BOM); "First Name", "first-name" and "FIRST_NAME" all mean
-        # first_name
-        header = pacsv.open_csv(path).schema.names
-        names = [re.sub(r"[\s\-]+", "_", fold(name)) for name in header]
-        table = pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
-            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}),
-        )
-    except (OSError, pa.ArrowInvalid) as exc:
-        fail(f"{path}: cannot be read as CSV: {exc}")
-        raise
+    table = read_text_csv(path)
     if "record_id" not in table.column_names:
         fail(f"{path}: no record_id column (columns: {', '.join(table.column_names)})")
     ids = table.column("record_id").combine_chunks()

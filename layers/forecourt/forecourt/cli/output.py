@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 console = Console()
 errors = Console(stderr=True)
@@ -39,3 +43,26 @@ def fail(message: str, code: int = 1) -> None:
     """Print a clear error and exit."""
     errors.print(f"[bold red]error:[/] {message}")
     sys.exit(code)
+
+
+def read_text_csv(path: Path) -> pa.Table:
+    """A user's CSV, every column as text, its header folded (``First Name``, ``first-name`` and
+    ``FIRST_NAME`` all become ``first_name``); fails naming the file when it cannot be read."""
+    import re
+
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    from forecourt.feeds import fold
+
+    try:  # pyarrow reads the header (quotes, BOM)
+        header = pacsv.open_csv(path).schema.names
+        names = [re.sub(r"[\s\-]+", "_", fold(name)) for name in header]
+        return pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
+            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}),
+        )
+    except (OSError, pa.ArrowInvalid) as exc:
+        fail(f"{path}: cannot be read as CSV: {exc}")
+        raise

@@ -1,0 +1,84 @@
+"""``forecourt audiences``: people formatted and hashed exactly as each ad platform documents."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from forecourt.cli.output import emit, fail, read_text_csv
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+PLATFORMS = ("google", "meta")
+
+
+@click.group()
+def audiences() -> None:
+    """Audiences for advertising platforms (Google Ads Customer Match, Meta custom audiences)."""
+
+
+@audiences.command("hash")
+@click.option("--platform", type=click.Choice(PLATFORMS), required=True, help="Whose rules to apply.")
+@click.argument("input_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Where to write.")
+@click.option(
+    "--country", default="US", show_default=True, help="Country of rows that name none (phones, zips)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def audiences_hash(platform: str, input_csv: Path, out: Path, country: str, as_json: bool) -> None:
+    """Normalize and hash a list of people as PLATFORM documents, one output row per input row.
+
+    INPUT_CSV has any of the columns email, phone, first_name, last_name, zip, country (header case
+    and spaces do not matter; E-Mail, Phone Number, Zip Code, Postal Code, Surname… are understood;
+    other columns are ignored). Google: SHA-256 of the e-mail (gmail.com
+    dots and +suffix removed), the E.164 phone and the names; country_code and postal_code in
+    clear. Meta: the multi-key schema EMAIL, PHONE, FN, LN, ZIP, COUNTRY, every key hashed. A value
+    that cannot be used (an e-mail without a valid syntax, a phone that is no number) is left empty
+    and named in the row's issues column."""
+    from forecourt.audiences import google, meta, people
+
+    raw = people.with_known_names(read_text_csv(input_csv))
+    known = [name for name in people.COLUMNS if name in raw.column_names]
+    if not known:
+        fail(
+            f"{input_csv}: none of the columns {', '.join(people.COLUMNS)} "
+            f"(columns: {', '.join(raw.column_names) or 'none'})"
+        )
+    try:
+        prepared = people.prepare(raw, default_country=country)
+    except ValueError as exc:
+        fail(f"--country: {exc}")
+        raise
+    hashed = (google if platform == "google" else meta).identifiers(prepared)
+    written = hashed.append_column("issues", prepared["issues"])
+    from forecourt.safe_csv import write_csv
+
+    write_csv(written, out)
+    summary = {
+        "platform": platform,
+        "rows": raw.num_rows,
+        "columns read": known,
+        "columns ignored": [name for name in raw.column_names if name not in people.COLUMNS],
+        "identifiers per column": hashed_counts(hashed, raw.num_rows),
+        "rows with issues": raw.num_rows - prepared["issues"].null_count,
+        "written": str(out),
+    }
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    rows = [
+        {"": key, "value": ", ".join(value) if isinstance(value, list) else value}
+        for key, value in summary.items()
+        if not isinstance(value, dict)
+    ]
+    rows += [{"": f"  {name}", "value": count} for name, count in hashed_counts(hashed, raw.num_rows).items()]
+    emit(rows, as_json=False, title=f"Hashed for {platform}")
+
+
+def hashed_counts(hashed: pa.Table, rows: int) -> dict[str, int]:
+    """How many rows have a value in each output column."""
+    return {name: rows - hashed[name].null_count for name in hashed.column_names}
