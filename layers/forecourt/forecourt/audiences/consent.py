@@ -1,0 +1,105 @@
+"""Who may leave for an advertising platform (issue 6, "Segments and consent"): the consent gate.
+
+``gate`` takes the records of an audience's people (one row per record: ``person_id`` and the
+consent columns every dataset carries) and keeps a person only when no record says no:
+
+- ``opted_out_of_sale_or_sharing``: any record with ``ccpa_opt_out`` (CCPA/CPRA): an opt-out stands
+  until the person opts back in, which no feed reports, so one is enough;
+- ``global_privacy_control``: any record with ``gpc`` (a browser's opt-out signal, honoured as one);
+- ``eea_without_consent``: a person with any record in the EEA (or the UK or Switzerland, which
+  Google's EU user consent policy also covers) whose latest stated consents (by ``consent_at``) are
+  not both ``GRANTED`` for ad user data and ad personalization.
+
+A person excluded for several reasons is counted under the first of that order. Financial columns
+never enter: the gate reads only the columns of ``CONSENT_COLUMNS``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+CONSENT_COLUMNS = (
+    "person_id",
+    "country",
+    "ccpa_opt_out",
+    "gpc",
+    "ad_user_data_consent",
+    "ad_personalization_consent",
+    "consent_at",
+)
+REASONS = ("opted_out_of_sale_or_sharing", "global_privacy_control", "eea_without_consent")
+CONSENT_REQUIRED = frozenset(
+    # EU 27, the rest of the EEA (IS, LI, NO), and GB and CH (Google's EU user consent policy)
+    ("AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV",
+     "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO", "GB", "CH")
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Gate:
+    """What the gate let through and why the others stayed."""
+
+    kept: pa.Array
+    """The person ids that may leave, sorted."""
+    excluded: dict[str, int]
+    """Persons kept back per reason (every reason of ``REASONS``, zero included)."""
+
+
+def gate(records: pa.Table) -> Gate:
+    """The persons of ``records`` that may be sent to an advertising platform (see the module)."""
+    table = records.select(list(CONSENT_COLUMNS))
+    flags = (
+        pa.table(
+            {
+                "person_id": table["person_id"],
+                "opted_out": pc.fill_null(table["ccpa_opt_out"], False),
+                "gpc": pc.fill_null(table["gpc"], False),
+                "in_eea": pc.fill_null(pc.is_in(pc.utf8_upper(table["country"]), value_set=_REQUIRED), False),
+            }
+        )
+        .group_by("person_id")
+        .aggregate([("opted_out", "any"), ("gpc", "any"), ("in_eea", "any")])
+    )
+    consents = _latest_consents(table)
+    people = flags.join(consents, "person_id", join_type="left outer").sort_by("person_id")
+    granted = pc.and_(
+        pc.fill_null(pc.equal(people["user_data"], "GRANTED"), False),
+        pc.fill_null(pc.equal(people["personalization"], "GRANTED"), False),
+    )
+    reasons = [
+        people["opted_out_any"],
+        people["gpc_any"],
+        pc.and_(people["in_eea_any"], pc.invert(granted)),
+    ]
+    excluded: dict[str, int] = {}
+    left = pa.array([True] * people.num_rows)
+    for reason, hit in zip(REASONS, reasons, strict=True):
+        first = pc.and_(left, hit)
+        excluded[reason] = pc.sum(first).as_py() or 0
+        left = pc.and_(left, pc.invert(hit))
+    return Gate(kept=people["person_id"].filter(left).combine_chunks(), excluded=excluded)
+
+
+_REQUIRED = pa.array(sorted(CONSENT_REQUIRED), pa.string())
+
+
+def _latest_consents(table: pa.Table) -> pa.Table:
+    """Per person, each consent as its latest record that states one says (null: never stated)."""
+    out = pa.table({"person_id": pc.unique(table["person_id"])})
+    for column, name in (
+        ("ad_user_data_consent", "user_data"),
+        ("ad_personalization_consent", "personalization"),
+    ):
+        stated = table.filter(pc.is_valid(table[column]))
+        latest = stated.sort_by([("person_id", "ascending"), ("consent_at", "descending")])
+        # the first row of each person after the sort is the latest (a null consent_at sorts last)
+        first = pc.equal(
+            pc.rank(latest["person_id"], sort_keys="ascending", tiebreaker="first"),
+            pc.rank(latest["person_id"], sort_keys="ascending", tiebreaker="min"),
+        )
+        latest = latest.filter(first).select(["person_id", column]).rename_columns(["person_id", name])
+        out = out.join(latest, "person_id", join_type="left outer")
+    return out
