@@ -46,6 +46,7 @@ def test_opt_outs_gpc_and_eea_consent_keep_people_back_with_their_reason() -> No
         "opted_out_of_sale_or_sharing": 2,  # opted-out, both (counted once, under the first reason)
         "global_privacy_control": 1,
         "eea_without_consent": 3,  # de-half, fr-silent, uk-denied
+        "no_person": 0,
     }
     assert list(done.excluded) == list(REASONS)
 
@@ -70,3 +71,28 @@ def test_the_latest_stated_consent_counts_and_any_eea_record_requires_it() -> No
     )  # fmt: skip
     assert done.kept.to_pylist() == ["regranted"]
     assert done.excluded["eea_without_consent"] == 2
+
+
+def test_an_undated_or_simultaneous_denial_wins_and_records_without_a_person_never_leave() -> None:
+    done = gate(
+        records(
+            {"person_id": "undated-no", "country": "DE", "ad_user_data_consent": "GRANTED",
+             "ad_personalization_consent": "GRANTED", "consent_at": at(3)},
+            {"person_id": "undated-no", "country": "DE", "ad_user_data_consent": "DENIED"},
+            {"person_id": "tie", "country": "DE", "ad_user_data_consent": "GRANTED",
+             "ad_personalization_consent": "GRANTED", "consent_at": at(3)},
+            {"person_id": "tie", "country": "DE", "ad_personalization_consent": "DENIED", "consent_at": at(3)},
+            {"person_id": None, "country": "US"},
+            {"person_id": None, "country": " de "},
+            {"person_id": "spaced", "country": " de "},
+        )
+    )  # fmt: skip
+    assert done.kept.to_pylist() == []
+    assert done.excluded == {
+        "opted_out_of_sale_or_sharing": 0,
+        "global_privacy_control": 0,
+        "eea_without_consent": 3,
+        "no_person": 2,
+    }
+    nobody = gate(records())
+    assert nobody.kept.to_pylist() == [] and sum(nobody.excluded.values()) == 0

@@ -7,8 +7,10 @@ consent columns every dataset carries) and keeps a person only when no record sa
   until the person opts back in, which no feed reports, so one is enough;
 - ``global_privacy_control``: any record with ``gpc`` (a browser's opt-out signal, honoured as one);
 - ``eea_without_consent``: a person with any record in the EEA (or the UK or Switzerland, which
-  Google's EU user consent policy also covers) whose latest stated consents (by ``consent_at``) are
-  not both ``GRANTED`` for ad user data and ad personalization.
+  Google's EU user consent policy also covers) whose latest stated consents (by ``consent_at``; a
+  statement without a time counts as the latest, and at the same time a denial wins) are not both
+  ``GRANTED`` for ad user data and ad personalization;
+- ``no_person``: a record without a ``person_id`` never leaves (counted per record).
 
 A person excluded for several reasons is counted under the first of that order. Financial columns
 never enter: the gate reads only the columns of ``CONSENT_COLUMNS``.
@@ -17,6 +19,7 @@ never enter: the gate reads only the columns of ``CONSENT_COLUMNS``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -30,7 +33,8 @@ CONSENT_COLUMNS = (
     "ad_personalization_consent",
     "consent_at",
 )
-REASONS = ("opted_out_of_sale_or_sharing", "global_privacy_control", "eea_without_consent")
+REASONS = ("opted_out_of_sale_or_sharing", "global_privacy_control", "eea_without_consent", "no_person")
+"""Why people are kept back; ``no_person`` counts *records* without a ``person_id`` (not resolved)."""
 CONSENT_REQUIRED = frozenset(
     # EU 27, the rest of the EEA (IS, LI, NO), and GB and CH (Google's EU user consent policy)
     ("AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV",
@@ -50,14 +54,15 @@ class Gate:
 
 def gate(records: pa.Table) -> Gate:
     """The persons of ``records`` that may be sent to an advertising platform (see the module)."""
-    table = records.select(list(CONSENT_COLUMNS))
+    every = records.select(list(CONSENT_COLUMNS))
+    table = every.filter(pc.is_valid(every["person_id"]))
     flags = (
         pa.table(
             {
                 "person_id": table["person_id"],
                 "opted_out": pc.fill_null(table["ccpa_opt_out"], False),
                 "gpc": pc.fill_null(table["gpc"], False),
-                "in_eea": pc.fill_null(pc.is_in(pc.utf8_upper(table["country"]), value_set=_REQUIRED), False),
+                "in_eea": pc.fill_null(pc.is_in(_country(table["country"]), value_set=_REQUIRED), False),
             }
         )
         .group_by("person_id")
@@ -75,15 +80,22 @@ def gate(records: pa.Table) -> Gate:
         pc.and_(people["in_eea_any"], pc.invert(granted)),
     ]
     excluded: dict[str, int] = {}
-    left = pa.array([True] * people.num_rows)
-    for reason, hit in zip(REASONS, reasons, strict=True):
+    left = pa.array([True] * people.num_rows, pa.bool_())
+    for reason, hit in zip(REASONS[:-1], reasons, strict=True):  # no_person is counted below
         first = pc.and_(left, hit)
         excluded[reason] = pc.sum(first).as_py() or 0
         left = pc.and_(left, pc.invert(hit))
+    excluded["no_person"] = every.num_rows - table.num_rows
     return Gate(kept=people["person_id"].filter(left).combine_chunks(), excluded=excluded)
 
 
+def _country(values: pa.ChunkedArray) -> pa.ChunkedArray:
+    return pc.utf8_upper(pc.utf8_trim_whitespace(values))
+
+
 _REQUIRED = pa.array(sorted(CONSENT_REQUIRED), pa.string())
+_UNDATED = datetime(9999, 12, 31, tzinfo=UTC)
+"""Where a consent stated without a time sorts: after every dated one (it counts as the latest)."""
 
 
 def _latest_consents(table: pa.Table) -> pa.Table:
@@ -94,8 +106,14 @@ def _latest_consents(table: pa.Table) -> pa.Table:
         ("ad_personalization_consent", "personalization"),
     ):
         stated = table.filter(pc.is_valid(table[column]))
-        latest = stated.sort_by([("person_id", "ascending"), ("consent_at", "descending")])
-        # the first row of each person after the sort is the latest (a null consent_at sorts last)
+        # undated first (taken as the latest), then newest; at one time DENIED before GRANTED
+        when = pc.fill_null(stated["consent_at"], pa.scalar(_UNDATED, stated.schema.field("consent_at").type))
+        keyed = stated.append_column("_when", when)
+        order = pc.sort_indices(
+            keyed, sort_keys=[("person_id", "ascending"), ("_when", "descending"), (column, "ascending")]
+        )
+        latest = stated.take(order)
+        # the first row of each person after the sort is the one that counts
         first = pc.equal(
             pc.rank(latest["person_id"], sort_keys="ascending", tiebreaker="first"),
             pc.rank(latest["person_id"], sort_keys="ascending", tiebreaker="min"),

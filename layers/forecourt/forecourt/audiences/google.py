@@ -4,8 +4,8 @@
   ``+suffix`` of the local part removed (``Jane.Doe+cars@gmail.com`` → ``janedoe@gmail.com``);
   SHA-256, lowercase hex (``hashed_email``).
 - Phone: E.164 with the ``+`` (``+13125550137``); SHA-256 (``hashed_phone_number``).
-- First and last name: lowercase, trimmed, no punctuation, no title (``Dr.``, ``Mrs``) in front;
-  SHA-256 (``address_info.hashed_first_name`` / ``hashed_last_name``).
+- First and last name: lowercase, trimmed, no punctuation; no title (``Dr.``, ``Mrs``) in front of
+  the first name; SHA-256 (``address_info.hashed_first_name`` / ``hashed_last_name``).
 - Country (ISO 3166-1 alpha-2, ``US``) and postal code (``60601``): **not** hashed.
 """
 
@@ -39,11 +39,14 @@ def normalize_email(email: pa.Array) -> pa.Array:
     return pc.if_else(gmail, folded, email)
 
 
-def normalize_name(name: pa.Array) -> pa.Array:
-    """Lowercase, titles in front dropped, punctuation removed, spaces trimmed and single."""
+def normalize_name(name: pa.Array, *, first: bool = False) -> pa.Array:
+    """Lowercase, punctuation removed, spaces trimmed and single; for a ``first`` name, a title in
+    front dropped too when a name remains (``Sir`` alone stays ``sir``; a surname is never cut)."""
     lowered = pc.utf8_lower(pc.utf8_trim_whitespace(name))
-    untitled = pc.replace_substring_regex(lowered, _TITLES, "")
-    bare = pc.replace_substring_regex(untitled, r"[\p{P}\p{S}]", "")
+    if first:
+        untitled = pc.replace_substring_regex(lowered, _TITLES, "")
+        lowered = pc.if_else(pc.equal(pc.utf8_trim_whitespace(untitled), ""), lowered, untitled)
+    bare = pc.replace_substring_regex(lowered, r"[\p{P}\p{S}]", "")
     single = pc.utf8_trim_whitespace(pc.replace_substring_regex(bare, r"\s+", " "))
     return pc.if_else(pc.equal(single, ""), pa.scalar(None, pa.string()), single)
 
@@ -54,7 +57,9 @@ def identifiers(people: pa.Table) -> pa.Table:
         {
             "hashed_email": sha256_hex(normalize_email(people["email"].combine_chunks())),
             "hashed_phone_number": sha256_hex(people["phone"].combine_chunks()),
-            "hashed_first_name": sha256_hex(normalize_name(people["first_name"].combine_chunks())),
+            "hashed_first_name": sha256_hex(
+                normalize_name(people["first_name"].combine_chunks(), first=True)
+            ),
             "hashed_last_name": sha256_hex(normalize_name(people["last_name"].combine_chunks())),
             "country_code": people["country"].combine_chunks(),
             "postal_code": people["zip"].combine_chunks(),

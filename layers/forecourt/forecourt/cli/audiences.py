@@ -44,9 +44,10 @@ def audiences_hash(platform: str, input_csv: Path, out: Path, country: str, as_j
     raw = people.with_known_names(read_text_csv(input_csv))
     known = [name for name in people.COLUMNS if name in raw.column_names]
     if not known:
+        # the header is not echoed: without one, the first person's values would be
         fail(
-            f"{input_csv}: none of the columns {', '.join(people.COLUMNS)} "
-            f"(columns: {', '.join(raw.column_names) or 'none'})"
+            f"{input_csv}: none of the columns {', '.join(people.COLUMNS)} in its first line "
+            f"({len(raw.column_names)} columns; the first line must name them)"
         )
     try:
         prepared = people.prepare(raw, default_country=country)

@@ -58,11 +58,16 @@ def read_text_csv(path: Path) -> pa.Table:
     try:  # pyarrow reads the header (quotes, BOM)
         header = pacsv.open_csv(path).schema.names
         names = [re.sub(r"[\s\-]+", "_", fold(name)) for name in header]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            fail(f"{path}: several columns mean {', '.join(repeated)}: keep one of each")
         return pacsv.read_csv(
             path,
             read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
             convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}),
         )
     except (OSError, pa.ArrowInvalid) as exc:
-        fail(f"{path}: cannot be read as CSV: {exc}")
+        # pyarrow quotes the offending row after the reason: people's data, not for a terminal or a log
+        reason = ": ".join(str(exc).split(": ")[:2])
+        fail(f"{path}: cannot be read as CSV: {reason}")
         raise
