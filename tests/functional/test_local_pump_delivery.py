@@ -9,14 +9,15 @@ import uuid
 from conftest import LocalAws
 from forecourt import aws
 from forecourt.local.crm import DealerCrm
-from forecourt.local.pump import LambdaContext, Pump, function_timeout_ms, queue_depth
+from forecourt.local.pump import LambdaContext, Pump, function_memory_mb, function_timeout_ms, queue_depth
 from forecourt.local.server import environment
 from routed_leads import body, dealer, delivery_id_of
 
 
-def test_handlers_get_the_timeout_the_template_gives_their_function() -> None:
+def test_handlers_get_the_timeout_and_memory_the_template_gives_their_function() -> None:
     assert function_timeout_ms("deliver") == 60_000
     assert function_timeout_ms("ingest") == 300_000
+    assert function_memory_mb("resolve") == 10_240 and function_memory_mb("deliver") == 512
     context = LambdaContext("deliver", timeout_ms=60_000)
     assert 59_000 < context.get_remaining_time_in_millis() <= 60_000
 

@@ -60,8 +60,8 @@ class LambdaContext:
 
 
 @cache
-def function_timeout_ms(function: str) -> int:
-    """The Timeout template.yaml gives the function whose code is functions/<function>/ (300 s when
+def _function_properties(function: str) -> dict[str, Any]:
+    """template.yaml's properties of the function whose code is functions/<function>/ (empty when
     it declares none)."""
     from forecourt.local.resources import load_template
 
@@ -71,8 +71,19 @@ def function_timeout_ms(function: str) -> int:
             resource.get("Type") == "AWS::Serverless::Function"
             and str(props.get("CodeUri", "")).strip("/") == f"functions/{function}"
         ):
-            return int(props.get("Timeout", 300)) * 1000
-    return 300_000
+            return dict(props)
+    return {}
+
+
+def function_timeout_ms(function: str) -> int:
+    """The Timeout template.yaml gives the function whose code is functions/<function>/ (300 s when
+    it declares none)."""
+    return int(_function_properties(function).get("Timeout", 300)) * 1000
+
+
+def function_memory_mb(function: str) -> int:
+    """The MemorySize template.yaml gives the function (1,024 MB when it declares none)."""
+    return int(_function_properties(function).get("MemorySize", 1024))
 
 
 def load_handler(function: str) -> Handler:
@@ -99,7 +110,10 @@ def warm(function: str) -> Handler:
 
 def invoke_warm(function: str, event: dict[str, Any]) -> Any:
     """Run a handler in this (worker) process, loading it once: a warm Lambda container."""
-    return warm(function)(event, LambdaContext(function, timeout_ms=function_timeout_ms(function)))
+    context = LambdaContext(
+        function, memory_limit_in_mb=function_memory_mb(function), timeout_ms=function_timeout_ms(function)
+    )
+    return warm(function)(event, context)
 
 
 def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
