@@ -107,11 +107,10 @@ def _blank_to_null(values: pa.Array) -> pa.Array:
 def _by_country(values: pa.Array, country: pa.Array, kind: str) -> tuple[pa.Array, pa.Array]:
     """``values`` normalized by ``kind`` with each row's own country as the locale."""
     out: pa.Array = pa.nulls(len(values), pa.string())
-    invalid: pa.Array = pa.array([False] * len(values))
-    for code in pc.unique(country).to_pylist():
+    invalid: pa.Array = pa.array([False] * len(values), pa.bool_())
+    for code in pc.unique(country).to_pylist():  # every code is some row's: each mask selects rows
         rows = pc.equal(country, code)
         done = normalize_column(kind, values.filter(rows), pa.string(), Locale(country=code))
-        positions = pc.indices_nonzero(rows)
-        out = pc.replace_with_mask(out, rows, done.values) if len(positions) else out
-        invalid = pc.replace_with_mask(invalid, rows, done.invalid) if len(positions) else invalid
+        out = pc.replace_with_mask(out, rows, done.values)
+        invalid = pc.replace_with_mask(invalid, rows, done.invalid)
     return out, invalid

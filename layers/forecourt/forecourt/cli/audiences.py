@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from forecourt.cli.output import emit, fail, read_text_csv
-
-if TYPE_CHECKING:
-    import pyarrow as pa
 
 PLATFORMS = ("google", "meta")
 
@@ -59,12 +55,13 @@ def audiences_hash(platform: str, input_csv: Path, out: Path, country: str, as_j
     from forecourt.safe_csv import write_csv
 
     write_csv(written, out)
+    counts = {name: raw.num_rows - hashed[name].null_count for name in hashed.column_names}
     summary = {
         "platform": platform,
         "rows": raw.num_rows,
         "columns read": known,
         "columns ignored": [name for name in raw.column_names if name not in people.COLUMNS],
-        "identifiers per column": hashed_counts(hashed, raw.num_rows),
+        "identifiers per column": counts,
         "rows with issues": raw.num_rows - prepared["issues"].null_count,
         "written": str(out),
     }
@@ -76,10 +73,5 @@ def audiences_hash(platform: str, input_csv: Path, out: Path, country: str, as_j
         for key, value in summary.items()
         if not isinstance(value, dict)
     ]
-    rows += [{"": f"  {name}", "value": count} for name, count in hashed_counts(hashed, raw.num_rows).items()]
+    rows += [{"": f"  {name}", "value": count} for name, count in counts.items()]
     emit(rows, as_json=False, title=f"Hashed for {platform}")
-
-
-def hashed_counts(hashed: pa.Table, rows: int) -> dict[str, int]:
-    """How many rows have a value in each output column."""
-    return {name: rows - hashed[name].null_count for name in hashed.column_names}

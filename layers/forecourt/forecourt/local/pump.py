@@ -60,19 +60,22 @@ class LambdaContext:
 
 
 @cache
-def _function_properties(function: str) -> dict[str, Any]:
-    """template.yaml's properties of the function whose code is functions/<function>/ (empty when
-    it declares none)."""
+def template_functions() -> dict[str, tuple[str, dict[str, Any]]]:
+    """template.yaml's functions by code directory (``functions/<name>/`` → name): logical id and
+    properties."""
     from forecourt.local.resources import load_template
 
-    for resource in load_template().get("Resources", {}).values():
-        props = resource.get("Properties") or {}
-        if (
-            resource.get("Type") == "AWS::Serverless::Function"
-            and str(props.get("CodeUri", "")).strip("/") == f"functions/{function}"
-        ):
-            return dict(props)
-    return {}
+    found: dict[str, tuple[str, dict[str, Any]]] = {}
+    for logical_id, resource in load_template().get("Resources", {}).items():
+        if resource.get("Type") == "AWS::Serverless::Function":
+            props = dict(resource.get("Properties") or {})
+            found[str(props.get("CodeUri", "")).strip("/").removeprefix("functions/")] = (logical_id, props)
+    return found
+
+
+def _function_properties(function: str) -> dict[str, Any]:
+    """The properties of the function whose code is functions/<function>/ (empty when none is)."""
+    return template_functions().get(function, ("", {}))[1]
 
 
 def function_timeout_ms(function: str) -> int:

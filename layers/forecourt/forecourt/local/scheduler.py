@@ -22,7 +22,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, TextIO
 
-from forecourt.local.pump import invoke_warm, warm
+from forecourt.local.pump import invoke_warm, template_functions, warm
 
 log = logging.getLogger("forecourt.scheduler")
 MAX_CHAIN = 8
@@ -45,20 +45,6 @@ class Invocation:
     @property
     def succeeded(self) -> bool:
         return self.error is None
-
-
-@cache
-def _functions() -> dict[str, dict[str, Any]]:
-    """template.yaml's functions by code directory: logical id, invoke config."""
-    from forecourt.local.resources import load_template
-
-    found: dict[str, dict[str, Any]] = {}
-    for logical_id, resource in load_template().get("Resources", {}).items():
-        props = resource.get("Properties") or {}
-        if resource.get("Type") == "AWS::Serverless::Function":
-            directory = str(props.get("CodeUri", "")).strip("/").removeprefix("functions/")
-            found[directory] = {"logical_id": logical_id, "config": props.get("EventInvokeConfig") or {}}
-    return found
 
 
 def _target(destination: Any) -> str:
@@ -126,10 +112,10 @@ def _invoke(function: str, event: dict[str, Any], stream: TextIO | None) -> Any:
 def _invoke_chain(function: str, event: dict[str, Any], stream: TextIO | None) -> list[Invocation]:
     done: list[Invocation] = []
     while function and len(done) < MAX_CHAIN:
-        declared = _functions().get(function)
-        if declared is None:
+        if function not in template_functions():
             raise KeyError(f"template.yaml declares no function with CodeUri functions/{function}/")
-        config = declared["config"]
+        logical_id, props = template_functions()[function]
+        config = props.get("EventInvokeConfig") or {}
         attempts, result, error = 0, None, None
         for attempts in range(1, int(config.get("MaximumRetryAttempts", 2)) + 2):
             try:
@@ -141,7 +127,7 @@ def _invoke_chain(function: str, event: dict[str, Any], stream: TextIO | None) -
         condition = "Success" if error is None else "RetriesExhausted"
         outcome = "OnSuccess" if error is None else "OnFailure"
         destination = (config.get("DestinationConfig") or {}).get(outcome)
-        record = _record(declared["logical_id"], event, condition, attempts, result, error)
+        record = _record(logical_id, event, condition, attempts, result, error)
         sent_to = _send(destination, record) if destination else None
         done.append(Invocation(function, attempts, result, error, sent_to))
         if not (destination and destination.get("Type") == "Lambda"):
@@ -178,7 +164,7 @@ def _send(destination: dict[str, Any], record: dict[str, Any]) -> str:
     """Deliver ``record`` to a Lambda or SQS destination; returns the function directory or queue id."""
     target = _target(destination.get("Destination"))
     if destination.get("Type") == "Lambda":
-        by_id = {declared["logical_id"]: name for name, declared in _functions().items()}
+        by_id = {logical_id: name for name, (logical_id, _) in template_functions().items()}
         return by_id[target]
     if destination.get("Type") == "SQS":
         from forecourt import aws
