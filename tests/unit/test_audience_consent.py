@@ -39,16 +39,30 @@ def test_opt_outs_gpc_and_eea_consent_keep_people_back_with_their_reason() -> No
             {"person_id": "uk-denied", "country": "GB", "ad_user_data_consent": "DENIED",
              "ad_personalization_consent": "GRANTED"},
             {"person_id": "both", "ccpa_opt_out": True, "gpc": True},
-        )
+            {"person_id": "erased", "ccpa_opt_out": True},
+            {"person_id": "suppressed"},
+        ),
+        suppressed=pa.array(["erased", "suppressed", "not-in-the-audience"]),
     )  # fmt: skip
     assert done.kept.to_pylist() == ["de-granted", "us-ok"]
     assert done.excluded == {
+        "suppressed": 2,  # the suppression list comes first
         "opted_out_of_sale_or_sharing": 2,  # opted-out, both (counted once, under the first reason)
         "global_privacy_control": 1,
         "eea_without_consent": 3,  # de-half, fr-silent, uk-denied
         "no_person": 0,
     }
     assert list(done.excluded) == list(REASONS)
+    assert done.reasons.to_pylist() == [
+        {"person_id": "both", "reason": "opted_out_of_sale_or_sharing"},
+        {"person_id": "de-half", "reason": "eea_without_consent"},
+        {"person_id": "erased", "reason": "suppressed"},
+        {"person_id": "fr-silent", "reason": "eea_without_consent"},
+        {"person_id": "gpc", "reason": "global_privacy_control"},
+        {"person_id": "opted-out", "reason": "opted_out_of_sale_or_sharing"},
+        {"person_id": "suppressed", "reason": "suppressed"},
+        {"person_id": "uk-denied", "reason": "eea_without_consent"},
+    ]
 
 
 def test_the_latest_stated_consent_counts_and_any_eea_record_requires_it() -> None:
@@ -89,6 +103,7 @@ def test_an_undated_or_simultaneous_denial_wins_and_records_without_a_person_nev
     )  # fmt: skip
     assert done.kept.to_pylist() == []
     assert done.excluded == {
+        "suppressed": 0,
         "opted_out_of_sale_or_sharing": 0,
         "global_privacy_control": 0,
         "eea_without_consent": 3,

@@ -49,7 +49,9 @@ def test_every_schema_file_loads_as_the_dataset_it_is_named_after() -> None:
 
 
 def test_unknown_dataset_names_the_known_ones() -> None:
-    with pytest.raises(KeyError, match=r"unknown dataset 'lead'; known: campaign_spend, campaigns, .*leads"):
+    with pytest.raises(
+        KeyError, match=r"unknown dataset 'lead'; known: audience_members, campaign_spend, campaigns, .*leads"
+    ):
         schemas.get("lead")
 
 

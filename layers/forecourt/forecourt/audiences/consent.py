@@ -1,8 +1,11 @@
 """Who may leave for an advertising platform (issue 6, "Segments and consent"): the consent gate.
 
 ``gate`` takes the records of an audience's people (one row per record: ``person_id`` and the
-consent columns every dataset carries) and keeps a person only when no record says no:
+consent columns every dataset carries) and the persons on the suppression list, and keeps a person
+only when none of that says no:
 
+- ``suppressed``: an e-mail or phone of the person is on the suppression list (an erasure or a
+  request never to be contacted again; ``privacy.suppression``);
 - ``opted_out_of_sale_or_sharing``: any record with ``ccpa_opt_out`` (CCPA/CPRA): an opt-out stands
   until the person opts back in, which no feed reports, so one is enough;
 - ``global_privacy_control``: any record with ``gpc`` (a browser's opt-out signal, honoured as one);
@@ -33,7 +36,13 @@ CONSENT_COLUMNS = (
     "ad_personalization_consent",
     "consent_at",
 )
-REASONS = ("opted_out_of_sale_or_sharing", "global_privacy_control", "eea_without_consent", "no_person")
+REASONS = (
+    "suppressed",
+    "opted_out_of_sale_or_sharing",
+    "global_privacy_control",
+    "eea_without_consent",
+    "no_person",
+)
 """Why people are kept back; ``no_person`` counts *records* without a ``person_id`` (not resolved)."""
 CONSENT_REQUIRED = frozenset(
     # EU 27, the rest of the EEA (IS, LI, NO), and GB and CH (Google's EU user consent policy)
@@ -50,10 +59,13 @@ class Gate:
     """The person ids that may leave, sorted."""
     excluded: dict[str, int]
     """Persons kept back per reason (every reason of ``REASONS``, zero included)."""
+    reasons: pa.Table
+    """``person_id``, ``reason``: each person kept back and the first reason that applies, sorted."""
 
 
-def gate(records: pa.Table) -> Gate:
-    """The persons of ``records`` that may be sent to an advertising platform (see the module)."""
+def gate(records: pa.Table, suppressed: pa.Array | None = None) -> Gate:
+    """The persons of ``records`` that may be sent to an advertising platform (see the module);
+    ``suppressed``: the ids of persons on the suppression list."""
     every = records.select(list(CONSENT_COLUMNS))
     table = every.filter(pc.is_valid(every["person_id"]))
     flags = (
@@ -74,19 +86,28 @@ def gate(records: pa.Table) -> Gate:
         pc.fill_null(pc.equal(people["user_data"], "GRANTED"), False),
         pc.fill_null(pc.equal(people["personalization"], "GRANTED"), False),
     )
+    on_list = pa.array([], pa.string()) if suppressed is None else suppressed
     reasons = [
+        pc.is_in(people["person_id"], value_set=pa.array(on_list, pa.string())),
         people["opted_out_any"],
         people["gpc_any"],
         pc.and_(people["in_eea_any"], pc.invert(granted)),
     ]
     excluded: dict[str, int] = {}
     left = pa.array([True] * people.num_rows, pa.bool_())
+    why = pa.nulls(people.num_rows, pa.string())
     for reason, hit in zip(REASONS[:-1], reasons, strict=True):  # no_person is counted below
         first = pc.and_(left, hit)
         excluded[reason] = pc.sum(first).as_py() or 0
+        why = pc.if_else(first, pa.scalar(reason), why)
         left = pc.and_(left, pc.invert(hit))
     excluded["no_person"] = every.num_rows - table.num_rows
-    return Gate(kept=people["person_id"].filter(left).combine_chunks(), excluded=excluded)
+    held = pc.is_valid(why)
+    return Gate(
+        kept=people["person_id"].filter(left).combine_chunks(),
+        excluded=excluded,
+        reasons=pa.table({"person_id": people["person_id"].filter(held), "reason": why.filter(held)}),
+    )
 
 
 def _country(values: pa.ChunkedArray) -> pa.ChunkedArray:

@@ -75,3 +75,55 @@ def audiences_hash(platform: str, input_csv: Path, out: Path, country: str, as_j
     ]
     rows += [{"": f"  {name}", "value": count} for name, count in counts.items()]
     emit(rows, as_json=False, title=f"Hashed for {platform}")
+
+
+@audiences.command("build")
+@click.option("--as-of", "as_of", help="Evaluate the segments as of this moment (ISO 8601; default: now).")
+@click.option(
+    "--segments", "segments_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Segments JSON (default: queries/audiences/segments.json).",
+)  # fmt: skip
+@click.option("--timeout", default=300.0, show_default=True, help="Seconds to wait for the commit.")
+@click.option("--json", "as_json", is_flag=True, help="Print the lists as JSON.")
+def audiences_build(as_of: str | None, segments_path: Path | None, timeout: float, as_json: bool) -> None:
+    """Build every segment's lists as of a moment: a dated audience_members snapshot, each member
+    marked with the reason it may not leave for an ad platform (suppressed, opted out of sale or
+    sharing, Global Privacy Control, EEA without consent), or none.
+
+    Run after `forecourt enrich run`. Members: `forecourt query "SELECT audience, person_id, excluded
+    FROM audience_members WHERE upload_id = 'audiences-…'"` (the snapshot printed below)."""
+    from datetime import UTC, datetime
+
+    from pydantic import ValidationError
+
+    from forecourt.audiences import segments
+    from forecourt.audiences.build import run
+    from forecourt.cli.data import _connect
+    from forecourt.cli.enrich import _moment
+    from forecourt.cli.output import errors
+    from forecourt.local import stack
+
+    try:
+        chosen = segments.load(segments_path)
+    except (ValidationError, ValueError, OSError) as exc:
+        fail(f"{segments_path or segments.SEGMENTS}: {exc}")
+        raise
+    running = _connect()
+    now = datetime.now(UTC).replace(microsecond=0)
+    with errors.status("evaluating the segments, checking consent…"):
+        done = run(now, _moment(as_of, now), chosen)
+        stack.wait_idle(running, timeout=timeout)
+    rows = [
+        {"audience": c.audience, "kind": c.kind, "members": c.members, "eligible": c.eligible} | c.excluded
+        for c in done.lists
+    ]
+    if as_json:
+        summary = {"as_of": done.as_of.isoformat(), "snapshot": done.snapshot, "lists": rows}
+        click.echo(json.dumps(summary, indent=2))
+        return
+    emit(
+        rows or [{"audience": "(no members)"}],
+        as_json=False,
+        title=f"Snapshot {done.snapshot}: lists as of {done.as_of:%Y-%m-%d %H:%M} UTC "
+        "(eligible: may leave for ad platforms)",
+    )

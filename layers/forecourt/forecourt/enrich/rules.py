@@ -212,12 +212,18 @@ def strictest(classes: list[str]) -> str:
     return max(classes, key=PII_RANK.__getitem__, default="none")
 
 
-def pii_class(sql: str) -> str:
-    """The PII class of what a query over ``activity`` computes: the strictest of every activity
-    column it names anywhere (select, filter, join, order)."""
+def classes_read(sql: str) -> dict[str, str]:
+    """Each ``activity`` column a query over it names anywhere (select, filter, join, order) → that
+    column's PII class."""
     import sqlglot
     from sqlglot import exp
 
     tree = sqlglot.parse_one(sql, read="trino")
     classes = activity_classes()
-    return strictest([classes[c.name] for c in tree.find_all(exp.Column) if c.name in classes])
+    return {c.name: classes[c.name] for c in tree.find_all(exp.Column) if c.name in classes}
+
+
+def pii_class(sql: str) -> str:
+    """The PII class of what a query over ``activity`` computes: the strictest of every activity
+    column it reads (``classes_read``)."""
+    return strictest(list(classes_read(sql).values()))

@@ -1,0 +1,1 @@
+"""Privacy: the suppression list (and, to come, erasure) - ARCHITECTURE §6 ``privacy``."""
