@@ -60,7 +60,7 @@ def test_segments_become_dated_snapshots_with_every_exclusion_explained(
     local_aws.drain_commits()
     first = build(AS_OF)
     local_aws.drain_commits()
-    assert first.snapshot == "audiences-20261103T060000Z"
+    assert first.snapshot == "20261103T060000Z"
 
     person = {
         r["source_key"]: r["person_id"]
@@ -139,4 +139,4 @@ def test_segments_become_dated_snapshots_with_every_exclusion_explained(
         for r in _query(f"SELECT upload_id, audience FROM audience_members WHERE person_id = '{wilhelmina}'")
     }
     # 50 days on, the October enquiries are too old for a shopper list
-    assert set(snapshots) == {first.snapshot} and later.snapshot == "audiences-20261220T060000Z"
+    assert set(snapshots) == {first.snapshot} and later.snapshot == "20261220T060000Z"

@@ -64,9 +64,11 @@ def test_the_schedule_resolves_then_enrich_follows_through_the_handlers(
 
     assert [(r.function, r.attempts, r.error, r.sent_to) for r in runs] == [
         ("resolve", 1, None, "enrich"),
-        ("enrich", 1, None, None),
+        ("enrich", 1, None, "audiences"),
+        ("audiences", 1, None, None),
     ]
-    resolved, enriched = runs[0].result, runs[1].result
+    resolved, enriched, built = runs[0].result, runs[1].result, runs[2].result
+    assert built["as_of"] == AS_OF and built["snapshot"] == "20261103T060000Z"
     # resolve returned only when its rows were in the tables: enrich read them
     leads = {r["lead_id"]: r for r in _query("SELECT * FROM enriched_leads WHERE lead_id LIKE 'SCH-%'")}
     assert set(leads) == {"SCH-1", "SCH-2"}
@@ -87,7 +89,7 @@ def test_the_schedule_resolves_then_enrich_follows_through_the_handlers(
 
     with committer(local_aws):
         again = scheduler.invoke_async("resolve", {"full": False, "as_of": AS_OF})
-    assert [r.error for r in again] == [None, None]
+    assert [r.error for r in again] == [None, None, None]
     assert again[0].result["person_ids_new"] == 0
     assert again[1].result["leads_exported_per_dealer"] == {}  # nothing changed: nothing exported
     assert _failures(local_aws) == []
@@ -171,7 +173,8 @@ def test_run_schedule_fires_the_schedule_from_the_command_line(
     runs = json.loads(answer.stdout)
     assert [(r["function"], r["error"], r["sent_to"]) for r in runs] == [
         ("resolve", None, "enrich"),
-        ("enrich", None, None),
+        ("enrich", None, "audiences"),
+        ("audiences", None, None),
     ]
     assert runs[1]["result"]["as_of"] == "2026-11-03T00:00:00+00:00"
     assert (stack_home / "jobs.log").read_text().count('"message":"resolved"') == 1  # the handlers' logs

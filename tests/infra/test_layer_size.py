@@ -273,7 +273,13 @@ def test_copy_package_ships_schemas_and_queries_where_bundled_finds_them(
     layer_size.copy_package(repo_root / "layers" / "forecourt", repo_root / "schemas", site)
 
     assert (site / "forecourt" / "schemas_data" / "leads.json").is_file()
-    for query in ("identity/scored_pairs.sql", "enrich/rules.json", "enrich/activity.sql"):
+    for query in (
+        "identity/scored_pairs.sql",
+        "enrich/rules.json",
+        "enrich/activity.sql",
+        "audiences/segments.json",
+        "audiences/segments/top_value.sql",
+    ):
         assert (site / "forecourt" / "queries_data" / query).is_file(), query
     finds = "import forecourt.bundled as b; print(b.queries_dir(), b.schemas_dir())"
     answer = subprocess.run(

@@ -13,7 +13,7 @@ import pytest
 Resources = dict[str, dict[str, Any]]
 
 QUEUE_FUNCTIONS = ["IngestFunction", "CommitFunction", "RouteLeadFunction", "DeliverFunction"]
-JOB_FUNCTIONS = ["ResolveFunction", "EnrichFunction"]
+JOB_FUNCTIONS = ["ResolveFunction", "EnrichFunction", "AudiencesFunction"]
 FUNCTIONS = [*QUEUE_FUNCTIONS, "WebhookFunction", *JOB_FUNCTIONS]
 QUEUE_OF_FUNCTION = {
     "IngestFunction": "IngestQueue",
@@ -462,7 +462,7 @@ def _invoke_config(resources: Resources, function_id: str) -> dict[str, Any]:
     return configs[0]
 
 
-def test_resolve_runs_on_its_schedule_and_enrich_follows_each_success(
+def test_resolve_runs_on_its_schedule_enrich_follows_each_success_and_audiences_each_enrich(
     sam_template: dict[str, Any], resources: Resources
 ) -> None:
     schedules = of_type(resources, "AWS::Scheduler::Schedule")
@@ -475,15 +475,29 @@ def test_resolve_runs_on_its_schedule_and_enrich_follows_each_success(
     resolve = _invoke_config(resources, "ResolveFunction")
     assert logical_id(resolve["DestinationConfig"]["OnSuccess"]["Destination"]) == "EnrichFunction"
     enrich = _invoke_config(resources, "EnrichFunction")
-    assert "OnSuccess" not in enrich["DestinationConfig"]
-    for config in (resolve, enrich):
+    assert logical_id(enrich["DestinationConfig"]["OnSuccess"]["Destination"]) == "AudiencesFunction"
+    audiences = _invoke_config(resources, "AudiencesFunction")
+    assert "OnSuccess" not in audiences["DestinationConfig"]
+    for config in (resolve, enrich, audiences):
         assert config["MaximumRetryAttempts"] == 1
         assert logical_id(config["DestinationConfig"]["OnFailure"]["Destination"]) == "JobsFailureQueue"
 
 
-def test_resolve_may_invoke_enrich_and_nothing_else(resources: Resources) -> None:
+def test_each_job_may_invoke_only_the_next(resources: Resources) -> None:
     statements = inline_statements(resources, "ResolveFunction")
     assert resources_granting(statements, "lambda:InvokeFunction") == {"${EnrichFunction.Arn}"}
+    statements = inline_statements(resources, "EnrichFunction")
+    assert resources_granting(statements, "lambda:InvokeFunction") == {"${AudiencesFunction.Arn}"}
+    statements = inline_statements(resources, "AudiencesFunction")
+    assert resources_granting(statements, "lambda:InvokeFunction") == set()
+
+
+def test_audiences_read_only_the_suppression_key(resources: Resources) -> None:
+    statements = inline_statements(resources, "AudiencesFunction")
+    assert resources_granting(statements, "secretsmanager:GetSecretValue") == {
+        "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:forecourt/suppression-key-*"
+    }
+    assert not any("outbound" in resource for resource in resources_granting(statements, "s3:PutObject"))
 
 
 @pytest.mark.parametrize("function_id", JOB_FUNCTIONS)

@@ -53,7 +53,7 @@ FUNCTION_DIRS = tuple(
 )
 """The functions that run on the ForecourtLayer alone."""
 JOBS_LAYER_DIR = REPO_ROOT / "layers" / "jobs"
-JOB_FUNCTION_DIRS = tuple(REPO_ROOT / "functions" / name for name in ("resolve", "enrich"))
+JOB_FUNCTION_DIRS = tuple(REPO_ROOT / "functions" / name for name in ("resolve", "enrich", "audiences"))
 """The scheduled jobs: ForecourtLayer + JobsLayer (DuckDB and sqlglot, for the SQL of queries/)."""
 DEFAULT_OUT = REPO_ROOT / "build" / "layer"
 CONSTRAINTS = REPO_ROOT / "constraints.txt"
@@ -154,7 +154,8 @@ for number, handler in enumerate(sys.argv[1:]):
 
 JOBS_SMOKE = """
 import duckdb, sqlglot, pyarrow
-import forecourt.identity.job, forecourt.enrich.job
+import forecourt.identity.job, forecourt.enrich.job, forecourt.audiences.build, forecourt.audiences.segments
+forecourt.audiences.segments.load()  # the segments JSON and queries are packaged, lineage runs
 from forecourt.identity.features import features, normalize_people
 from forecourt.identity.resolve import ResolveConfig, resolve
 from forecourt.normalize import Locale
@@ -640,7 +641,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"no JobsLayer build in {jobs_site}: build both layers first (without --measure-only)")
         return 2
     jobs_lines = [SizeLine("ForecourtLayer", layer_bytes), *measure(jobs_site, JOB_FUNCTION_DIRS)]
-    print("\nthe scheduled jobs (resolve, enrich): ForecourtLayer + JobsLayer + their code")
+    print("\nthe scheduled jobs (resolve, enrich, audiences): ForecourtLayer + JobsLayer + their code")
     print(report(jobs_lines, limit_bytes))
     try:
         imported = _import_check(args.out, python)

@@ -29,8 +29,12 @@ _TS = pa.timestamp("us", tz="UTC")
 
 
 def snapshot_id(as_of: datetime) -> str:
-    """The ``upload_id`` of the snapshot as of ``as_of`` (``audiences-20261103T060000Z``)."""
-    return f"audiences-{as_of.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+    """The ``upload_id`` of the snapshot as of ``as_of``: that moment, UTC (``20261103T060000Z``).
+
+    Nothing before the time: Iceberg keeps 16 characters of a string column's bounds, and the
+    committer tells uploads apart by those bounds (a common prefix would make every snapshot of a
+    day look like every other)."""
+    return f"{as_of.astimezone(UTC):%Y%m%dT%H%M%SZ}"
 
 
 @dataclass
@@ -73,7 +77,7 @@ def run(now: datetime, as_of: datetime | None = None, segments: Segments | None 
     table = table.append_column("upload_id", pa.repeat(pa.scalar(snapshot), n))
     table = table.append_column("as_of", pa.repeat(pa.scalar(as_of, _TS), n))
     table = table.append_column("received_at", pa.repeat(pa.scalar(now, _TS), n))
-    request = commits.write_table("audience_members", table, snapshot, as_of.date())
+    request = commits.write_table("audience_members", table, snapshot, now.date())
     commits.send([request])
     return BuildRun(as_of=as_of, snapshot=snapshot, lists=counts(table, segments), requests=[request])
 

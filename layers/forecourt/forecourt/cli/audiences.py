@@ -91,7 +91,7 @@ def audiences_build(as_of: str | None, segments_path: Path | None, timeout: floa
     sharing, Global Privacy Control, EEA without consent), or none.
 
     Run after `forecourt enrich run`. Members: `forecourt query "SELECT audience, person_id, excluded
-    FROM audience_members WHERE upload_id = 'audiences-…'"` (the snapshot printed below)."""
+    FROM audience_members WHERE upload_id = '20261103T060000Z'"` (the snapshot printed below)."""
     from datetime import UTC, datetime
 
     from pydantic import ValidationError
@@ -121,8 +121,11 @@ def audiences_build(as_of: str | None, segments_path: Path | None, timeout: floa
         summary = {"as_of": done.as_of.isoformat(), "snapshot": done.snapshot, "lists": rows}
         click.echo(json.dumps(summary, indent=2))
         return
+    short = {"opted_out_of_sale_or_sharing": "opted out", "global_privacy_control": "GPC",
+             "eea_without_consent": "EEA no consent"}  # fmt: skip
     emit(
-        rows or [{"audience": "(no members)"}],
+        [{short.get(name, name): value for name, value in row.items()} for row in rows]
+        or [{"audience": "(no members)"}],
         as_json=False,
         title=f"Snapshot {done.snapshot}: lists as of {done.as_of:%Y-%m-%d %H:%M} UTC "
         "(eligible: may leave for ad platforms)",

@@ -137,10 +137,10 @@ def _resolve_and_enrich(running: stack.StackInfo, out: Path) -> dict[str, Any]:
     event = scheduler.schedule_input() | {"as_of": DEMO_RUN.isoformat()}
     runs = scheduler.invoke_async("resolve", event, log=running.state_dir / "jobs.log")
     failed = [run for run in runs if not run.succeeded]
-    if failed or [run.function for run in runs] != ["resolve", "enrich"]:
-        reasons = "; ".join(f"{run.function}: {run.error}" for run in failed) or "enrich did not run"
+    if failed or [run.function for run in runs] != ["resolve", "enrich", "audiences"]:
+        reasons = "; ".join(f"{run.function}: {run.error}" for run in failed) or "a job did not run"
         raise RuntimeError(f"the scheduled jobs failed ({reasons}); see {running.state_dir / 'jobs.log'}")
-    resolved, enriched = runs[0].result, runs[1].result
+    resolved, enriched, audiences = runs[0].result, runs[1].result, runs[2].result
     copies = out / "outbound"
     for key in enriched["files"]:  # the dealer's view: what their pickup would fetch from the bucket
         target = copies / key.removeprefix("outbound/")
@@ -164,6 +164,7 @@ def _resolve_and_enrich(running: stack.StackInfo, out: Path) -> dict[str, Any]:
         "exported": enriched["leads_exported_per_dealer"],
         "files": enriched["files"],
         "copies": str(copies),
+        "audiences": audiences,
     }
 
 
@@ -194,6 +195,16 @@ def _show_one_view(view: dict[str, Any]) -> None:
     )
     if view["files"]:
         console.print(f"copies of the {len(view['files'])} outbound files: {view['copies']}")
+    built = view["audiences"]
+    emit(
+        [
+            {"audience": a["audience"], "kind": a["kind"], "members": a["members"], "eligible": a["eligible"],
+             "kept back": sum(a["excluded"].values())}
+            for a in built["lists"]
+        ],
+        as_json=False,
+        title=f"Audiences (queries/audiences/segments.json), snapshot {built['snapshot']}",
+    )  # fmt: skip
 
 
 def _show_realtime(live: demo_realtime.RealtimeDemo) -> None:

@@ -1,0 +1,44 @@
+"""Audiences function: after each enrich (its on-success destination) or on demand, every segment's
+lists as a dated ``audience_members`` snapshot, each member marked with why it may not leave for an
+ad platform (ARCHITECTURE §6 ``audiences``; ``forecourt audiences build``'s job).
+
+As of now, or of the ``as_of`` (ISO 8601) of the event, or of the ``as_of`` enrich ran with when the
+event is Lambda's destination record of that run. Waits until the committer has applied the
+snapshot. Logs and returns counts only: no person id, no identifier.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from forecourt import commits
+from forecourt.audiences import build
+from forecourt.enrich.job import moment
+
+logger = Logger()
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any] | None, context: LambdaContext) -> dict[str, Any]:
+    event = event or {}
+    now = datetime.now(UTC).replace(microsecond=0)
+    # invoked by enrich's on-success destination, the event is Lambda's record of that invocation
+    destination = "requestContext" in event
+    enriched = (event.get("responsePayload") or {}) if destination else event
+    done = build.run(now, moment(enriched.get("as_of"), now))
+    commits.wait_within(done.requests, context)
+    lists = [
+        {"audience": c.audience, "kind": c.kind, "members": c.members, "eligible": c.eligible,
+         "excluded": c.excluded}
+        for c in done.lists
+    ]  # fmt: skip
+    summary = {"as_of": done.as_of.isoformat(), "snapshot": done.snapshot, "lists": lists}
+    logger.info(
+        "audiences built",
+        extra={"snapshot": done.snapshot, "lists": len(lists), "members": sum(c.members for c in done.lists),
+               "eligible": sum(c.eligible for c in done.lists)},
+    )  # fmt: skip
+    return summary
