@@ -3,9 +3,11 @@ files through the real handlers exactly as the local pump does."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -189,3 +191,20 @@ def no_fallback(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     monkeypatch.delenv("FORECOURT_FALLBACK_QUEUE_URL")
     settings.cache_clear()
+
+
+@contextlib.contextmanager
+def committer(local_aws: LocalAws) -> Iterator[None]:
+    """The commit function running beside the jobs, as its queue's event source mapping would run it
+    (the only committer meanwhile: moto does not detect racing commits)."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(0.2):
+            local_aws.drain_commits()
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join()

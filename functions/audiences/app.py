@@ -1,6 +1,9 @@
 """Audiences function: after each enrich (its on-success destination) or on demand, every segment's
 lists as a dated ``audience_members`` snapshot, each member marked with why it may not leave for an
-ad platform (ARCHITECTURE §6 ``audiences``; ``forecourt audiences build``'s job).
+ad platform (ARCHITECTURE §6 ``audiences``; ``forecourt audiences build``'s job); then, when Meta is
+connected (the secret ``<prefix>/platforms/meta``), the lists synced to it (``forecourt audiences
+sync``'s job). A sync that stops part-way fails the invocation (the failure destination and its
+alarm see it) after the snapshot landed; the retry, or the next run, resumes it from its ledger.
 
 As of now, or of the ``as_of`` (ISO 8601) of the event, or of the ``as_of`` enrich ran with when the
 event is Lambda's destination record of that run. Waits until the committer has applied the
@@ -35,10 +38,23 @@ def handler(event: dict[str, Any] | None, context: LambdaContext) -> dict[str, A
          "excluded": c.excluded}
         for c in done.lists
     ]  # fmt: skip
-    summary = {"as_of": done.as_of.isoformat(), "snapshot": done.snapshot, "lists": lists}
+    summary = {"as_of": done.as_of.isoformat(), "snapshot": done.snapshot, "lists": lists, "sync": _sync(now)}
     logger.info(
         "audiences built",
         extra={"snapshot": done.snapshot, "lists": len(lists), "members": sum(c.members for c in done.lists),
                "eligible": sum(c.eligible for c in done.lists)},
     )  # fmt: skip
     return summary
+
+
+def _sync(now: datetime) -> dict[str, Any]:
+    from forecourt.audiences import meta_api, sync
+
+    try:
+        api = meta_api.from_secret()
+    except LookupError:
+        return {"meta": "not connected"}
+    synced = sync.run(now, api)
+    sent = sum(sum(r.operations.values()) for r in synced)
+    logger.info("audiences synced", extra={"platform": "meta", "lists": len(synced), "members_sent": sent})
+    return {"meta": {r.audience: r.operations for r in synced}}

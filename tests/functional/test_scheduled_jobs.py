@@ -4,15 +4,12 @@ queue with Lambda's record of it, and nothing personal."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import LocalAws
+from conftest import LocalAws, committer
 
 LEADS = """lead_id,requested_at,lead_source,first_name,last_name,email,mobile_phone,street,city,state,zip,vehicle_year,vehicle_make,vehicle_model
 SCH-1,2026-10-30T09:05:00-05:00,Dealer Website,Katherine,Achterberg,k.achterberg@gmail.com,(312) 555-0191,12 Dearborn St,Chicago,IL,60601,2026,Chevrolet,Traverse
@@ -27,23 +24,6 @@ def _query(sql: str) -> list[dict[str, Any]]:
     from forecourt import analytics
 
     return analytics.run_query(sql).to_arrow().to_pylist()
-
-
-@contextlib.contextmanager
-def committer(local_aws: LocalAws) -> Iterator[None]:
-    """The commit function running beside the jobs, as its queue's event source mapping would run it
-    (the only committer meanwhile: moto does not detect racing commits)."""
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.wait(0.2):
-            local_aws.drain_commits()
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join()
 
 
 def _failures(local_aws: LocalAws) -> list[dict[str, Any]]:

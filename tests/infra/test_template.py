@@ -492,12 +492,15 @@ def test_each_job_may_invoke_only_the_next(resources: Resources) -> None:
     assert resources_granting(statements, "lambda:InvokeFunction") == set()
 
 
-def test_audiences_read_only_the_suppression_key(resources: Resources) -> None:
+def test_audiences_read_only_the_suppression_key_and_meta_credentials(resources: Resources) -> None:
     statements = inline_statements(resources, "AudiencesFunction")
+    secrets = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:forecourt"
     assert resources_granting(statements, "secretsmanager:GetSecretValue") == {
-        "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:forecourt/suppression-key-*"
+        f"{secrets}/suppression-key-*",
+        f"{secrets}/platforms/meta-*",
     }
-    assert not any("outbound" in resource for resource in resources_granting(statements, "s3:PutObject"))
+    written = resources_granting(statements, "s3:PutObject")
+    assert written == {"${LakeBucket.Arn}/tables/*/data/*", "${LakeBucket.Arn}/ledger/audiences/*"}
 
 
 @pytest.mark.parametrize("function_id", JOB_FUNCTIONS)
@@ -516,7 +519,8 @@ def test_jobs_read_tables_write_only_data_files_and_queue_commits(
     resources: Resources, function_id: str
 ) -> None:
     statements = inline_statements(resources, function_id)
-    assert resources_granting(statements, "s3:GetObject") == {"${LakeBucket.Arn}/tables/*"}
+    ledger = {"${LakeBucket.Arn}/ledger/audiences/*"} if function_id == "AudiencesFunction" else set()
+    assert resources_granting(statements, "s3:GetObject") == {"${LakeBucket.Arn}/tables/*"} | ledger
     written = resources_granting(statements, "s3:PutObject")
     assert "${LakeBucket.Arn}/tables/*/data/*" in written
     assert not any(resource.startswith("${LakeBucket.Arn}/raw") for resource in written)

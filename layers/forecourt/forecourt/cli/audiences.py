@@ -130,3 +130,57 @@ def audiences_build(as_of: str | None, segments_path: Path | None, timeout: floa
         title=f"Snapshot {done.snapshot}: lists as of {done.as_of:%Y-%m-%d %H:%M} UTC "
         "(eligible: may leave for ad platforms)",
     )
+
+
+@audiences.command("sync")
+@click.option("--platform", type=click.Choice(["meta"]), default="meta", show_default=True, help="Where to.")
+@click.option(
+    "--full", is_flag=True, help="Replace every list whole (usersreplace) instead of sending changes."
+)
+@click.option(
+    "--dry-run", "dry_run", type=click.Path(file_okay=False, path_type=Path),
+    help="Write each request body to this directory (one JSON file per batch) and send nothing.",
+)  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def audiences_sync(platform: str, full: bool, dry_run: Path | None, as_json: bool) -> None:
+    """Bring the platform's lists to the newest snapshot (`forecourt audiences build`): members who
+    left are removed, new ones added, in batches of 10,000 with a session per operation; a sync that
+    stopped part-way is finished first, from its ledger (ledger/audiences/<platform>/ in the lake
+    bucket). Only members the consent gate let through leave, hashed as the platform documents.
+
+    Credentials: the secret <prefix>/platforms/meta (JSON: access_token, ad_account_id). A dry run
+    needs none."""
+    from datetime import UTC, datetime
+
+    from forecourt.audiences import meta_api, sync
+    from forecourt.cli.data import _connect
+    from forecourt.cli.output import errors
+
+    _connect()
+    api = None
+    if dry_run is None:
+        try:
+            api = meta_api.from_secret()
+        except (LookupError, ValueError) as exc:
+            fail(str(exc))
+    now = datetime.now(UTC).replace(microsecond=0)
+    try:
+        with errors.status("syncing…" if dry_run is None else "writing the requests…"):
+            done = sync.run(now, api, full=full, dry_run=dry_run)
+    except sync.SyncStopped as exc:
+        fail(f"{exc}")
+        raise
+    rows = [
+        {"list": r.audience, "snapshot": r.snapshot,
+         "sent": ", ".join(f"{op} {n}" for op, n in r.operations.items()) or "nothing changed",
+         "batches": r.batches, "received": r.received, "invalid": r.invalid, "resumed": r.resumed}
+        for r in done
+    ]  # fmt: skip
+    if dry_run is not None:
+        for row in rows:
+            del row["received"], row["invalid"]
+    emit(
+        rows or [{"list": "(no snapshot: run `forecourt audiences build`)"}],
+        as_json=as_json,
+        title=f"{platform}: " + (f"requests written to {dry_run}, nothing sent" if dry_run else "synced"),
+    )

@@ -1,0 +1,303 @@
+"""Audience sync to Meta custom audiences (ARCHITECTURE §6 ``audiences``, second half; issue 6).
+
+Per list, a run brings the platform from the last snapshot it synced to the newest one
+(``audience_members``, members whose ``excluded`` is null): the members that left are removed and
+the new ones added (``/users`` DELETE, then POST), each as sessions of batches of at most 10,000
+rows; ``full`` sends the whole list with ``/usersreplace`` instead. A list never synced is added
+whole. Each member is one row of Meta's multi-key schema (``meta.identifiers``) from the person's
+latest known e-mail, phone, names, zip and country.
+
+The ledger (``ledger/audiences/meta/<list>.json`` in the lake bucket) is written before the first
+request and after every acknowledged batch: the platform's audience id, the snapshot last synced,
+the sync in flight (its target snapshot, and per operation its session id and batches done) and the
+history of finished syncs with their counts and Meta's answers. A run that stops (a crash, rate
+limits that outlast the retries, an error) leaves the sync in flight; the next run finishes it
+first, from the first batch not acknowledged, under the same session id and batch sequence (the
+plan is derived again from the two snapshots, so the same members land in the same batches), then
+moves on to the newest snapshot. At most the batch in flight is sent twice, and Meta acknowledges a
+batch it already has without applying it again.
+
+Rate limits (``RateLimited``) are retried with exponential backoff. Nothing logged or kept holds an
+identifier or a hash; the ledger holds counts and person-free answers.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from forecourt.audiences.meta_api import MetaApi, RateLimited, request_fields
+
+PLATFORM = "meta"
+LEDGER_PREFIX = "ledger/audiences/"
+BATCH_ROWS = 10_000
+MAX_ATTEMPTS = 5
+BACKOFF_SECONDS = 2.0
+MAX_BACKOFF_SECONDS = 300.0
+
+
+class SyncStopped(RuntimeError):
+    """The sync stopped part-way (rate limited past the retries, or the platform refused); the
+    ledger keeps it in flight and the next run resumes it."""
+
+
+@dataclass
+class ListSync:
+    """What a run did for one list."""
+
+    audience: str
+    snapshot: str
+    operations: dict[str, int] = field(default_factory=dict)
+    """Operation (add, remove, replace) → members sent."""
+    batches: int = 0
+    received: int = 0
+    invalid: int = 0
+    resumed: bool = False
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    """Dry run only: the request of every batch (method, path, fields)."""
+
+
+def ledger_key(audience: str) -> str:
+    return f"{LEDGER_PREFIX}{PLATFORM}/{audience.replace('/', '__')}.json"
+
+
+def load_ledger(audience: str) -> dict[str, Any]:
+    from forecourt import aws
+    from forecourt.config import settings
+
+    s3 = aws.client("s3")
+    try:
+        body = s3.get_object(Bucket=settings().lake_bucket, Key=ledger_key(audience))["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        return {"audience": audience, "platform": PLATFORM, "audience_id": None, "synced_snapshot": None,
+                "in_flight": None, "history": []}  # fmt: skip
+    return dict(json.loads(body))
+
+
+def save_ledger(ledger: dict[str, Any]) -> None:
+    from forecourt import aws
+    from forecourt.config import settings
+
+    body = json.dumps(ledger, indent=1, sort_keys=True).encode()
+    aws.client("s3").put_object(Bucket=settings().lake_bucket, Key=ledger_key(ledger["audience"]), Body=body)
+
+
+def snapshots() -> list[str]:
+    """Every snapshot id, oldest first."""
+    from forecourt import analytics
+
+    rows = analytics.run_query("SELECT DISTINCT upload_id FROM audience_members").to_arrow()
+    return sorted(rows["upload_id"].to_pylist())
+
+
+def eligible(snapshot: str) -> dict[str, list[str]]:
+    """List → the sorted person ids that may leave, in ``snapshot``."""
+    from forecourt import analytics
+
+    rows = analytics.run_query(
+        "SELECT audience, person_id FROM audience_members WHERE excluded IS NULL AND upload_id = "
+        + _literal(snapshot)
+    ).to_arrow()
+    lists: dict[str, list[str]] = {}
+    pairs = zip(rows["audience"].to_pylist(), rows["person_id"].to_pylist(), strict=True)
+    for audience, person in sorted(pairs):
+        lists.setdefault(audience, []).append(person)
+    return lists
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def plan(previous: list[str] | None, target: list[str], full: bool) -> list[tuple[str, list[str]]]:
+    """The operations that take the platform from ``previous`` members (None: never synced) to
+    ``target``: [(operation, sorted person ids)], operations without members left out."""
+    if full and target:
+        return [("replace", target)]
+    if previous is None:
+        return [("add", target)] if target else []
+    before, after = set(previous), set(target)
+    steps = [("remove", sorted(before - after)), ("add", sorted(after - before))]
+    return [(operation, people) for operation, people in steps if people]
+
+
+def session_id(audience: str, snapshot: str, operation: str, full: bool) -> int:
+    """A positive 63-bit session id, the same for the same list, snapshot and operation: a resumed
+    sync sends its batches again under the session Meta already knows."""
+    from forecourt.lake import stable_hash
+
+    return int(stable_hash(PLATFORM, audience, snapshot, operation, str(full))[:15], 16) + 1
+
+
+def rows_for(person_ids: list[str], default_country: str = "US") -> list[list[str]]:
+    """One row of Meta's schema per person (in the order given), hashed; "" for a missing key."""
+    from forecourt.audiences import meta, people
+    from forecourt.audiences.build import people_records
+
+    if not person_ids:
+        return []
+    records = people_records(pa.array(person_ids, pa.string()))
+    ordered = records.sort_by([("person_id", "ascending"), ("received_at", "ascending")])
+    fields = ["email", "phone", "first_name", "last_name", "zip", "country"]
+    latest = ordered.group_by("person_id", use_threads=False).aggregate([(f, "last") for f in fields])
+    latest = latest.rename_columns(["person_id", *fields])
+    hashed = meta.identifiers(people.prepare(latest.select(fields), default_country=default_country))
+    at = pc.index_in(pa.array(person_ids, pa.string()), value_set=latest["person_id"].combine_chunks())
+    columns = [pc.fill_null(hashed[key].take(at), "").to_pylist() for key in meta.SCHEMA]
+    return [list(row) for row in zip(*columns, strict=True)]
+
+
+def run(
+    now: datetime,
+    api: MetaApi | None,
+    *,
+    full: bool = False,
+    dry_run: Path | None = None,
+    batch_rows: int = BATCH_ROWS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[ListSync]:
+    """Sync every list of the newest snapshot (and finish any sync in flight first); ``dry_run``
+    writes each request to that directory instead of sending it (``api`` may then be None) and
+    leaves the ledger alone. Raises SyncStopped (the ledger keeps the sync in flight)."""
+    from forecourt.audiences import meta
+
+    every = snapshots()
+    if not every:
+        return []
+    newest = every[-1]
+    target_lists = eligible(newest)
+    cache: dict[str, dict[str, list[str]]] = {newest: target_lists}
+
+    def members(snapshot: str) -> dict[str, list[str]]:
+        if snapshot not in cache:
+            cache[snapshot] = eligible(snapshot)
+        return cache[snapshot]
+
+    done: list[ListSync] = []
+    names = sorted(set(target_lists) | {a for a in _ledgered() if not dry_run})
+    for audience in names:
+        ledger = load_ledger(audience)
+        before = len(done)
+        while True:
+            flight = ledger.get("in_flight")
+            if flight is None and ledger.get("synced_snapshot") == newest and not full:
+                if len(done) == before:  # already in sync: say so
+                    done.append(ListSync(audience=audience, snapshot=newest))
+                break
+            target = flight["snapshot"] if flight else newest
+            mode = bool(flight["full"]) if flight else full
+            previous = ledger.get("synced_snapshot")
+            had = members(previous).get(audience, []) if previous else None
+            steps = plan(had, members(target).get(audience, []), mode)
+            report = ListSync(audience=audience, snapshot=target, resumed=flight is not None)
+            if flight is None:
+                flight = {"snapshot": target, "full": mode, "started_at": now.isoformat(),
+                          "operations": {op: {"session_id": session_id(audience, target, op, mode), "done": 0}
+                                         for op, _ in steps}}  # fmt: skip
+                if dry_run is None:
+                    ledger["in_flight"] = flight
+                    _ensure_audience(ledger, api)
+                    save_ledger(ledger)
+            for operation, persons in steps:
+                state = flight["operations"][operation]
+                batches = [persons[i : i + batch_rows] for i in range(0, len(persons), batch_rows)]
+                report.operations[operation] = len(persons)
+                for seq in range(state["done"] + 1, len(batches) + 1):
+                    fields = request_fields(
+                        list(meta.SCHEMA), rows_for(batches[seq - 1]), state["session_id"], seq,
+                        seq == len(batches), len(persons),
+                    )  # fmt: skip
+                    report.batches += 1
+                    if dry_run is not None:
+                        report.requests.append(_written(dry_run, audience, operation, seq, fields))
+                        continue
+                    assert api is not None
+                    answer = _send(api, ledger, operation, fields, sleep)
+                    report.received += int(answer.get("num_received") or 0)
+                    report.invalid += int(answer.get("num_invalid_entries") or 0)
+                    state["done"] = seq
+                    save_ledger(ledger)
+            done.append(report)
+            if dry_run is not None:
+                break
+            ledger["history"].append(
+                {"snapshot": target, "full": mode, "started_at": flight["started_at"],
+                 "finished_at": now.isoformat(), "operations": report.operations, "batches": report.batches,
+                 "received": report.received, "invalid": report.invalid, "resumed": report.resumed}
+            )  # fmt: skip
+            ledger["synced_snapshot"], ledger["in_flight"] = target, None
+            save_ledger(ledger)
+            if target == newest:
+                break
+    return done
+
+
+def _ledgered() -> list[str]:
+    """The lists with a ledger: a list that vanished from the newest snapshot is emptied too."""
+    from forecourt import aws
+    from forecourt.config import settings
+
+    paginator = aws.client("s3").get_paginator("list_objects_v2")
+    prefix = f"{LEDGER_PREFIX}{PLATFORM}/"
+    keys = [
+        item["Key"]
+        for page in paginator.paginate(Bucket=settings().lake_bucket, Prefix=prefix)
+        for item in page.get("Contents", [])
+    ]
+    return [key.removeprefix(prefix).removesuffix(".json").replace("__", "/") for key in keys]
+
+
+def _ensure_audience(ledger: dict[str, Any], api: MetaApi | None) -> None:
+    if ledger.get("audience_id") is None:
+        assert api is not None
+        ledger["audience_id"] = api.create_audience(
+            f"Forecourt {ledger['audience']}", "Forecourt audience list (queries/audiences/segments.json)"
+        )
+        save_ledger(ledger)
+
+
+def _send(
+    api: MetaApi,
+    ledger: dict[str, Any],
+    operation: str,
+    fields: dict[str, str],
+    sleep: Callable[[float], None],
+) -> dict[str, Any]:
+    from forecourt.audiences.meta_api import MetaError
+
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            return api.send(ledger["audience_id"], operation, fields)
+        except RateLimited as error:
+            if attempt == MAX_ATTEMPTS:
+                raise SyncStopped(
+                    f"{ledger['audience']}: still rate limited after {MAX_ATTEMPTS} attempts ({error}); "
+                    "the next run resumes"
+                ) from None
+            sleep(min(MAX_BACKOFF_SECONDS, BACKOFF_SECONDS * 2 ** (attempt - 1)))
+        except MetaError as error:
+            raise SyncStopped(f"{ledger['audience']}: {error}; the next run resumes") from None
+    raise AssertionError("unreachable")
+
+
+def _written(
+    directory: Path, audience: str, operation: str, seq: int, fields: dict[str, str]
+) -> dict[str, Any]:
+    """Write one request as it would be sent (the token left out) under ``directory``."""
+    from forecourt.audiences.meta_api import OPERATIONS
+
+    method, edge = OPERATIONS[operation]
+    body = {"payload": json.loads(fields["payload"]), "session": json.loads(fields["session"])}
+    request = {"method": method, "path": f"/<audience id of {audience}>/{edge}", "fields": body}
+    target = directory / audience.replace("/", "__") / f"{operation}-{seq:04d}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(request, indent=1) + "\n", encoding="utf-8")
+    return request

@@ -1,0 +1,180 @@
+"""Audience sync to Meta against the local fake Graph API: only consented members arrive, hashed as
+Meta documents; adds and removals as deltas; a crash mid-sync resumes under the same session and
+batch without doubling anything; rate limits are waited out; a dry run sends nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import LocalAws, committer
+
+# later than any other test's snapshot in the shared lake: the newest snapshot is this test's
+AS_OF = datetime(2027, 2, 1, 6, tzinfo=UTC)
+HEADER = "lead_id,requested_at,lead_source,first_name,last_name,email,mobile_phone,zip,vehicle_year,vehicle_make,vehicle_model,ccpa_opt_out\n"
+NAMES = ["Amabel", "Bertrand", "Cosima", "Dashiell", "Eulalie", "Florian", "Gwendolyn", "Horatio"]
+LIST = "model_shoppers/chevrolet-zephyrion"
+
+
+def _lead(i: int, name: str, opted_out: bool = False) -> str:
+    day = (AS_OF - timedelta(days=3)).date().isoformat()
+    return (
+        f"SYN-{i},{day}T10:00:00-05:00,Dealer Website,{name},Syncwright,{name.lower()}.syncwright@example.com,"
+        f"(312) 555-01{i:02d},60601,2027,Chevrolet,Zephyrion,{'true' if opted_out else ''}\n"
+    )
+
+
+def _email_hash(name: str) -> str:
+    return hashlib.sha256(f"{name.lower()}.syncwright@example.com".encode()).hexdigest()
+
+
+def _emails(fake: Any, audience_id: str) -> set[str]:
+    return {dict(member)["EMAIL"] for member in fake.members(audience_id)}
+
+
+def _ingest(local_aws: LocalAws, tmp_path: Path, name: str, rows: str) -> None:
+    path = tmp_path / name
+    path.write_text(HEADER + rows)
+    arrival = AS_OF.date() + timedelta(days=int(name[3]))
+    report = local_aws.ingest_file(path, "D100", feed="generic-leads", arrival=arrival)
+    assert report.rows_quarantined == 0, report.quarantine_reasons
+
+
+def _build(local_aws: LocalAws, as_of: datetime) -> None:
+    from forecourt.audiences.build import run as build
+    from forecourt.identity.job import run as resolve
+
+    resolve(as_of)
+    local_aws.drain_commits()
+    build(as_of)
+    local_aws.drain_commits()
+
+
+def test_meta_gets_exactly_the_consented_members_as_deltas_and_a_crash_resumes(
+    local_aws: LocalAws, registered_dealers: dict[str, Any], stack_home: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    from forecourt.audiences import sync
+    from forecourt.audiences.meta_api import MetaApi
+    from forecourt.local.fake_meta import FakeMeta
+
+    _ingest(
+        local_aws,
+        tmp_path,
+        "syn1.csv",
+        "".join(_lead(i, NAMES[i]) for i in range(4)) + _lead(4, NAMES[4], True),
+    )
+    _build(local_aws, AS_OF)
+    sleeps: list[float] = []
+    with FakeMeta() as fake:
+        api = MetaApi(fake.url, "v21.0", "test-token", "act_1234")
+        first = {r.audience: r for r in sync.run(AS_OF, api, batch_rows=2, sleep=sleeps.append)}
+        ledger = sync.load_ledger(LIST)
+        audience_id = ledger["audience_id"]
+        # the four who may leave; the one who opted out of sale or sharing never did
+        assert _emails(fake, audience_id) == {_email_hash(n) for n in NAMES[:4]}
+        assert first[LIST].operations == {"add": 4} and first[LIST].batches == 2
+        assert ledger["synced_snapshot"] == "20270201T060000Z" and ledger["in_flight"] is None
+        member = dict(next(iter(fake.members(audience_id))))
+        assert set(member) == {"EMAIL", "PHONE", "FN", "LN", "ZIP", "COUNTRY"}
+        assert member["COUNTRY"] == hashlib.sha256(b"us").hexdigest()  # Meta hashes the country
+        said = json.dumps(ledger)
+        assert "syncwright" not in said.lower() and _email_hash(NAMES[0]) not in said
+
+        # a day later: Bertrand asks not to be contacted again, three more shoppers come in
+        import pyarrow as pa
+        from forecourt.audiences.people import prepare
+        from forecourt.privacy import suppression
+
+        asked = prepare(pa.table({"email": [f"{NAMES[1].lower()}.syncwright@example.com"]}))
+        suppression.add(asked["email"], asked["phone"], "do_not_contact", "ticket SYN", AS_OF)
+        _ingest(local_aws, tmp_path, "syn2.csv", "".join(_lead(i, NAMES[i]) for i in range(5, 8)))
+        _build(local_aws, AS_OF + timedelta(days=1))
+
+        # the sync dies right after Meta took the first batch of adds, before the ledger said so
+        real_send = MetaApi.send
+        calls: list[str] = []
+
+        def dying_send(
+            self: MetaApi, audience: str, operation: str, fields: dict[str, str]
+        ) -> dict[str, Any]:
+            answer = real_send(self, audience, operation, fields)
+            calls.append(operation)
+            if audience == audience_id and operation == "add":
+                raise ConnectionResetError("killed")
+            return answer
+
+        monkeypatch.setattr(MetaApi, "send", dying_send)
+        with pytest.raises(ConnectionResetError):
+            sync.run(AS_OF + timedelta(days=1), api, batch_rows=2, sleep=sleeps.append)
+        monkeypatch.setattr(MetaApi, "send", real_send)
+        assert sync.load_ledger(LIST)["in_flight"]["operations"]["add"]["done"] == 0
+
+        resumed = {
+            r.audience: r for r in sync.run(AS_OF + timedelta(days=1), api, batch_rows=2, sleep=sleeps.append)
+        }
+        assert resumed[LIST].resumed and resumed[LIST].operations == {"remove": 1, "add": 3}
+        expected = {_email_hash(n) for n in (NAMES[0], NAMES[2], NAMES[3], *NAMES[5:8])}
+        assert _emails(fake, audience_id) == expected  # Bertrand removed, nobody doubled or lost
+        adds = [
+            json.loads(r.fields["session"])
+            for r in fake.requests
+            if r.path.endswith(f"/{audience_id}/users") and r.method == "POST" and r.status == 200
+        ]
+        second = [s for s in adds if s["estimated_num_total"] == 3]
+        assert [s["batch_seq"] for s in second] == [1, 1, 2]  # the batch in flight sent again, once
+        assert len({s["session_id"] for s in second}) == 1 and second[-1]["last_batch_flag"] is True
+        ledger = sync.load_ledger(LIST)
+        assert [h["resumed"] for h in ledger["history"]] == [False, True]
+
+        # rate limited twice: waited out with backoff; a full refresh replaces the list
+        fake.throttle(2)
+        sync.run(AS_OF + timedelta(days=1), api, full=True, batch_rows=2, sleep=sleeps.append)
+        assert sleeps == [2.0, 4.0]
+        assert _emails(fake, audience_id) == expected
+        assert any(r.path.endswith(f"/{audience_id}/usersreplace") for r in fake.requests)
+
+        # a dry run writes the exact requests and sends nothing
+        _ingest(local_aws, tmp_path, "syn3.csv", _lead(8, "Isadora"))
+        _build(local_aws, AS_OF + timedelta(days=2))
+        before = len(fake.requests)
+        dry = tmp_path / "dry"
+        planned = {r.audience: r for r in sync.run(AS_OF + timedelta(days=2), None, dry_run=dry)}
+        assert len(fake.requests) == before
+        assert planned[LIST].operations == {"add": 1}
+        written = json.loads((dry / "model_shoppers__chevrolet-zephyrion" / "add-0001.json").read_text())
+        assert written["method"] == "POST" and written["fields"]["session"]["batch_seq"] == 1
+        assert written["fields"]["payload"]["schema"] == ["EMAIL", "PHONE", "FN", "LN", "ZIP", "COUNTRY"]
+        assert (
+            written["fields"]["payload"]["data"][0][0]
+            == hashlib.sha256(b"isadora.syncwright@example.com").hexdigest()
+        )
+        assert "access_token" not in json.dumps(written) and "syncwright@" not in json.dumps(written)
+        assert sync.load_ledger(LIST)["synced_snapshot"] == "20270202T060000Z"  # the dry run changed nothing
+
+        # the scheduled function: builds the snapshot, then syncs with the credentials it finds
+        from forecourt import aws
+        from forecourt.audiences import meta_api
+        from forecourt.local import scheduler
+
+        secret = {"access_token": "test-token", "ad_account_id": "act_1234", "base_url": fake.url}
+        aws.client("secretsmanager").create_secret(
+            Name=meta_api.secret_name(), SecretString=json.dumps(secret)
+        )
+        try:
+            with committer(local_aws):
+                (run,) = scheduler.invoke_async(
+                    "audiences", {"as_of": (AS_OF + timedelta(days=2)).isoformat()}
+                )
+        finally:
+            aws.client("secretsmanager").delete_secret(
+                SecretId=meta_api.secret_name(), ForceDeleteWithoutRecovery=True
+            )
+        assert run.error is None, run.error
+        assert run.result["sync"]["meta"][LIST] == {"add": 1}
+        assert hashlib.sha256(b"isadora.syncwright@example.com").hexdigest() in _emails(fake, audience_id)
+        assert "syncwright" not in json.dumps(run.result).lower()
