@@ -21,11 +21,16 @@ WITH records AS (
     FROM sales
 ),
 latest AS (
-    SELECT *, row_number() OVER (PARTITION BY record_id ORDER BY received_at DESC, upload_id DESC) AS version
+    SELECT *, row_number() OVER (PARTITION BY record_id ORDER BY received_at DESC, upload_id DESC) AS version,
+        -- an opt-out or GPC signal in any version stands: a later re-export with the flag blank is no opt-in
+        bool_or(ccpa_opt_out) OVER (PARTITION BY record_id) AS ccpa_opt_out_any,
+        bool_or(gpc) OVER (PARTITION BY record_id) AS gpc_any
     FROM records
 )
 SELECT p.person_id, r.record_id, r.received_at, r.first_name, r.last_name, r.email, r.alternate_email,
-    r.phone, r.mobile_phone, r.home_phone, r.alternate_phone, r.zip, r.country, r.ccpa_opt_out, r.gpc, r.ad_user_data_consent, r.ad_personalization_consent, r.consent_at
+    r.phone, r.mobile_phone, r.home_phone, r.alternate_phone, r.zip, r.country,
+    r.ccpa_opt_out_any AS ccpa_opt_out, r.gpc_any AS gpc, r.ad_user_data_consent,
+    r.ad_personalization_consent, r.consent_at
 FROM latest r
 JOIN person_links p ON p.record_id = r.record_id
 WHERE r.version = 1

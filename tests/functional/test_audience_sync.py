@@ -20,11 +20,11 @@ NAMES = ["Amabel", "Bertrand", "Cosima", "Dashiell", "Eulalie", "Florian", "Gwen
 LIST = "model_shoppers/chevrolet-zephyrion"
 
 
-def _lead(i: int, name: str, opted_out: bool = False) -> str:
+def _lead(i: int, name: str, opted_out: bool = False, model: str = "Zephyrion") -> str:
     day = (AS_OF - timedelta(days=3)).date().isoformat()
     return (
         f"SYN-{i},{day}T10:00:00-05:00,Dealer Website,{name},Syncwright,{name.lower()}.syncwright@example.com,"
-        f"(312) 555-01{i:02d},60601,2027,Chevrolet,Zephyrion,{'true' if opted_out else ''}\n"
+        f"(312) 555-01{i:02d},60601,2027,Chevrolet,{model},{'true' if opted_out else ''}\n"
     )
 
 
@@ -131,12 +131,18 @@ def test_meta_gets_exactly_the_consented_members_as_deltas_and_a_crash_resumes(
         ledger = sync.load_ledger(LIST)
         assert [h["resumed"] for h in ledger["history"]] == [False, True]
 
-        # rate limited twice: waited out with backoff; a full refresh replaces the list
+        # rate limited twice: waited out with backoff; a full refresh replaces the list, dropping a
+        # member that reached the platform some other way
+        stray = (("EMAIL", hashlib.sha256(b"stray@example.com").hexdigest()),)
+        fake.audiences[audience_id].members.add(stray)
         fake.throttle(2)
         sync.run(AS_OF + timedelta(days=1), api, full=True, batch_rows=2, sleep=sleeps.append)
         assert sleeps == [2.0, 4.0]
         assert _emails(fake, audience_id) == expected
-        assert any(r.path.endswith(f"/{audience_id}/usersreplace") for r in fake.requests)
+        replaced = [
+            r for r in fake.requests if r.path.endswith(f"/{audience_id}/usersreplace") and r.status == 200
+        ]
+        assert [json.loads(r.fields["session"])["batch_seq"] for r in replaced] == [1, 2, 3]
 
         # a dry run writes the exact requests and sends nothing
         _ingest(local_aws, tmp_path, "syn3.csv", _lead(8, "Isadora"))
@@ -178,3 +184,24 @@ def test_meta_gets_exactly_the_consented_members_as_deltas_and_a_crash_resumes(
         assert run.result["sync"]["meta"][LIST] == {"add": 1}
         assert hashlib.sha256(b"isadora.syncwright@example.com").hexdigest() in _emails(fake, audience_id)
         assert "syncwright" not in json.dumps(run.result).lower()
+
+        # Meta deleted the audience (it drops unused ones): that list stops, the others go on, and
+        # the next run makes a new audience with the whole list
+        del fake.audiences[audience_id]
+        _ingest(local_aws, tmp_path, "syn4.csv", _lead(9, "Jessamy") + _lead(10, "Jessamy", model="Quasar"))
+        _build(local_aws, AS_OF + timedelta(days=4))
+        with pytest.raises(
+            sync.SyncStopped, match="chevrolet-zephyrion: the audience no longer exists on Meta"
+        ):
+            sync.run(AS_OF + timedelta(days=4), api, batch_rows=2, sleep=sleeps.append)
+        newest = sync.snapshots()[-1]
+        others = [sync.load_ledger(name) for name in sync._ledgered() if name != LIST]
+        assert "model_shoppers/chevrolet-quasar" in {o["audience"] for o in others}
+        assert all(o["synced_snapshot"] == newest for o in others)  # they went on
+        again = {
+            r.audience: r for r in sync.run(AS_OF + timedelta(days=4), api, batch_rows=2, sleep=sleeps.append)
+        }
+        assert again[LIST].operations == {"add": 8}
+        renewed = sync.load_ledger(LIST)["audience_id"]
+        assert renewed != audience_id
+        assert _emails(fake, renewed) == expected | {_email_hash("Isadora"), _email_hash("Jessamy")}

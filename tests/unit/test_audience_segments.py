@@ -117,9 +117,15 @@ def test_a_segment_may_not_read_financial_columns(tmp_path: Path, monkeypatch: p
         "SELECT person_id, CAST(NULL AS varchar) AS list_key, max(at) AS evidence_at FROM activity "
         "WHERE deal_gross > 3000 GROUP BY person_id"
     )
+    (queries / "segments" / "sly.sql").write_text(
+        "SELECT person_id, NULL AS list_key, max(at) AS evidence_at FROM activity WHERE Finance_Ends IS NOT NULL "
+        "GROUP BY person_id"
+    )
     monkeypatch.setattr(segments, "QUERIES", queries)
     with pytest.raises(ValueError, match=r"segment 'big_deals' reads financial columns \(deal_gross, from"):
         Segment(segment="big_deals", query="big_deals")
+    with pytest.raises(ValueError, match=r"segment 'sly' reads financial columns \(finance_ends, from"):
+        Segment(segment="sly", query="sly")  # SQL names ignore case
     with pytest.raises(ValueError, match=r"no query queries/audiences/segments/nope\.sql"):
         Segment(segment="x", query="nope")
     path = tmp_path / "segments.json"

@@ -6,9 +6,9 @@ of a moment, each member marked with whether it may leave for an advertising pla
 3. The records of those persons (``queries/audiences/people.sql``, every version's latest, whatever
    its date) go through the consent gate with the suppression list (``consent.gate``).
 4. ``audience_members``: one row per list and member, ``excluded`` naming why a member is kept back
-   (null when it may leave), committed as the snapshot ``audiences-<as_of>``: building again as of
-   the same moment replaces that snapshot, another moment adds one (the dated history the syncs
-   diff against).
+   (null when it may leave; ``no_records`` when the person's records were not found, so nothing is
+   let through unchecked), committed as a new snapshot named by its build time: the dated history
+   the syncs diff against, never rewritten.
 """
 
 from __future__ import annotations
@@ -26,15 +26,19 @@ from forecourt.audiences.segments import QUERIES, Segments, audience_name
 from forecourt.privacy import suppression
 
 _TS = pa.timestamp("us", tz="UTC")
+NO_RECORDS = "no_records"
+"""A member whose records the gate could not read (e.g. re-resolved meanwhile): never let through."""
+FINANCIAL = ("finance_type", "finance_ends", "deal_gross")
+"""``activity``'s columns from ``sales_finance``: removed before any segment query runs."""
 
 
-def snapshot_id(as_of: datetime) -> str:
-    """The ``upload_id`` of the snapshot as of ``as_of``: that moment, UTC (``20261103T060000Z``).
+def snapshot_id(built_at: datetime) -> str:
+    """The ``upload_id`` of the snapshot built at ``built_at``: that moment, UTC (``20261207T110102Z``).
 
-    Nothing before the time: Iceberg keeps 16 characters of a string column's bounds, and the
-    committer tells uploads apart by those bounds (a common prefix would make every snapshot of a
-    day look like every other)."""
-    return f"{as_of.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+    Every build is a new snapshot, and a snapshot never changes once written: a sync that used one
+    can always derive again what it sent. Nothing before the time: Iceberg keeps 16 characters of a
+    string column's bounds, and the committer tells uploads apart by those bounds."""
+    return f"{built_at.astimezone(UTC):%Y%m%dT%H%M%SZ}"
 
 
 @dataclass
@@ -71,7 +75,9 @@ def run(now: datetime, as_of: datetime | None = None, segments: Segments | None 
     gated = consent.gate(records, suppressed=suppression.suppressed_persons(records))
     reason = pc.index_in(members["person_id"], value_set=gated.reasons["person_id"].combine_chunks())
     excluded = gated.reasons["reason"].combine_chunks().take(reason)
-    snapshot = snapshot_id(as_of)
+    found = pc.is_in(members["person_id"], value_set=pc.unique(records["person_id"]))
+    excluded = pc.if_else(found, excluded, pa.scalar(NO_RECORDS))
+    snapshot = snapshot_id(now)
     n = members.num_rows
     table = members.append_column("excluded", excluded)
     table = table.append_column("upload_id", pa.repeat(pa.scalar(snapshot), n))
@@ -88,6 +94,8 @@ def member_rows(activity: pa.Table, segments: Segments, as_of: datetime) -> pa.T
     from forecourt import analytics
 
     found = [_MEMBERS.empty_table()]
+    # the segment files are checked for financial columns; without them here, none can slip through
+    activity = activity.drop_columns([name for name in FINANCIAL if name in activity.column_names])
     for segment in segments.segments:
         rows = analytics.run_query(segment.sql(as_of), tables={"activity": activity}).to_arrow()
         keys = rows["list_key"].combine_chunks().cast(pa.string())
@@ -136,7 +144,7 @@ def counts(snapshot: pa.Table, segments: Segments) -> list[ListCount]:
     """Per list of ``snapshot`` (``audience_members`` rows): members, eligible, and excluded per
     reason (every reason of ``consent.REASONS`` but ``no_person``, zero included)."""
     kinds = {s.segment: s.kind for s in segments.segments}
-    reasons = [r for r in consent.REASONS if r != "no_person"]
+    reasons = [r for r in consent.REASONS if r != "no_person"] + [NO_RECORDS]
     per: dict[str, ListCount] = {}
     grouped = (
         snapshot.append_column("reason", pc.fill_null(snapshot["excluded"], ""))

@@ -24,9 +24,14 @@ OPERATIONS = {"add": ("POST", "users"), "remove": ("DELETE", "users"), "replace"
 class MetaError(Exception):
     """Meta refused a request (the code and message are Meta's, and name no person)."""
 
-    def __init__(self, status: int, code: int | None, message: str) -> None:
+    def __init__(self, status: int, code: int | None, message: str, subcode: int | None = None) -> None:
         super().__init__(f"Meta answered {status}, error {code}: {message}")
-        self.status, self.code = status, code
+        self.status, self.code, self.subcode = status, code, subcode
+
+    @property
+    def object_gone(self) -> bool:
+        """The audience does not exist (any more): Meta deletes unused customer-file audiences."""
+        return self.code == 100 and self.subcode == 33
 
 
 class RateLimited(MetaError):
@@ -81,7 +86,7 @@ def _error(status: int, body: bytes) -> MetaError:
     code = error.get("code")
     message = str(error.get("message") or "no error message")[:300]
     kind = RateLimited if status == 429 or code in RATE_LIMIT_CODES else MetaError
-    return kind(status, code, message)
+    return kind(status, code, message, error.get("error_subcode"))
 
 
 def request_fields(

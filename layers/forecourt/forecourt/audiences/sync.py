@@ -39,7 +39,7 @@ from forecourt.audiences.meta_api import MetaApi, RateLimited, request_fields
 PLATFORM = "meta"
 LEDGER_PREFIX = "ledger/audiences/"
 BATCH_ROWS = 10_000
-MAX_ATTEMPTS = 5
+MAX_ATTEMPTS = 6
 BACKOFF_SECONDS = 2.0
 MAX_BACKOFF_SECONDS = 300.0
 
@@ -129,12 +129,13 @@ def plan(previous: list[str] | None, target: list[str], full: bool) -> list[tupl
     return [(operation, people) for operation, people in steps if people]
 
 
-def session_id(audience: str, snapshot: str, operation: str, full: bool) -> int:
-    """A positive 63-bit session id, the same for the same list, snapshot and operation: a resumed
-    sync sends its batches again under the session Meta already knows."""
+def session_id(audience: str, snapshot: str, operation: str, started_at: str) -> int:
+    """A positive 60-bit session id for one operation of one sync (``started_at`` tells two syncs of
+    the same snapshot apart); kept in the ledger, so a resumed sync sends its batches again under
+    the session Meta already knows."""
     from forecourt.lake import stable_hash
 
-    return int(stable_hash(PLATFORM, audience, snapshot, operation, str(full))[:15], 16) + 1
+    return int(stable_hash(PLATFORM, audience, snapshot, operation, started_at)[:15], 16) + 1
 
 
 def rows_for(person_ids: list[str], default_country: str = "US") -> list[list[str]]:
@@ -166,9 +167,8 @@ def run(
 ) -> list[ListSync]:
     """Sync every list of the newest snapshot (and finish any sync in flight first); ``dry_run``
     writes each request to that directory instead of sending it (``api`` may then be None) and
-    leaves the ledger alone. Raises SyncStopped (the ledger keeps the sync in flight)."""
-    from forecourt.audiences import meta
-
+    leaves the ledger alone. A list that stops part-way keeps its sync in flight in its ledger; the
+    other lists go on, and then SyncStopped names every list that stopped."""
     every = snapshots()
     if not every:
         return []
@@ -182,77 +182,107 @@ def run(
         return cache[snapshot]
 
     done: list[ListSync] = []
-    names = sorted(set(target_lists) | {a for a in _ledgered() if not dry_run})
-    for audience in names:
-        ledger = load_ledger(audience)
-        before = len(done)
-        while True:
-            flight = ledger.get("in_flight")
-            if flight is None and ledger.get("synced_snapshot") == newest and not full:
-                if len(done) == before:  # already in sync: say so
-                    done.append(ListSync(audience=audience, snapshot=newest))
-                break
-            target = flight["snapshot"] if flight else newest
-            mode = bool(flight["full"]) if flight else full
-            previous = ledger.get("synced_snapshot")
-            had = members(previous).get(audience, []) if previous else None
-            steps = plan(had, members(target).get(audience, []), mode)
-            report = ListSync(audience=audience, snapshot=target, resumed=flight is not None)
-            if flight is None:
-                flight = {"snapshot": target, "full": mode, "started_at": now.isoformat(),
-                          "operations": {op: {"session_id": session_id(audience, target, op, mode), "done": 0}
-                                         for op, _ in steps}}  # fmt: skip
-                if dry_run is None:
-                    ledger["in_flight"] = flight
-                    _ensure_audience(ledger, api)
-                    save_ledger(ledger)
-            for operation, persons in steps:
-                state = flight["operations"][operation]
-                batches = [persons[i : i + batch_rows] for i in range(0, len(persons), batch_rows)]
-                report.operations[operation] = len(persons)
-                for seq in range(state["done"] + 1, len(batches) + 1):
-                    fields = request_fields(
-                        list(meta.SCHEMA), rows_for(batches[seq - 1]), state["session_id"], seq,
-                        seq == len(batches), len(persons),
-                    )  # fmt: skip
-                    report.batches += 1
-                    if dry_run is not None:
-                        report.requests.append(_written(dry_run, audience, operation, seq, fields))
-                        continue
-                    assert api is not None
-                    answer = _send(api, ledger, operation, fields, sleep)
-                    report.received += int(answer.get("num_received") or 0)
-                    report.invalid += int(answer.get("num_invalid_entries") or 0)
-                    state["done"] = seq
-                    save_ledger(ledger)
-            done.append(report)
-            if dry_run is not None:
-                break
-            ledger["history"].append(
-                {"snapshot": target, "full": mode, "started_at": flight["started_at"],
-                 "finished_at": now.isoformat(), "operations": report.operations, "batches": report.batches,
-                 "received": report.received, "invalid": report.invalid, "resumed": report.resumed}
-            )  # fmt: skip
-            ledger["synced_snapshot"], ledger["in_flight"] = target, None
-            save_ledger(ledger)
-            if target == newest:
-                break
+    stopped: list[str] = []
+    for audience in sorted(set(target_lists) | set(_ledgered())):
+        try:
+            done.extend(_sync_list(audience, newest, members, now, api, full, dry_run, batch_rows, sleep))
+        except SyncStopped as error:
+            stopped.append(str(error))
+    if stopped:
+        raise SyncStopped("; ".join(stopped))
     return done
 
 
+def _sync_list(
+    audience: str,
+    newest: str,
+    members: Callable[[str], dict[str, list[str]]],
+    now: datetime,
+    api: MetaApi | None,
+    full: bool,
+    dry_run: Path | None,
+    batch_rows: int,
+    sleep: Callable[[float], None],
+) -> list[ListSync]:
+    """Bring one list to ``newest``, finishing its sync in flight first (see the module)."""
+    from forecourt.audiences import meta
+
+    ledger = load_ledger(audience)
+    done: list[ListSync] = []
+    while True:
+        flight = ledger.get("in_flight")
+        if flight is None and ledger.get("synced_snapshot") == newest and not full:
+            return done or [ListSync(audience=audience, snapshot=newest)]  # already in sync
+        target = flight["snapshot"] if flight else newest
+        mode = bool(flight["full"]) if flight else full
+        previous = ledger.get("synced_snapshot")
+        had = members(previous).get(audience, []) if previous else None
+        steps = plan(had, members(target).get(audience, []), mode)
+        if flight is None and not mode and any(op == "remove" for op, _ in steps):
+            # a member who left and has no records any more (merged, erased) cannot be removed by
+            # hashes: send the list whole instead, which leaves Meta with exactly the target
+            removed = next(people for op, people in steps if op == "remove")
+            if any(not any(row) for row in rows_for(removed)):
+                mode = True
+                steps = plan(had, members(target).get(audience, []), mode)
+        report = ListSync(audience=audience, snapshot=target, resumed=flight is not None)
+        if flight is None:
+            started = now.isoformat()
+            flight = {"snapshot": target, "full": mode, "started_at": started,
+                      "operations": {op: {"session_id": session_id(audience, target, op, started), "done": 0}
+                                     for op, _ in steps}}  # fmt: skip
+            if dry_run is None:
+                ledger["in_flight"] = flight
+                save_ledger(ledger)
+                _ensure_audience(ledger, api)
+        for operation, persons in steps:
+            state = flight["operations"][operation]
+            rows = rows_for(persons)  # one read of the people for every batch of the operation
+            batches = [rows[i : i + batch_rows] for i in range(0, len(rows), batch_rows)]
+            report.operations[operation] = len(persons)
+            for seq in range(state["done"] + 1, len(batches) + 1):
+                fields = request_fields(
+                    list(meta.SCHEMA),
+                    batches[seq - 1],
+                    state["session_id"],
+                    seq,
+                    seq == len(batches),
+                    len(rows),
+                )
+                report.batches += 1
+                if dry_run is not None:
+                    report.requests.append(_written(dry_run, audience, operation, seq, fields))
+                    continue
+                assert api is not None
+                answer = _send(api, ledger, operation, fields, sleep)
+                report.received += int(answer.get("num_received") or 0)
+                report.invalid += int(answer.get("num_invalid_entries") or 0)
+                state["done"] = seq
+                save_ledger(ledger)
+        done.append(report)
+        if dry_run is not None:
+            return done
+        ledger["history"].append(
+            {"snapshot": target, "full": mode, "started_at": flight["started_at"],
+             "finished_at": now.isoformat(), "operations": report.operations, "batches": report.batches,
+             "received": report.received, "invalid": report.invalid, "resumed": report.resumed}
+        )  # fmt: skip
+        ledger["synced_snapshot"], ledger["in_flight"] = target, None
+        save_ledger(ledger)
+        if target == newest:
+            return done
+
+
 def _ledgered() -> list[str]:
-    """The lists with a ledger: a list that vanished from the newest snapshot is emptied too."""
+    """The lists with a ledger (a list that vanished from the newest snapshot is emptied too)."""
     from forecourt import aws
     from forecourt.config import settings
 
-    paginator = aws.client("s3").get_paginator("list_objects_v2")
-    prefix = f"{LEDGER_PREFIX}{PLATFORM}/"
-    keys = [
-        item["Key"]
-        for page in paginator.paginate(Bucket=settings().lake_bucket, Prefix=prefix)
-        for item in page.get("Contents", [])
-    ]
-    return [key.removeprefix(prefix).removesuffix(".json").replace("__", "/") for key in keys]
+    s3 = aws.client("s3")
+    bucket = settings().lake_bucket
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{LEDGER_PREFIX}{PLATFORM}/")
+    keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
+    return [json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())["audience"] for key in keys]
 
 
 def _ensure_audience(ledger: dict[str, Any], api: MetaApi | None) -> None:
@@ -284,6 +314,14 @@ def _send(
                 ) from None
             sleep(min(MAX_BACKOFF_SECONDS, BACKOFF_SECONDS * 2 ** (attempt - 1)))
         except MetaError as error:
+            if error.object_gone:
+                # deleted on Meta: forget it; the next run makes a new audience and sends the list whole
+                ledger.update(audience_id=None, synced_snapshot=None, in_flight=None)
+                save_ledger(ledger)
+                raise SyncStopped(
+                    f"{ledger['audience']}: the audience no longer exists on Meta; the next run creates "
+                    "it again and sends the list whole"
+                ) from None
             raise SyncStopped(f"{ledger['audience']}: {error}; the next run resumes") from None
     raise AssertionError("unreachable")
 

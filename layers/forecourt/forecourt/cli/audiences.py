@@ -91,7 +91,7 @@ def audiences_build(as_of: str | None, segments_path: Path | None, timeout: floa
     sharing, Global Privacy Control, EEA without consent), or none.
 
     Run after `forecourt enrich run`. Members: `forecourt query "SELECT audience, person_id, excluded
-    FROM audience_members WHERE upload_id = '20261103T060000Z'"` (the snapshot printed below)."""
+    FROM audience_members WHERE upload_id = '20261207T110102Z'"` (the snapshot printed below)."""
     from datetime import UTC, datetime
 
     from pydantic import ValidationError

@@ -59,6 +59,8 @@ def privacy_suppress(
     from forecourt.local import stack
     from forecourt.privacy import suppression
 
+    if "@" in source or sum(ch.isdigit() for ch in source) >= 7:
+        fail("--source names the request (a ticket id), never an e-mail or phone: the list outlives erasure")
     given = [("--email", e, "email") for e in emails] + [("--phone", p, "phone") for p in phones]
     rows = [{"email": v if k == "email" else None, "phone": v if k == "phone" else None} for _, v, k in given]
     labels = [f"{option} #{i + 1}" for option, group in (("--email", emails), ("--phone", phones))

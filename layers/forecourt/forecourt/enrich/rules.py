@@ -220,7 +220,12 @@ def classes_read(sql: str) -> dict[str, str]:
 
     tree = sqlglot.parse_one(sql, read="trino")
     classes = activity_classes()
-    return {c.name: classes[c.name] for c in tree.find_all(exp.Column) if c.name in classes}
+    # SQL names are case-insensitive: Deal_Gross is deal_gross
+    return {
+        c.name.lower(): classes[c.name.lower()]
+        for c in tree.find_all(exp.Column)
+        if c.name.lower() in classes
+    }
 
 
 def pii_class(sql: str) -> str:
