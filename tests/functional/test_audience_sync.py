@@ -85,10 +85,23 @@ def test_meta_gets_exactly_the_consented_members_as_deltas_and_a_crash_resumes(
         said = json.dumps(ledger)
         assert "syncwright" not in said.lower() and _email_hash(NAMES[0]) not in said
 
-        # a day later: Bertrand asks not to be contacted again, three more shoppers come in
+        # Amabel is suppressed after the snapshot was built: the next sync of that same snapshot
+        # takes her off Meta (the list is checked again at send time)
         import pyarrow as pa
         from forecourt.audiences.people import prepare
         from forecourt.privacy import suppression
+
+        amabel = prepare(pa.table({"phone": ["312-555-0100"]}))
+        suppression.add(amabel["email"], amabel["phone"], "erasure", "ticket SYN-0", AS_OF)
+        local_aws.drain_commits()
+        held = {r.audience: r for r in sync.run(AS_OF, api, batch_rows=2, sleep=sleeps.append)}
+        assert held[LIST].operations == {"remove": 1}
+        assert _emails(fake, audience_id) == {_email_hash(n) for n in NAMES[1:4]}
+        assert len(sync.load_ledger(LIST)["synced_held_back"]) == 1
+        settled = {r.audience: r for r in sync.run(AS_OF, api, batch_rows=2, sleep=sleeps.append)}
+        assert settled[LIST].operations == {}  # in sync now
+
+        # a day later: Bertrand asks not to be contacted again, three more shoppers come in
 
         asked = prepare(pa.table({"email": [f"{NAMES[1].lower()}.syncwright@example.com"]}))
         suppression.add(asked["email"], asked["phone"], "do_not_contact", "ticket SYN", AS_OF)
@@ -118,7 +131,7 @@ def test_meta_gets_exactly_the_consented_members_as_deltas_and_a_crash_resumes(
             r.audience: r for r in sync.run(AS_OF + timedelta(days=1), api, batch_rows=2, sleep=sleeps.append)
         }
         assert resumed[LIST].resumed and resumed[LIST].operations == {"remove": 1, "add": 3}
-        expected = {_email_hash(n) for n in (NAMES[0], NAMES[2], NAMES[3], *NAMES[5:8])}
+        expected = {_email_hash(n) for n in (NAMES[2], NAMES[3], *NAMES[5:8])}
         assert _emails(fake, audience_id) == expected  # Bertrand removed, nobody doubled or lost
         adds = [
             json.loads(r.fields["session"])
@@ -129,7 +142,7 @@ def test_meta_gets_exactly_the_consented_members_as_deltas_and_a_crash_resumes(
         assert [s["batch_seq"] for s in second] == [1, 1, 2]  # the batch in flight sent again, once
         assert len({s["session_id"] for s in second}) == 1 and second[-1]["last_batch_flag"] is True
         ledger = sync.load_ledger(LIST)
-        assert [h["resumed"] for h in ledger["history"]] == [False, True]
+        assert [h["resumed"] for h in ledger["history"]] == [False, False, True]
 
         # rate limited twice: waited out with backoff; a full refresh replaces the list, dropping a
         # member that reached the platform some other way
@@ -142,7 +155,7 @@ def test_meta_gets_exactly_the_consented_members_as_deltas_and_a_crash_resumes(
         replaced = [
             r for r in fake.requests if r.path.endswith(f"/{audience_id}/usersreplace") and r.status == 200
         ]
-        assert [json.loads(r.fields["session"])["batch_seq"] for r in replaced] == [1, 2, 3]
+        assert [json.loads(r.fields["session"])["batch_seq"] for r in replaced] == [1, 2, 3]  # 5 rows
 
         # a dry run writes the exact requests and sends nothing
         _ingest(local_aws, tmp_path, "syn3.csv", _lead(8, "Isadora"))
@@ -201,7 +214,7 @@ def test_meta_gets_exactly_the_consented_members_as_deltas_and_a_crash_resumes(
         again = {
             r.audience: r for r in sync.run(AS_OF + timedelta(days=4), api, batch_rows=2, sleep=sleeps.append)
         }
-        assert again[LIST].operations == {"add": 8}
+        assert again[LIST].operations == {"add": 7}
         renewed = sync.load_ledger(LIST)["audience_id"]
         assert renewed != audience_id
         assert _emails(fake, renewed) == expected | {_email_hash("Isadora"), _email_hash("Jessamy")}

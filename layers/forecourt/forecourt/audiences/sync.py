@@ -17,6 +17,10 @@ plan is derived again from the two snapshots, so the same members land in the sa
 moves on to the newest snapshot. At most the batch in flight is sent twice, and Meta acknowledges a
 batch it already has without applying it again.
 
+The suppression list is checked again at send time: members suppressed since their snapshot was
+built are held back (not added, and removed if Meta has them); the ledger keeps who was held back,
+so a resumed sync plans the same batches.
+
 Rate limits (``RateLimited``) are retried with exponential backoff. Nothing logged or kept holds an
 identifier or a hash; the ledger holds counts and person-free answers.
 """
@@ -181,11 +185,14 @@ def run(
             cache[snapshot] = eligible(snapshot)
         return cache[snapshot]
 
+    held_now = _suppressed_now(target_lists)
     done: list[ListSync] = []
     stopped: list[str] = []
     for audience in sorted(set(target_lists) | set(_ledgered())):
         try:
-            done.extend(_sync_list(audience, newest, members, now, api, full, dry_run, batch_rows, sleep))
+            done.extend(
+                _sync_list(audience, newest, members, held_now, now, api, full, dry_run, batch_rows, sleep)
+            )
         except SyncStopped as error:
             stopped.append(str(error))
     if stopped:
@@ -197,6 +204,7 @@ def _sync_list(
     audience: str,
     newest: str,
     members: Callable[[str], dict[str, list[str]]],
+    held_now: set[str],
     now: datetime,
     api: MetaApi | None,
     full: bool,
@@ -209,26 +217,35 @@ def _sync_list(
 
     ledger = load_ledger(audience)
     done: list[ListSync] = []
+
+    def effective(snapshot: str, held: list[str]) -> list[str]:
+        """The snapshot's members of this list less those held back (suppressed since it was built)."""
+        out = set(held)
+        return [person for person in members(snapshot).get(audience, []) if person not in out]
+
     while True:
         flight = ledger.get("in_flight")
-        if flight is None and ledger.get("synced_snapshot") == newest and not full:
+        held = sorted(held_now.intersection(members(newest).get(audience, [])))
+        in_sync = ledger.get("synced_snapshot") == newest and ledger.get("synced_held_back", []) == held
+        if flight is None and in_sync and not full:
             return done or [ListSync(audience=audience, snapshot=newest)]  # already in sync
         target = flight["snapshot"] if flight else newest
         mode = bool(flight["full"]) if flight else full
+        held = flight.get("held_back", []) if flight else held
         previous = ledger.get("synced_snapshot")
-        had = members(previous).get(audience, []) if previous else None
-        steps = plan(had, members(target).get(audience, []), mode)
+        had = effective(previous, ledger.get("synced_held_back", [])) if previous else None
+        steps = plan(had, effective(target, held), mode)
         if flight is None and not mode and any(op == "remove" for op, _ in steps):
             # a member who left and has no records any more (merged, erased) cannot be removed by
             # hashes: send the list whole instead, which leaves Meta with exactly the target
             removed = next(people for op, people in steps if op == "remove")
             if any(not any(row) for row in rows_for(removed)):
                 mode = True
-                steps = plan(had, members(target).get(audience, []), mode)
+                steps = plan(had, effective(target, held), mode)
         report = ListSync(audience=audience, snapshot=target, resumed=flight is not None)
         if flight is None:
             started = now.isoformat()
-            flight = {"snapshot": target, "full": mode, "started_at": started,
+            flight = {"snapshot": target, "full": mode, "started_at": started, "held_back": held,
                       "operations": {op: {"session_id": session_id(audience, target, op, started), "done": 0}
                                      for op, _ in steps}}  # fmt: skip
             if dry_run is None:
@@ -267,10 +284,22 @@ def _sync_list(
              "finished_at": now.isoformat(), "operations": report.operations, "batches": report.batches,
              "received": report.received, "invalid": report.invalid, "resumed": report.resumed}
         )  # fmt: skip
-        ledger["synced_snapshot"], ledger["in_flight"] = target, None
+        ledger["synced_snapshot"], ledger["synced_held_back"], ledger["in_flight"] = target, held, None
         save_ledger(ledger)
         if target == newest:
             return done
+
+
+def _suppressed_now(lists: dict[str, list[str]]) -> set[str]:
+    """The members of ``lists`` on the suppression list now: a snapshot built before a suppression
+    must not send (or keep) that person."""
+    from forecourt.audiences.build import people_records
+    from forecourt.privacy import suppression
+
+    everyone = sorted({person for people in lists.values() for person in people})
+    if not everyone or suppression.key() is None:
+        return set()
+    return set(suppression.suppressed_persons(people_records(pa.array(everyone, pa.string()))).to_pylist())
 
 
 def _ledgered() -> list[str]:
