@@ -186,12 +186,27 @@ def run(
         return cache[snapshot]
 
     held_now = _suppressed_now(target_lists)
+    known: dict[str, list[str]] = {}
+
+    def rows(persons: list[str]) -> list[list[str]]:
+        """Meta's row of each person: the newest snapshot's people are read and hashed once for
+        every list (the first time any list sends), others when a list needs them."""
+        if not known:
+            everyone = sorted({p for people in target_lists.values() for p in people} | set(persons))
+            known.update(zip(everyone, rows_for(everyone), strict=True))
+        missing = [p for p in persons if p not in known]
+        if missing:
+            known.update(zip(missing, rows_for(missing), strict=True))
+        return [known[p] for p in persons]
+
     done: list[ListSync] = []
     stopped: list[str] = []
     for audience in sorted(set(target_lists) | set(_ledgered())):
         try:
             done.extend(
-                _sync_list(audience, newest, members, held_now, now, api, full, dry_run, batch_rows, sleep)
+                _sync_list(
+                    audience, newest, members, held_now, rows, now, api, full, dry_run, batch_rows, sleep
+                )
             )
         except SyncStopped as error:
             stopped.append(str(error))
@@ -205,6 +220,7 @@ def _sync_list(
     newest: str,
     members: Callable[[str], dict[str, list[str]]],
     held_now: set[str],
+    rows: Callable[[list[str]], list[list[str]]],
     now: datetime,
     api: MetaApi | None,
     full: bool,
@@ -239,7 +255,7 @@ def _sync_list(
             # a member who left and has no records any more (merged, erased) cannot be removed by
             # hashes: send the list whole instead, which leaves Meta with exactly the target
             removed = next(people for op, people in steps if op == "remove")
-            if any(not any(row) for row in rows_for(removed)):
+            if any(not any(row) for row in rows(removed)):
                 mode = True
                 steps = plan(had, effective(target, held), mode)
         report = ListSync(audience=audience, snapshot=target, resumed=flight is not None)
@@ -254,8 +270,8 @@ def _sync_list(
                 _ensure_audience(ledger, api)
         for operation, persons in steps:
             state = flight["operations"][operation]
-            rows = rows_for(persons)  # one read of the people for every batch of the operation
-            batches = [rows[i : i + batch_rows] for i in range(0, len(rows), batch_rows)]
+            sent = rows(persons)
+            batches = [sent[i : i + batch_rows] for i in range(0, len(sent), batch_rows)]
             report.operations[operation] = len(persons)
             for seq in range(state["done"] + 1, len(batches) + 1):
                 fields = request_fields(
@@ -264,7 +280,7 @@ def _sync_list(
                     state["session_id"],
                     seq,
                     seq == len(batches),
-                    len(rows),
+                    len(sent),
                 )
                 report.batches += 1
                 if dry_run is not None:
