@@ -208,7 +208,7 @@ def test_meta_gets_exactly_the_consented_members_as_deltas_and_a_crash_resumes(
         ):
             sync.run(AS_OF + timedelta(days=4), api, batch_rows=2, sleep=sleeps.append)
         newest = sync.snapshots()[-1]
-        others = [sync.load_ledger(name) for name in sync._ledgered() if name != LIST]
+        others = [ledger for name, ledger in sync.ledgers().items() if name != LIST]
         assert "model_shoppers/chevrolet-quasar" in {o["audience"] for o in others}
         assert all(o["synced_snapshot"] == newest for o in others)  # they went on
         again = {

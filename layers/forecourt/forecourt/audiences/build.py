@@ -99,12 +99,13 @@ def member_rows(activity: pa.Table, segments: Segments, as_of: datetime) -> pa.T
     for segment in segments.segments:
         rows = analytics.run_query(segment.sql(as_of), tables={"activity": activity}).to_arrow()
         keys = rows["list_key"].combine_chunks().cast(pa.string())
-        names = {key: audience_name(segment.segment, key) for key in pc.unique(keys).to_pylist()}
+        encoded = pc.dictionary_encode(keys, null_encoding="encode")  # a name per distinct key, not per row
+        names = [audience_name(segment.segment, key) for key in encoded.dictionary.to_pylist()]
         n = rows.num_rows
         found.append(
             pa.table(
                 {
-                    "audience": pa.array([names[key] for key in keys.to_pylist()], pa.string()),
+                    "audience": pa.array(names, pa.string()).take(encoded.indices),
                     "segment": pa.repeat(pa.scalar(segment.segment), n),
                     "list_key": keys,
                     "kind": pa.repeat(pa.scalar(segment.kind), n),

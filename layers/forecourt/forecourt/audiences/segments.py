@@ -22,10 +22,10 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from forecourt import bundled
 from forecourt.enrich import rules as enrich_rules
+from forecourt.enrich.rules import SimpleName
 
 QUERIES = bundled.queries_dir() / "audiences"
 SEGMENTS = QUERIES / "segments.json"
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _PROBE = datetime(2000, 1, 1)
 """Any moment: what a query reads does not depend on ``as_of``."""
 
@@ -34,18 +34,11 @@ class Segment(BaseModel):
     """One segment: the query that finds its people, its parameters, and whether its lists target
     (``include``) or leave out (``exclusion``) the people in them."""
 
-    segment: str
-    query: str
+    segment: SimpleName
+    query: SimpleName
     params: dict[str, int | str] = Field(default_factory=dict)
     kind: Literal["include", "exclusion"] = "include"
     description: str = ""
-
-    @field_validator("segment", "query")
-    @classmethod
-    def _simple_name(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError(f"{value!r} is not a lower-case name (letters, digits, _)")
-        return value
 
     @model_validator(mode="after")
     def _no_financial_columns(self) -> Segment:

@@ -73,7 +73,14 @@ def ledger_key(audience: str) -> str:
     return f"{LEDGER_PREFIX}{PLATFORM}/{audience.replace('/', '__')}.json"
 
 
+def new_ledger(audience: str) -> dict[str, Any]:
+    """The ledger of a list never synced."""
+    return {"audience": audience, "platform": PLATFORM, "audience_id": None, "synced_snapshot": None,
+            "in_flight": None, "history": []}  # fmt: skip
+
+
 def load_ledger(audience: str) -> dict[str, Any]:
+    """The list's ledger (``new_ledger`` when it has none)."""
     from forecourt import aws
     from forecourt.config import settings
 
@@ -81,9 +88,22 @@ def load_ledger(audience: str) -> dict[str, Any]:
     try:
         body = s3.get_object(Bucket=settings().lake_bucket, Key=ledger_key(audience))["Body"].read()
     except s3.exceptions.NoSuchKey:
-        return {"audience": audience, "platform": PLATFORM, "audience_id": None, "synced_snapshot": None,
-                "in_flight": None, "history": []}  # fmt: skip
+        return new_ledger(audience)
     return dict(json.loads(body))
+
+
+def ledgers() -> dict[str, dict[str, Any]]:
+    """Every list's ledger, by list (a list gone from the newest snapshot still has one: it is
+    emptied)."""
+    from forecourt import aws
+    from forecourt.config import settings
+
+    s3 = aws.client("s3")
+    bucket = settings().lake_bucket
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{LEDGER_PREFIX}{PLATFORM}/")
+    keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
+    found = [json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read()) for key in keys]
+    return {ledger["audience"]: ledger for ledger in found}
 
 
 def save_ledger(ledger: dict[str, Any]) -> None:
@@ -110,11 +130,9 @@ def eligible(snapshot: str) -> dict[str, list[str]]:
         "SELECT audience, person_id FROM audience_members WHERE excluded IS NULL AND upload_id = "
         + _literal(snapshot)
     ).to_arrow()
-    lists: dict[str, list[str]] = {}
-    pairs = zip(rows["audience"].to_pylist(), rows["person_id"].to_pylist(), strict=True)
-    for audience, person in sorted(pairs):
-        lists.setdefault(audience, []).append(person)
-    return lists
+    ordered = rows.sort_by([("audience", "ascending"), ("person_id", "ascending")])
+    lists = ordered.group_by("audience", use_threads=False).aggregate([("person_id", "list")])
+    return dict(zip(lists["audience"].to_pylist(), lists["person_id_list"].to_pylist(), strict=True))
 
 
 def _literal(text: str) -> str:
@@ -142,14 +160,19 @@ def session_id(audience: str, snapshot: str, operation: str, started_at: str) ->
     return int(stable_hash(PLATFORM, audience, snapshot, operation, started_at)[:15], 16) + 1
 
 
-def rows_for(person_ids: list[str], default_country: str = "US") -> list[list[str]]:
-    """One row of Meta's schema per person (in the order given), hashed; "" for a missing key."""
+def rows_for(
+    person_ids: list[str], records: pa.Table | None = None, default_country: str = "US"
+) -> list[list[str]]:
+    """One row of Meta's schema per person (in the order given), hashed; "" for a missing key.
+    ``records``: the people records to use (``build.people_records`` of at least these persons),
+    read when not given."""
     from forecourt.audiences import meta, people
     from forecourt.audiences.build import people_records
 
     if not person_ids:
         return []
-    records = people_records(pa.array(person_ids, pa.string()))
+    if records is None:
+        records = people_records(pa.array(person_ids, pa.string()))
     ordered = records.sort_by([("person_id", "ascending"), ("received_at", "ascending")])
     fields = ["email", "phone", "first_name", "last_name", "zip", "country"]
     latest = ordered.group_by("person_id", use_threads=False).aggregate([(f, "last") for f in fields])
@@ -185,15 +208,25 @@ def run(
             cache[snapshot] = eligible(snapshot)
         return cache[snapshot]
 
-    held_now = _suppressed_now(target_lists)
+    everyone = sorted({person for people in target_lists.values() for person in people})
+    read: list[pa.Table] = []
+
+    def records() -> pa.Table:
+        """The newest snapshot's people records, read once, when first needed."""
+        from forecourt.audiences.build import people_records
+
+        if not read:
+            read.append(people_records(pa.array(everyone, pa.string())))
+        return read[0]
+
+    held_now = _suppressed_now(everyone, records)
     known: dict[str, list[str]] = {}
 
     def rows(persons: list[str]) -> list[list[str]]:
-        """Meta's row of each person: the newest snapshot's people are read and hashed once for
-        every list (the first time any list sends), others when a list needs them."""
-        if not known:
-            everyone = sorted({p for people in target_lists.values() for p in people} | set(persons))
-            known.update(zip(everyone, rows_for(everyone), strict=True))
+        """Meta's row of each person: the newest snapshot's people are hashed once for every list
+        (the first time any list sends), others (members who left) when a list needs them."""
+        if not known and everyone:
+            known.update(zip(everyone, rows_for(everyone, records()), strict=True))
         missing = [p for p in persons if p not in known]
         if missing:
             known.update(zip(missing, rows_for(missing), strict=True))
@@ -201,11 +234,13 @@ def run(
 
     done: list[ListSync] = []
     stopped: list[str] = []
-    for audience in sorted(set(target_lists) | set(_ledgered())):
+    stored = ledgers()
+    for audience in sorted(set(target_lists) | set(stored)):
+        ledger = stored.get(audience) or new_ledger(audience)
         try:
             done.extend(
                 _sync_list(
-                    audience, newest, members, held_now, rows, now, api, full, dry_run, batch_rows, sleep
+                    ledger, newest, members, held_now, rows, now, api, full, dry_run, batch_rows, sleep
                 )
             )
         except SyncStopped as error:
@@ -216,7 +251,7 @@ def run(
 
 
 def _sync_list(
-    audience: str,
+    ledger: dict[str, Any],
     newest: str,
     members: Callable[[str], dict[str, list[str]]],
     held_now: set[str],
@@ -231,7 +266,7 @@ def _sync_list(
     """Bring one list to ``newest``, finishing its sync in flight first (see the module)."""
     from forecourt.audiences import meta
 
-    ledger = load_ledger(audience)
+    audience = ledger["audience"]
     done: list[ListSync] = []
 
     def effective(snapshot: str, held: list[str]) -> list[str]:
@@ -306,28 +341,14 @@ def _sync_list(
             return done
 
 
-def _suppressed_now(lists: dict[str, list[str]]) -> set[str]:
-    """The members of ``lists`` on the suppression list now: a snapshot built before a suppression
-    must not send (or keep) that person."""
-    from forecourt.audiences.build import people_records
+def _suppressed_now(everyone: list[str], records: Callable[[], pa.Table]) -> set[str]:
+    """The persons of ``everyone`` (with these ``records``) on the suppression list now: a snapshot
+    built before a suppression must not send (or keep) that person."""
     from forecourt.privacy import suppression
 
-    everyone = sorted({person for people in lists.values() for person in people})
     if not everyone or suppression.key() is None:
         return set()
-    return set(suppression.suppressed_persons(people_records(pa.array(everyone, pa.string()))).to_pylist())
-
-
-def _ledgered() -> list[str]:
-    """The lists with a ledger (a list that vanished from the newest snapshot is emptied too)."""
-    from forecourt import aws
-    from forecourt.config import settings
-
-    s3 = aws.client("s3")
-    bucket = settings().lake_bucket
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{LEDGER_PREFIX}{PLATFORM}/")
-    keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
-    return [json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())["audience"] for key in keys]
+    return set(suppression.suppressed_persons(records()).to_pylist())
 
 
 def _ensure_audience(ledger: dict[str, Any], api: MetaApi | None) -> None:

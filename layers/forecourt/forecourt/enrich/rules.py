@@ -19,9 +19,9 @@ import re
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator
 
 from forecourt import bundled
 
@@ -31,20 +31,23 @@ _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
+def _simple_name(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError(f"{value!r} is not a lower-case name (letters, digits, _)")
+    return value
+
+
+SimpleName = Annotated[str, AfterValidator(_simple_name)]
+"""A name of rules kept as data (a tag, a segment, a query file): lower-case letters, digits, _."""
+
+
 class TagRule(BaseModel):
     """One tag: the query that finds it and its parameters."""
 
-    tag: str
-    query: str
+    tag: SimpleName
+    query: SimpleName
     params: dict[str, int | str] = Field(default_factory=dict)
     description: str = ""
-
-    @field_validator("tag", "query")
-    @classmethod
-    def _simple_name(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError(f"{value!r} is not a lower-case name (letters, digits, _)")
-        return value
 
 
 LABELS = {

@@ -55,19 +55,11 @@ def key(*, create: bool = False) -> bytes | None:
 
 def keyed_hashes(kind: str, values: pa.Array | pa.ChunkedArray, secret: bytes) -> pa.Array:
     """HMAC-SHA256 hex of ``<kind>:<value>`` for each normalized value; null and empty stay null.
-    Each distinct value is hashed once."""
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    present = pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
-    encoded = pc.dictionary_encode(present)
-    digests = pa.array(
-        [
-            hmac.new(secret, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
-            for value in encoded.dictionary.to_pylist()
-        ],
-        pa.string(),
-    )
-    return digests.take(encoded.indices)
+    Each distinct value is hashed once (``hashing.hex_digests``)."""
+    from forecourt.audiences.hashing import hex_digests
+
+    prefix = f"{kind}:".encode()
+    return hex_digests(values, lambda value: hmac.new(secret, prefix + value, hashlib.sha256).hexdigest())
 
 
 @dataclass(frozen=True)
