@@ -492,12 +492,13 @@ def test_each_job_may_invoke_only_the_next(resources: Resources) -> None:
     assert resources_granting(statements, "lambda:InvokeFunction") == set()
 
 
-def test_audiences_read_only_the_suppression_key_and_meta_credentials(resources: Resources) -> None:
+def test_audiences_read_only_the_suppression_key_and_platform_credentials(resources: Resources) -> None:
     statements = inline_statements(resources, "AudiencesFunction")
     secrets = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:forecourt"
     assert resources_granting(statements, "secretsmanager:GetSecretValue") == {
         f"{secrets}/suppression-key-*",
         f"{secrets}/platforms/meta-*",
+        f"{secrets}/platforms/google-*",
     }
     written = resources_granting(statements, "s3:PutObject")
     assert written == {"${LakeBucket.Arn}/tables/*/data/*", "${LakeBucket.Arn}/ledger/audiences/*"}
