@@ -39,7 +39,8 @@ def handler(event: dict[str, Any] | None, context: LambdaContext) -> dict[str, A
          "excluded": c.excluded}
         for c in done.lists
     ]  # fmt: skip
-    summary = {"as_of": done.as_of.isoformat(), "snapshot": done.snapshot, "lists": lists, "sync": _sync(now)}
+    synced = _sync(now, context)
+    summary = {"as_of": done.as_of.isoformat(), "snapshot": done.snapshot, "lists": lists, "sync": synced}
     logger.info(
         "audiences built",
         extra={"snapshot": done.snapshot, "lists": len(lists), "members": sum(c.members for c in done.lists),
@@ -48,14 +49,15 @@ def handler(event: dict[str, Any] | None, context: LambdaContext) -> dict[str, A
     return summary
 
 
-def _sync(now: datetime) -> dict[str, Any]:
-    """Sync every connected platform; a platform that stops does not stop the others, then the
-    invocation fails naming it."""
+def _sync(now: datetime, context: LambdaContext) -> dict[str, Any]:
+    """Sync every connected platform and record what was sent in ``syncs``; a platform that stops
+    does not stop the others, then the invocation fails naming it."""
     from forecourt.audiences import sync, targets
 
     apis = targets.connected()
     summary: dict[str, Any] = {p: "not connected" for p in targets.PLATFORMS if p not in apis}
     stopped: list[str] = []
+    reports: list[sync.ListSync] = []
     for platform, api in apis.items():
         try:
             synced = sync.run(now, api, platform=platform)
@@ -74,6 +76,8 @@ def _sync(now: datetime) -> dict[str, Any]:
             },
         )
         summary[platform] = {r.audience: r.operations for r in synced}
+        reports += synced
+    commits.wait_within(sync.record(reports, now), context)
     if stopped:
         raise sync.SyncStopped("; ".join(stopped))
     return summary

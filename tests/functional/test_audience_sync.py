@@ -197,6 +197,17 @@ def test_meta_gets_exactly_the_consented_members_as_deltas_and_a_crash_resumes(
             )
         assert run.error is None, run.error
         assert run.result["sync"]["meta"][LIST] == {"add": 1}
+        from forecourt import analytics
+
+        (recorded,) = (
+            analytics.run_query(
+                f"SELECT * FROM syncs WHERE platform = 'meta' AND audience = '{LIST}' AND added = 1"
+            )
+            .to_arrow()
+            .to_pylist()
+        )  # the sync record counts who was kept back, and why
+        assert recorded["status"] == "synced" and recorded["removed"] == 0 and recorded["received"] == 1
+        assert recorded["excluded_suppressed"] == 2 and recorded["excluded_opted_out_of_sale_or_sharing"] == 1
         assert hashlib.sha256(b"isadora.syncwright@example.com").hexdigest() in _emails(fake, audience_id)
         assert "syncwright" not in json.dumps(run.result).lower()
 
@@ -269,7 +280,7 @@ def test_google_customer_match_gets_the_consented_members_job_by_job_and_a_crash
               + _g_lead(3, G_NAMES[3]) + _g_lead(4, G_NAMES[4], opted_out=True))  # fmt: skip
     _build(local_aws, G_AS_OF)
     sleeps: list[float] = []
-    with FakeGoogleAds(polls_to_finish=1) as fake:
+    with FakeGoogleAds(polls_to_finish=2) as fake:
         given = fake.credentials()
         api = google_ads_api.GoogleAdsApi(**given)
 
@@ -287,6 +298,17 @@ def test_google_customer_match_gets_the_consented_members_job_by_job_and_a_crash
         assert fake.members(user_list) == set()
         second = sync_now(wait=0)
         assert not second[G_LIST].pending and second[G_LIST].resumed
+        sync.record(list(second.values()), G_AS_OF)
+        local_aws.drain_commits()
+        from forecourt import analytics
+
+        (recorded,) = (
+            analytics.run_query(f"SELECT * FROM syncs WHERE platform = 'google' AND audience = '{G_LIST}'")
+            .to_arrow()
+            .to_pylist()
+        )
+        assert (recorded["status"], recorded["added"], recorded["resumed"]) == ("synced", 4, True)
+        assert recorded["excluded_opted_out_of_sale_or_sharing"] == 1 and recorded["excluded_suppressed"] == 0
         gmail_hash = _sha("caspianomatchmore@gmail.com")  # Google's gmail rule: dots and +suffix gone
         assert _g_emails(fake, user_list) == {
             _sha(f"{n.lower()}.matchmore@example.com") for n in G_NAMES[:2]

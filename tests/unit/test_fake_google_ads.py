@@ -114,3 +114,21 @@ def test_rate_limits_credentials_and_unknown_lists(fake: FakeGoogleAds) -> None:
     refused = g.GoogleAdsApi(**{**client.__dict__, "refresh_token": "stolen", "_token": None})
     with pytest.raises(g.GoogleAdsError, match="refresh token was refused"):
         refused.create_user_list("Forecourt nope", "")
+
+
+def test_the_lists_survive_a_restart_and_are_listed_without_members(fake: FakeGoogleAds) -> None:
+    import json
+    import urllib.request
+
+    client = api(fake)
+    user_list = client.create_user_list("Forecourt kept", "")
+    job = client.create_job(user_list, GRANTED)
+    client.add_operations(job, g.job_operations("create", [user("kept@example.com")]))
+    client.run_job(job)
+    with FakeGoogleAds() as again:
+        again.restore(json.loads(json.dumps(fake.saved())))
+        assert again.members(user_list) == fake.members(user_list)
+        with urllib.request.urlopen(f"{again.url}/_fake/lists") as answer:
+            listed = json.loads(answer.read())
+        assert listed == [{"id": user_list, "name": "Forecourt kept", "members": 1}]
+        assert api(again).create_user_list("Forecourt next", "") != user_list  # ids go on

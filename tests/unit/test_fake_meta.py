@@ -66,3 +66,22 @@ def test_a_plan_sends_removals_then_additions_and_a_full_sync_replaces() -> None
     assert plan(["a"], ["a"], full=False) == []
     assert plan(["a"], ["b"], full=True) == [("replace", ["b"])]
     assert plan(["a"], [], full=True) == [("remove", ["a"])]  # Meta cannot replace with nobody
+
+
+def test_the_audiences_survive_a_restart_and_are_listed_without_members() -> None:
+    import urllib.request
+
+    with FakeMeta() as fake:
+        api = MetaApi(fake.url, "v21.0", "test-token", "act_99")
+        audience = api.create_audience("Forecourt kept", "")
+        api.send(audience, "add", request_fields(SCHEMA, [[MARY, US]], 9, 1, True, 1))
+        saved = json.loads(json.dumps(fake.saved()))
+    with FakeMeta() as again:
+        again.restore(saved)
+        assert again.members(audience) == {(("EMAIL", MARY), ("COUNTRY", US))}
+        with urllib.request.urlopen(f"{again.url}/_fake/lists") as answer:
+            assert json.loads(answer.read()) == [{"id": audience, "name": "Forecourt kept", "members": 1}]
+        assert (
+            MetaApi(again.url, "v21.0", "test-token", "act_99").create_audience("Forecourt next", "")
+            != audience
+        )

@@ -199,4 +199,12 @@ def get(name: str) -> Dataset:
 
 CURATED = ("leads", "visits", "sales", "sales_finance", "campaigns", "campaign_spend", "lead_events")
 OPERATIONAL = ("uploads", "quarantine", "lead_routes", "deliveries", "suppressions")
-DERIVED = ("persons", "person_links", "identity_splits", "lead_tags", "enriched_leads", "audience_members")
+DERIVED = (
+    "persons",
+    "person_links",
+    "identity_splits",
+    "lead_tags",
+    "enriched_leads",
+    "audience_members",
+    "syncs",
+)

@@ -73,6 +73,10 @@ class ListSync:
     resumed: bool = False
     pending: bool = False
     """The platform is still applying it (a Google job running): the next run finishes it."""
+    full: bool = False
+    started_at: str = ""
+    held_back: int = 0
+    """Members of the snapshot kept back at send time (suppressed since it was built)."""
     requests: list[dict[str, Any]] = field(default_factory=list)
     """Dry run only: every request (method, path, body)."""
 
@@ -320,7 +324,12 @@ class _Sending:
                     mode = True
                     steps = plan(had, effective(snapshot, held), mode)
             report = ListSync(
-                audience=audience, snapshot=snapshot, platform=target.name, resumed=flight is not None
+                audience=audience,
+                snapshot=snapshot,
+                platform=target.name,
+                resumed=flight is not None,
+                full=mode,
+                held_back=len(held),
             )
             if flight is None:
                 started = self.now.isoformat()
@@ -335,6 +344,7 @@ class _Sending:
                     ledger["in_flight"] = flight
                     save()
                     self._attempt(ledger, lambda: target.ensure_list(ledger, save))
+            report.started_at = flight["started_at"]
             for operation, persons in steps:
                 report.operations[operation] = len(persons)
                 state = flight["operations"][operation]
@@ -432,6 +442,42 @@ class _Sending:
                     ) from None
                 raise SyncStopped(f"{label} {name}: {error}; the next run resumes") from None
         raise AssertionError("unreachable")
+
+
+def record(reports: list[ListSync], now: datetime) -> list[Any]:
+    """Queue the ``syncs`` rows of what ``reports`` sent (lists already in sync are left out), with
+    the snapshot's members kept back per reason; returns the commit requests (none for nothing)."""
+    from forecourt import analytics, commits
+    from forecourt.audiences import consent
+    from forecourt.audiences.build import NO_RECORDS
+    from forecourt.lake import stable_hash
+
+    sent = [r for r in reports if r.operations or r.pending]
+    if not sent:
+        return []
+    snapshots = sorted({r.snapshot for r in sent})
+    counted = analytics.run_query(
+        "SELECT upload_id, audience, excluded, count(*) AS n FROM audience_members "
+        "WHERE excluded IS NOT NULL AND upload_id IN (" + ", ".join(_literal(s) for s in snapshots) + ") "
+        "GROUP BY 1, 2, 3"
+    ).to_arrow()
+    excluded = {(r["upload_id"], r["audience"], r["excluded"]): r["n"] for r in counted.to_pylist()}
+    reasons = [r for r in consent.REASONS if r != "no_person"] + [NO_RECORDS]
+    run_id = stable_hash("syncs", *sorted({r.platform for r in sent}), now.isoformat())
+    rows = [
+        {"upload_id": run_id, "platform": r.platform, "audience": r.audience, "snapshot": r.snapshot,
+         "status": "applying" if r.pending else "synced", "full": r.full, "resumed": r.resumed,
+         "started_at": datetime.fromisoformat(r.started_at) if r.started_at else now,
+         "finished_at": None if r.pending else now,
+         "added": r.operations.get("add", 0), "removed": r.operations.get("remove", 0),
+         "replaced": r.operations.get("replace", 0), "batches": r.batches, "received": r.received,
+         "invalid": r.invalid, "held_back": r.held_back, "received_at": now}
+        | {f"excluded_{reason}": excluded.get((r.snapshot, r.audience, reason), 0) for reason in reasons}
+        for r in sent
+    ]  # fmt: skip
+    request = commits.write_records("syncs", rows, run_id, now.date())
+    commits.send([request])
+    return [request]
 
 
 def _suppressed_now(everyone: list[str], records: Callable[[], pa.Table]) -> set[str]:

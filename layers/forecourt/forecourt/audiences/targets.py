@@ -275,6 +275,7 @@ class GoogleTarget:
         status, reason = self._call(lambda api: api.job_status(state["job"]))
         if status == "PENDING":
             self._call(lambda api: api.run_job(state["job"]))
+            status, reason = self._call(lambda api: api.job_status(state["job"]))
         started, pause = time.monotonic(), self.poll_seconds
         while status not in google_ads_api.JOB_DONE:
             if time.monotonic() - started >= wait:

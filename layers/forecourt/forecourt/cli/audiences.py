@@ -173,8 +173,9 @@ def audiences_sync(platform: str, full: bool, dry_run: Path | None, wait: float,
     from forecourt.audiences import sync, targets
     from forecourt.cli.data import _connect
     from forecourt.cli.output import errors
+    from forecourt.local import stack
 
-    _connect()
+    running = _connect()
     chosen = PLATFORMS if platform == "all" else (platform,)
     apis: dict[str, object] = dict.fromkeys(chosen)
     if dry_run is None:
@@ -196,6 +197,8 @@ def audiences_sync(platform: str, full: bool, dry_run: Path | None, wait: float,
                 done += sync.run(now, api, platform=name, full=full, dry_run=dry_run, wait=wait)
         except sync.SyncStopped as exc:
             stopped.append(str(exc))
+    if dry_run is None and sync.record(done, now):
+        stack.wait_idle(running, timeout=300)
     rows = [
         {"platform": r.platform, "list": r.audience, "snapshot": r.snapshot,
          "sent": ", ".join(f"{op} {n}" for op, n in r.operations.items()) or "nothing changed",

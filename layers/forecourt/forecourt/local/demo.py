@@ -132,7 +132,7 @@ def _resolve_and_enrich(running: stack.StackInfo, out: Path) -> dict[str, Any]:
     destination, as of the demo's day), copying the outbound files under ``out``; what the demo shows."""
     from forecourt import analytics, aws
     from forecourt.config import settings
-    from forecourt.local import scheduler
+    from forecourt.local import platforms, scheduler
 
     event = scheduler.schedule_input() | {"as_of": DEMO_RUN.isoformat()}
     runs = scheduler.invoke_async("resolve", event, log=running.state_dir / "jobs.log")
@@ -165,6 +165,7 @@ def _resolve_and_enrich(running: stack.StackInfo, out: Path) -> dict[str, Any]:
         "files": enriched["files"],
         "copies": str(copies),
         "audiences": audiences,
+        "on_platforms": platforms.lists(running.platforms) if running.platforms else {},
     }
 
 
@@ -196,15 +197,45 @@ def _show_one_view(view: dict[str, Any]) -> None:
     if view["files"]:
         console.print(f"copies of the {len(view['files'])} outbound files: {view['copies']}")
     built = view["audiences"]
+    held = {
+        platform: {entry["name"].removeprefix("Forecourt "): entry["members"] for entry in found}
+        for platform, found in view["on_platforms"].items()
+    }
     emit(
         [
-            {"audience": a["audience"], "kind": a["kind"], "members": a["members"], "eligible": a["eligible"],
-             "kept back": sum(a["excluded"].values())}
+            {
+                "audience": a["audience"],
+                "kind": a["kind"],
+                "members": a["members"],
+                "eligible": a["eligible"],
+                "kept back": sum(a["excluded"].values()),
+            }
+            | {f"on {platform}": lists.get(a["audience"], 0) for platform, lists in held.items()}
             for a in built["lists"]
         ],
         as_json=False,
-        title=f"Audiences (queries/audiences/segments.json), snapshot {built['snapshot']}",
-    )  # fmt: skip
+        title=f"Audiences (queries/audiences/segments.json), snapshot {built['snapshot']}"
+        + _on_platforms(built, held),
+    )
+
+
+def _on_platforms(built: dict[str, Any], held: dict[str, dict[str, int]]) -> str:
+    """What the title says of the fake platforms' lists."""
+    if not held:
+        return ""
+    same = all(
+        lists.get(a["audience"], 0) == a["eligible"] for lists in held.values() for a in built["lists"]
+    )
+    return (
+        ": synced to the local fake "
+        + " and ".join(held)
+        + ", "
+        + (
+            "each list holding exactly its eligible members"
+            if same
+            else "SOME LISTS DIFFER from the snapshot"
+        )
+    )
 
 
 def _show_realtime(live: demo_realtime.RealtimeDemo) -> None:

@@ -138,6 +138,15 @@ class FakeGoogleAds:
             def do_POST(self) -> None:
                 fake._serve(self)
 
+            def do_GET(self) -> None:
+                found = self.path.split("?", 1)[0] == "/_fake/lists"
+                body = json.dumps(fake.lists() if found else {"error": {"message": "not found"}}).encode()
+                self.send_response(200 if found else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
@@ -176,6 +185,36 @@ class FakeGoogleAds:
     def members(self, user_list: str) -> set[Member]:
         with self._lock:
             return set(self.user_lists[user_list].members)
+
+    def lists(self) -> list[dict[str, Any]]:
+        """Each user list's resource name, name and member count (``GET /_fake/lists``)."""
+        with self._lock:
+            return [
+                {"id": u.resource_name, "name": u.name, "members": len(u.members)}
+                for u in self.user_lists.values()
+            ]
+
+    def saved(self) -> dict[str, Any]:
+        """The user lists and their members, for ``restore`` (jobs not yet run are not kept)."""
+        with self._lock:
+            return {
+                "next_id": self._next_id,
+                "user_lists": [
+                    {
+                        "id": u.resource_name,
+                        "name": u.name,
+                        "members": sorted(sorted(list(i) for i in m) for m in u.members),
+                    }
+                    for u in self.user_lists.values()
+                ],
+            }
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        with self._lock:
+            self._next_id = max(self._next_id, int(saved.get("next_id") or 0))
+            for entry in saved.get("user_lists") or []:
+                members = {frozenset(tuple(i) for i in member) for member in entry["members"]}
+                self.user_lists[entry["id"]] = UserList(entry["id"], entry["name"], members)
 
     def new_id(self) -> str:
         self._next_id += 1

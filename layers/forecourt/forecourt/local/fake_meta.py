@@ -36,9 +36,24 @@ from urllib.parse import parse_qs
 
 MAX_ROWS = 10_000
 KEYS = frozenset(
-    {"EMAIL", "PHONE", "FN", "LN", "ZIP", "CT", "ST", "COUNTRY", "DOBY", "DOBM", "DOBD", "GEN", "MADID",
-     "EXTERN_ID", "FI"}
-)  # fmt: skip
+    {
+        "EMAIL",
+        "PHONE",
+        "FN",
+        "LN",
+        "ZIP",
+        "CT",
+        "ST",
+        "COUNTRY",
+        "DOBY",
+        "DOBM",
+        "DOBD",
+        "GEN",
+        "MADID",
+        "EXTERN_ID",
+        "FI",
+    }
+)
 UNHASHED = frozenset({"MADID", "EXTERN_ID"})
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 _CREATE = re.compile(r"^/v\d+\.\d+/act_(\d+)/customaudiences/?$")
@@ -109,6 +124,9 @@ class FakeMeta:
             def do_DELETE(self) -> None:
                 fake._serve(self, "DELETE")
 
+            def do_GET(self) -> None:
+                fake._serve_lists(self)
+
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
@@ -136,6 +154,39 @@ class FakeMeta:
         with self._lock:
             return set(self.audiences[audience_id].members)
 
+    def lists(self) -> list[dict[str, Any]]:
+        """Each audience's id, name and member count (``GET /_fake/lists``; no member in it)."""
+        with self._lock:
+            return [
+                {"id": a.audience_id, "name": a.name, "members": len(a.members)}
+                for a in self.audiences.values()
+            ]
+
+    def saved(self) -> dict[str, Any]:
+        """The audiences and their members, for ``restore`` (the local stack keeps them across restarts)."""
+        with self._lock:
+            return {
+                "next_id": self._next_id,
+                "audiences": [
+                    {
+                        "id": a.audience_id,
+                        "ad_account": a.ad_account,
+                        "name": a.name,
+                        "members": sorted([list(pair) for pair in m] for m in a.members),
+                    }
+                    for a in self.audiences.values()
+                ],
+            }
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        with self._lock:
+            self._next_id = max(self._next_id, int(saved.get("next_id") or 0))
+            for entry in saved.get("audiences") or []:
+                members = {tuple((str(k), str(v)) for k, v in member) for member in entry["members"]}
+                self.audiences[entry["id"]] = Audience(
+                    entry["id"], entry["ad_account"], entry["name"], members
+                )
+
     # --- requests ----------------------------------------------------------------------------------
 
     def _serve(self, handler: BaseHTTPRequestHandler, method: str) -> None:
@@ -153,6 +204,15 @@ class FakeMeta:
         with self._lock:
             self.requests.append(Request(method, path, status, fields))
         handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    def _serve_lists(self, handler: BaseHTTPRequestHandler) -> None:
+        found = handler.path.split("?", 1)[0] == "/_fake/lists"
+        body = json.dumps(self.lists() if found else {"error": {"message": "not found"}}).encode()
+        handler.send_response(200 if found else 404)
         handler.send_header("Content-Type", "application/json")
         handler.send_header("Content-Length", str(len(body)))
         handler.end_headers()
@@ -187,8 +247,10 @@ class FakeMeta:
         if fields.get("subtype") != "CUSTOM":
             raise MetaError(100, "(#100) subtype must be CUSTOM for a customer file audience")
         if fields.get("customer_file_source") not in (
-            "USER_PROVIDED_ONLY", "PARTNER_PROVIDED_ONLY", "BOTH_USER_AND_PARTNER_PROVIDED"
-        ):  # fmt: skip
+            "USER_PROVIDED_ONLY",
+            "PARTNER_PROVIDED_ONLY",
+            "BOTH_USER_AND_PARTNER_PROVIDED",
+        ):
             raise MetaError(100, "(#100) customer_file_source is required for a customer file audience")
         self._next_id += 1
         audience_id = str(self._next_id)

@@ -168,12 +168,14 @@ def start_moto(
 def serve(state_dir: Path, port: int) -> None:
     """Run the stack until SIGTERM/SIGINT."""
     from forecourt import aws, catalog
+    from forecourt.local import platforms
     from forecourt.local.mailbox import Mailbox
 
     state_dir.mkdir(parents=True, exist_ok=True)
     mailbox = Mailbox(state_dir / "mail").start()  # dealers' lead-intake inboxes, for ADF e-mail
     server, endpoint, made = start_moto(port, smtp_port=mailbox.port)
     restored = state.restore(aws.client, made, state_dir)
+    fakes = platforms.start(state_dir)  # ad platforms, their secrets pointing at them
     resources.enable_notifications(aws.client("s3"), resources.load_template(), made)
     catalog.migrate()
     pump = Pump(
@@ -190,6 +192,7 @@ def serve(state_dir: Path, port: int) -> None:
         "resources": made.to_json(),
         "api_url": api.url,
         "smtp": f"{mailbox.host}:{mailbox.port}",
+        "platforms": fakes.urls,
         "env": environment(endpoint, made, smtp_port=mailbox.port) | {"FORECOURT_API_URL": api.url},
         "started_at": time.time(),
         "restored_objects": restored,
@@ -198,10 +201,12 @@ def serve(state_dir: Path, port: int) -> None:
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
-    _checkpoint_until(stopping, pump, server, made, state_dir)
+    _checkpoint_until(stopping, pump, server, made, state_dir, fakes)
     api.stop()
     pump.stop()
     mailbox.stop()
+    platforms.save(fakes, state_dir)
+    platforms.stop(fakes)
     state.dump(aws.client, made, state_dir, drain_queues=True)
     (state_dir / "stack.json").unlink(missing_ok=True)
     server.stop()
@@ -213,8 +218,10 @@ def _checkpoint_until(
     server: MotoServer,
     made: resources.LocalResources,
     state_dir: Path,
+    fakes: Any,
 ) -> None:
     from forecourt import aws
+    from forecourt.local import platforms
 
     last = time.monotonic()
     while not stopping.wait(1.0):
@@ -226,6 +233,7 @@ def _checkpoint_until(
             if all(queue_depth(url) == 0 for url in pump.queues):
                 began = time.monotonic()
                 saved = state.dump(aws.client, made, state_dir)
+                platforms.save(fakes, state_dir)
                 log.info("checkpoint: %s in %.2f s", saved, time.monotonic() - began)
         except Exception:
             log.exception("checkpoint failed")

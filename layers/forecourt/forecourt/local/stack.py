@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -43,6 +43,8 @@ class StackInfo:
     state_dir: Path
     api_url: str = ""
     """The local HTTP API (POST /v1/leads …), served through the real webhook handler."""
+    platforms: dict[str, str] = field(default_factory=dict)
+    """The fake ad platforms' addresses (``meta``, ``google``)."""
 
 
 def _alive(pid: int) -> bool:
@@ -76,7 +78,13 @@ def info(state_dir: Path | None = None) -> StackInfo | None:
     if not _alive(int(data["pid"])) or not _answers(data["endpoint"]):
         return None
     return StackInfo(
-        int(data["pid"]), data["endpoint"], data["env"], data["resources"], state_dir, data.get("api_url", "")
+        int(data["pid"]),
+        data["endpoint"],
+        data["env"],
+        data["resources"],
+        state_dir,
+        data.get("api_url", ""),
+        data.get("platforms") or {},
     )
 
 

@@ -17,6 +17,7 @@ from forecourt.local.resources import LocalResources
 
 STATE_FILE = "state.json"
 COPY_THREADS = 8
+DYNAMODB_BATCH = 25
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -68,13 +69,17 @@ def restore(clients: Any, made: LocalResources, state_dir: Path) -> int:
     if not state:
         return 0
     s3 = clients("s3")
-    restored = 0
-    for marker in state.get("etags", {}):
+
+    def put(marker: str) -> int:
         bucket, key = marker.split("/", 1)
         path = state_dir / "s3" / bucket / key
-        if path.exists():
-            s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
-            restored += 1
+        if not path.exists():
+            return 0
+        s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+        return 1
+
+    with ThreadPoolExecutor(COPY_THREADS) as pool:  # a demo lake is thousands of objects
+        restored = sum(pool.map(put, state.get("etags", {})))
     glue = clients("glue")
     for database, tables in state.get("glue", {}).items():
         for table_input in tables:
@@ -83,9 +88,20 @@ def restore(clients: Any, made: LocalResources, state_dir: Path) -> int:
             except glue.exceptions.AlreadyExistsException:
                 glue.update_table(DatabaseName=database, TableInput=table_input)
     dynamodb = clients("dynamodb")
-    for table, items in state.get("dynamodb", {}).items():
-        for item in items:
-            dynamodb.put_item(TableName=table, Item=item)
+    batches = [
+        (table, items[i : i + DYNAMODB_BATCH])
+        for table, items in state.get("dynamodb", {}).items()
+        for i in range(0, len(items), DYNAMODB_BATCH)
+    ]
+
+    def write(batch: tuple[str, list[dict[str, Any]]]) -> None:
+        # tens of thousands of identity index items after a demo: 25 a request, not one
+        pending: dict[str, Any] = {batch[0]: [{"PutRequest": {"Item": item}} for item in batch[1]]}
+        while pending:
+            pending = dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+
+    with ThreadPoolExecutor(COPY_THREADS) as pool:
+        list(pool.map(write, batches))
     _restore_secrets(clients("secretsmanager"), state.get("secrets", []))
     sqs = clients("sqs")
     for logical, bodies in state.get("sqs", {}).items():
