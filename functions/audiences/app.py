@@ -2,8 +2,10 @@
 lists as a dated ``audience_members`` snapshot, each member marked with why it may not leave for an
 ad platform (ARCHITECTURE §6 ``audiences``; ``forecourt audiences build``'s job); then, when Meta is
 connected (the secret ``<prefix>/platforms/meta``), the lists synced to it (``forecourt audiences
-sync``'s job). A sync that stops part-way fails the invocation (the failure destination and its
-alarm see it) after the snapshot landed; the retry, or the next run, resumes it from its ledger.
+sync``'s job); then the lead stages not sent yet go to every platform connected for conversions
+(``forecourt conversions sync``'s job). A sync that stops part-way fails the invocation (the failure
+destination and its alarm see it) after the snapshot landed; the retry, or the next run, resumes it
+from its ledger.
 
 As of now, or of the ``as_of`` (ISO 8601) of the event, or of the ``as_of`` enrich ran with when the
 event is Lambda's destination record of that run. Waits until the committer has applied the
@@ -39,6 +41,7 @@ def handler(event: dict[str, Any] | None, context: LambdaContext) -> dict[str, A
         for c in done.lists
     ]  # fmt: skip
     summary = {"as_of": done.as_of.isoformat(), "snapshot": done.snapshot, "lists": lists, "sync": _sync(now)}
+    summary["conversions"] = _conversions(now)
     logger.info(
         "audiences built",
         extra={"snapshot": done.snapshot, "lists": len(lists), "members": sum(c.members for c in done.lists),
@@ -58,3 +61,14 @@ def _sync(now: datetime) -> dict[str, Any]:
     sent = sum(sum(r.operations.values()) for r in synced)
     logger.info("audiences synced", extra={"platform": "meta", "lists": len(synced), "members_sent": sent})
     return {"meta": {r.audience: r.operations for r in synced}}
+
+
+def _conversions(now: datetime) -> dict[str, Any]:
+    from forecourt.conversions import sync
+
+    done = sync.run_all(now)
+    for platform, summary in done.items():
+        if isinstance(summary, dict):
+            logger.info("conversions sent", extra={"platform": platform, "outcomes": summary["outcomes"],
+                                                   "excluded": summary["excluded"]})  # fmt: skip
+    return done

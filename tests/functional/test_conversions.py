@@ -87,6 +87,26 @@ def test_stages_are_read_once_per_lead_and_gated(lake: dict[str, str]) -> None:
     assert prepared.conversions.num_rows == 8
 
 
+def test_the_cli_dry_run_writes_each_platforms_bodies_without_credentials(
+    lake: dict[str, str], stack_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+    from forecourt.cli import conversions, main
+
+    monkeypatch.setattr(conversions, "_now", lambda: NOW)
+    args = ["conversions", "sync", "--dry-run", str(tmp_path), "--since", SINCE.isoformat(), "--json"]
+    answer = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert answer.exit_code == 0, answer.output
+    rows = {row["platform"]: row for row in json.loads(answer.output)}
+    assert rows["meta"]["sent"] == "8 written" and rows["google"]["sent"] == "8 written"
+    assert "opted_out_of_sale_or_sharing 1" in rows["meta"]["kept back"]
+    meta = json.loads((tmp_path / "meta" / "request-0001.json").read_text())["body"]["data"]
+    google = json.loads((tmp_path / "google" / "request-0001.json").read_text())["body"]["conversions"]
+    assert {e["event_id"] for e in meta} == {c["orderId"] for c in google}
+    assert google[0]["conversionAction"].startswith("customers/<customer id>/conversionActions/<")
+    assert "vestergaard" not in answer.output.lower()
+
+
 def test_meta_gets_each_stage_once_with_the_lead_ad_id_and_a_crash_does_not_double(
     local_aws: LocalAws, lake: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -214,6 +234,19 @@ def test_google_gets_click_and_enhanced_conversions_once(
         resent = sync.run_google(NOW, api, ACTIONS, since=SINCE)
         assert resent.outcomes == {"already_recorded": 9, "refused:EXPIRED_EVENT": 1}
         assert len(uploads.recorded) == 9
+
+        # the scheduled job: every platform connected, from the secrets; nothing new to send
+        from forecourt.audiences import google_ads_api
+
+        secret = credentials | {"conversion_actions": ACTIONS}
+        secrets = aws.client("secretsmanager")
+        secrets.create_secret(Name=google_ads_api.secret_name(), SecretString=json.dumps(secret))
+        try:
+            done = sync.run_all(NOW)
+        finally:
+            secrets.delete_secret(SecretId=google_ads_api.secret_name(), ForceDeleteWithoutRecovery=True)
+        assert done["meta"] == "not connected"
+        assert done["google"]["already_sent"] == 10 and done["google"]["outcomes"] == {}
 
         # a dry run writes the exact body (with placeholders for what only the credentials know)
         s3.delete_object(Bucket=settings().lake_bucket, Key=ledger.shard_key("google", "D100", NOW))

@@ -3,7 +3,7 @@ conversions / enhanced conversions for leads), each stage of each lead once.
 
 A run reads the stages that occurred since ``since`` (default: Meta's 7 days, Google's 90), keeps
 back what the consent gate keeps back (``stages.prepare``), and what the platform cannot take
-(``no_identifiers``; Meta: ``too_old``, ``in_future``; Google: ``no_conversion_action``), drops the
+(``no_identifiers``, ``in_future``; Meta: ``too_old``; Google: ``no_conversion_action``), drops the
 conversions its ledger already holds (``ledger``), and sends the rest sorted by dealer and time in
 requests of at most 1,000 (Meta) or 2,000 (Google) conversions. After each acknowledged request the
 ledger records its conversions; a run that dies between the platform's answer and that write sends
@@ -131,6 +131,8 @@ def run_google(
     from forecourt.audiences.google_ads_api import GoogleAdsError, RateLimited
 
     def item(row: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+        if row["occurred_at"] > now:
+            return None, "in_future"  # a CRM clock ahead of ours: sent when its time has come
         action = actions.get(row["stage"])
         if not action:
             return None, "no_conversion_action"
@@ -151,6 +153,64 @@ def run_google(
 
     return _run("google", now, since or now - google_uploads.MAX_AGE, item, send, written,
                 (RateLimited, GoogleAdsError), dry_run, batch_size, sleep)  # fmt: skip
+
+
+def run_connected(
+    platform: str,
+    now: datetime,
+    *,
+    since: datetime | None = None,
+    dry_run: Path | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ConversionSync:
+    """``run_meta`` or ``run_google`` with the credentials and configuration in Secrets Manager
+    (``meta_capi.from_secret``; ``google_ads_api.from_secret`` and its ``conversion_actions``).
+    Raises LookupError when the platform is not connected, ValueError for a malformed secret; a dry
+    run needs neither (placeholders stand for what only they know)."""
+    if platform == "meta":
+        try:
+            dataset = meta_capi.from_secret()
+        except LookupError:
+            if dry_run is None:
+                raise
+            dataset = None
+        return run_meta(now, dataset, since=since, dry_run=dry_run, sleep=sleep)
+    if platform != "google":
+        raise ValueError(f"unknown platform {platform!r}: {', '.join(PLATFORMS)}")
+    from forecourt.audiences import google_ads_api
+
+    try:
+        api: Any = google_ads_api.from_secret()
+        actions = google_uploads.actions_from_secret()
+    except LookupError:
+        if dry_run is None:
+            raise
+        api = None
+        actions = {stage: f"customers/<customer id>/conversionActions/<{stage}>" for stage in _stages()}
+    return run_google(now, api, actions, since=since, dry_run=dry_run, sleep=sleep)
+
+
+def run_all(now: datetime, sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
+    """Every connected platform synced (the scheduled job): platform → its ``summary()``, or "not
+    connected". A platform that stops does not stop the other; then SyncStopped names it."""
+    done: dict[str, Any] = {}
+    stopped: list[str] = []
+    for platform in PLATFORMS:
+        try:
+            done[platform] = run_connected(platform, now, sleep=sleep).summary()
+        except LookupError:
+            done[platform] = "not connected"
+        except SyncStopped as error:
+            stopped.append(str(error))
+    if stopped:
+        raise SyncStopped("; ".join(stopped))
+    return done
+
+
+def _stages() -> tuple[str, ...]:
+    from forecourt.conversions.stages import STAGES
+
+    return STAGES
 
 
 def _run(
