@@ -7,6 +7,8 @@
 -- sent (older conversions are past the platforms' windows anyway).
 -- origin: the lead's source as the source system, the provider and the UTM named it, lowercased,
 -- to tell a Meta lead ad's platform_lead_id from another platform's.
+-- A lead with an ad platform's own lead id also has the stage 'lead' at its request time: Meta's CRM
+-- integration wants every stage, the initial lead first (stages.prepare keeps it for Meta lead ads).
 WITH events AS (
     SELECT record_id, dealer_id, lead_id, crm_lead_id, event_type, occurred_at, sale_value,
         row_number() OVER (PARTITION BY record_id ORDER BY received_at DESC, upload_id DESC) AS version
@@ -31,9 +33,16 @@ matched AS (
           OR (e.crm_lead_id IS NOT NULL AND e.crm_lead_id = l.source_key AND e.dealer_id = l.dealer_id))
     WHERE e.version = 1
 ),
+platform_leads AS (
+    SELECT record_id AS lead_id, 'lead' AS stage, requested_at AS occurred_at,
+        CAST(NULL AS decimal(12, 2)) AS sale_value, record_id AS event_record_id, dealer_id, requested_at,
+        gclid, fbclid, platform_lead_id, origin, email, phone, first_name, last_name, zip, country
+    FROM lead_versions
+    WHERE version = 1 AND platform_lead_id IS NOT NULL AND requested_at >= {{since}}
+),
 firsts AS (
     SELECT *, row_number() OVER (PARTITION BY lead_id, stage ORDER BY occurred_at, event_record_id) AS nth
-    FROM matched
+    FROM (SELECT * FROM matched UNION ALL SELECT * FROM platform_leads) AS stages
 )
 SELECT f.lead_id, f.stage, f.occurred_at, f.sale_value, f.event_record_id, f.dealer_id, f.requested_at,
     f.gclid, f.fbclid, f.platform_lead_id, f.origin, f.email, f.phone, f.first_name, f.last_name, f.zip,

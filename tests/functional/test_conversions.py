@@ -73,7 +73,7 @@ def test_stages_are_read_once_per_lead_and_gated(lake: dict[str, str]) -> None:
     by_id = {v: k for k, v in lake.items()}
     assert sorted((by_id[lead], stage) for lead, stage in got) == [
         ("CV-1", "appointment_set"), ("CV-1", "shown"), ("CV-1", "sold"),
-        ("CV-2", "appointment_set"), ("CV-2", "shown"),
+        ("CV-2", "appointment_set"), ("CV-2", "lead"), ("CV-2", "shown"),
         ("CV-3", "appointment_set"), ("CV-3", "sold"),
         ("CV-4", "appointment_set"), ("CV-5", "shown"), ("CV-6", "appointment_set"),
     ]  # fmt: skip
@@ -84,7 +84,7 @@ def test_stages_are_read_once_per_lead_and_gated(lake: dict[str, str]) -> None:
     prepared = stages.prepare(mine)
     assert prepared.excluded["opted_out_of_sale_or_sharing"] == 1
     assert prepared.excluded["global_privacy_control"] == 1
-    assert prepared.conversions.num_rows == 8
+    assert prepared.conversions.num_rows == 9  # with the Meta lead ad's initial stage
 
 
 def test_the_cli_dry_run_writes_each_platforms_bodies_without_credentials(
@@ -98,11 +98,11 @@ def test_the_cli_dry_run_writes_each_platforms_bodies_without_credentials(
     answer = CliRunner().invoke(main, args, catch_exceptions=False)
     assert answer.exit_code == 0, answer.output
     rows = {row["platform"]: row for row in json.loads(answer.output)}
-    assert rows["meta"]["sent"] == "8 written" and rows["google"]["sent"] == "8 written"
+    assert rows["meta"]["sent"] == "9 written" and rows["google"]["sent"] == "8 written"
     assert "opted_out_of_sale_or_sharing 1" in rows["meta"]["kept back"]
     meta = json.loads((tmp_path / "meta" / "request-0001.json").read_text())["body"]["data"]
     google = json.loads((tmp_path / "google" / "request-0001.json").read_text())["body"]["conversions"]
-    assert {e["event_id"] for e in meta} == {c["orderId"] for c in google}
+    assert {e["event_id"] for e in meta if e["event_name"] != "lead"} == {c["orderId"] for c in google}
     assert google[0]["conversionAction"].startswith("customers/<customer id>/conversionActions/<")
     assert "vestergaard" not in answer.output.lower()
 
@@ -125,17 +125,22 @@ def test_meta_gets_each_stage_once_with_the_lead_ad_id_and_a_crash_does_not_doub
         assert written["path"] == "/v21.0/<dataset id>/events" and "access_token" not in json.dumps(written)
 
         first = sync.run_meta(NOW, dataset, since=SINCE, sleep=sleeps.append)
-        assert first.outcomes == {"accepted": 8} and first.excluded["opted_out_of_sale_or_sharing"] == 1
+        assert first.outcomes == {"accepted": 9} and first.excluded["opted_out_of_sale_or_sharing"] == 1
         (request,) = [r for r in fake.requests if r.path.endswith("/events")]
         sent = {k: v for k, v in request.fields.items() if k != "access_token"}
         assert sent == written["body"]  # the dry run wrote exactly what was sent
         events = fake.datasets["998877"].events
-        assert len(events) == 8
+        assert len(events) == 9
         by_id = {event_id: event for (event_id, _), event in events.items()}
         lead_ad = by_id[_cid(lake, "CV-2", "shown")]
         assert lead_ad["user_data"]["lead_id"] == 1183927466509002 and lead_ad["event_name"] == "shown"
         assert lead_ad["action_source"] == "system_generated"
         assert lead_ad["custom_data"] == {"event_source": "crm", "lead_event_source": "Forecourt"}
+        initial = by_id[_cid(lake, "CV-2", "lead")]  # Meta wants every stage, the initial lead first
+        assert initial["event_time"] == int(datetime(2027, 3, 9, 16, 2, tzinfo=UTC).timestamp())
+        assert [e["event_name"] for e in request.fields["data"] if e["user_data"].get("lead_id")] == [
+            "lead", "appointment_set", "shown"
+        ]  # fmt: skip
         sale = by_id[_cid(lake, "CV-1", "sold")]
         assert sale["custom_data"]["value"] == 41250.0 and sale["custom_data"]["currency"] == "USD"
         assert sale["event_time"] == int(datetime(2027, 3, 12, 23, 45, tzinfo=UTC).timestamp())
@@ -149,7 +154,7 @@ def test_meta_gets_each_stage_once_with_the_lead_ad_id_and_a_crash_does_not_doub
 
         # a second run sends nothing: every stage is in the ledger
         again = sync.run_meta(NOW, dataset, since=SINCE, sleep=sleeps.append)
-        assert again.already_sent == 8 and again.batches == 0 and len(fake.requests) == 1
+        assert again.already_sent == 9 and again.batches == 0 and len(fake.requests) == 1
         recorded = ledger.entries("meta")
         assert recorded[_cid(lake, "CV-2", "shown")]["outcome"] == "accepted"
         assert "vestergaard" not in json.dumps(recorded).lower()
@@ -164,15 +169,15 @@ def test_meta_gets_each_stage_once_with_the_lead_ad_id_and_a_crash_does_not_doub
         with pytest.raises(ConnectionResetError):
             sync.run_meta(NOW, dataset, since=SINCE, sleep=sleeps.append)
         monkeypatch.undo()
-        assert fake.datasets["998877"].received == 10 and len(events) == 10
+        assert fake.datasets["998877"].received == 11 and len(events) == 11
 
         # resumed while rate limited twice: waited out, the two sent again under the same event ids
         fake.throttle(2)
         resumed = sync.run_meta(NOW, dataset, since=SINCE, sleep=sleeps.append)
         assert sleeps == [2.0, 4.0]
-        assert resumed.outcomes == {"accepted": 2} and resumed.already_sent == 8
-        assert fake.datasets["998877"].received == 12  # received twice …
-        assert len(events) == 10  # … counted once: Meta deduplicates by event_id and event_name
+        assert resumed.outcomes == {"accepted": 2} and resumed.already_sent == 9
+        assert fake.datasets["998877"].received == 13  # received twice …
+        assert len(events) == 11  # … counted once: Meta deduplicates by event_id and event_name
         assert by_id.keys() <= {event_id for event_id, _ in events}
         late_sale = events[(_cid(lake, "CV-2", "sold"), "sold")]
         assert (

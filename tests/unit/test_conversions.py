@@ -218,3 +218,19 @@ def test_the_fake_capi_enforces_the_contract_and_deduplicates() -> None:
             assert (status, answer["error"]["code"]) == (400, 100), name
         assert _post(url, {"data": [event] * 1001} | token)[0] == 400
         assert fake.datasets["998877"].received == 2  # a refused request keeps nothing
+
+
+def test_only_a_meta_lead_ads_lead_id_is_sent_as_metas() -> None:
+    import pyarrow as pa
+    from forecourt.conversions.stages import _meta_lead_ids
+
+    rows = pa.table(
+        {
+            "origin": ["social facebook lead ads meta lead form relay facebook", "google ads lead form google",
+                       "dealer website", "instagram", None],
+            "fbclid": [None, None, "IwAR-1", None, None],
+            "platform_lead_id": ["1183927466509002", "1183927466509003", "1183927466509004", "12345",
+                                 "1183927466509005"],
+        }
+    )  # fmt: skip
+    assert _meta_lead_ids(rows).to_pylist() == [1183927466509002, None, 1183927466509004, None, None]

@@ -2,7 +2,7 @@
 
 ``read`` runs ``queries/conversions/stage_events.sql``: each lead's ``appointment_set``, ``shown``
 and ``sold`` from ``lead_events`` (its first occurrence), with the lead's click ids and contact
-fields. ``prepare`` then
+fields, and the initial ``lead`` stage of leads that carry an ad platform's lead id. ``prepare`` then
 
 - gives each its ``conversion_id``: a hash of the lead and the stage, the same on every run, so a
   conversion sent twice is recognized by the platform as one (Meta ``event_id``, Google ``orderId``);
@@ -16,7 +16,9 @@ fields. ``prepare`` then
   rules (``audiences.meta``, ``audiences.google``): the identifiers the person gave on that lead;
 - tells a Meta lead ad's id (``platform_lead_id`` of 15 to 17 digits on a lead whose source, provider
   or UTM source names Facebook, Instagram or Meta, or that carries an ``fbclid``) from other
-  platforms' lead ids, and the sale's currency from the lead's country.
+  platforms' lead ids, and the sale's currency from the lead's country; the ``lead`` stage is kept
+  only for Meta lead ads (Meta's CRM integration asks for every stage, the initial lead first; for
+  Google, the click or form is the lead conversion already).
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 STAGES = ("appointment_set", "shown", "sold")
+"""The stages dealers report that go to every platform."""
+LEAD_STAGE = "lead"
+"""The initial stage, sent to Meta for its lead ads only."""
 REASONS = (
     "not_resolved",
     "no_records",
@@ -57,6 +62,8 @@ class Stages:
     conversions: pa.Table
     """One row per lead and stage (see ``prepare``), sorted by dealer, time, lead and stage."""
     excluded: dict[str, int]
+    considered: int = 0
+    """Lead stages read (the ``lead`` stage of Meta lead ads only)."""
 
 
 def read(since: datetime) -> pa.Table:
@@ -87,6 +94,7 @@ def prepare(rows: pa.Table, records: pa.Table | None = None) -> Stages:
     from forecourt.audiences.build import people_records
     from forecourt.privacy import suppression
 
+    rows = _meta_lead_ads_only(rows)
     persons = pc.unique(rows["person_id"].combine_chunks().drop_null())
     if records is None:
         records = people_records(persons) if len(persons) else _NO_RECORDS.empty_table()
@@ -111,7 +119,24 @@ def prepare(rows: pa.Table, records: pa.Table | None = None) -> Stages:
         excluded[reason.as_py()] = count.as_py()
     keep = pc.is_null(why)
     table = _identified(rows, user_data, personalization).filter(keep)
-    return Stages(conversions=table, excluded=excluded)
+    return Stages(conversions=table, excluded=excluded, considered=rows.num_rows)
+
+
+def _meta_lead_ads_only(rows: pa.Table) -> pa.Table:
+    """``rows`` without the ``lead`` stage of leads that are not Meta lead ads."""
+    lead_stage = pc.equal(rows["stage"], LEAD_STAGE)
+    return rows.filter(pc.or_(pc.invert(lead_stage), pc.is_valid(_meta_lead_ids(rows))))
+
+
+def _meta_lead_ids(rows: pa.Table) -> pa.Array:
+    """Meta's lead id of each row's lead (null when it is not a Meta lead ad)."""
+    origin = pc.fill_null(rows["origin"].combine_chunks(), "")
+    from_meta = pc.or_(
+        pc.match_substring_regex(origin, META_ORIGIN), pc.is_valid(rows["fbclid"].combine_chunks())
+    )
+    platform_id = rows["platform_lead_id"].combine_chunks()
+    is_meta_id = pc.and_(pc.fill_null(pc.match_substring_regex(platform_id, META_LEAD_ID), False), from_meta)
+    return pc.if_else(is_meta_id, platform_id, pa.scalar(None, pa.string())).cast(pa.int64())
 
 
 def _first(why: pa.Array, hit: pa.Array, reason: str) -> pa.Array:
@@ -131,13 +156,6 @@ def _identified(rows: pa.Table, user_data: pa.Array, personalization: pa.Array) 
     currency = pa.array(list(CURRENCIES.values()), pa.string()).take(currency)
     lead_ids = rows["lead_id"].to_pylist()
     stages = rows["stage"].to_pylist()
-    origin = pc.fill_null(rows["origin"].combine_chunks(), "")
-    from_meta = pc.or_(
-        pc.match_substring_regex(origin, META_ORIGIN), pc.is_valid(rows["fbclid"].combine_chunks())
-    )
-    platform_id = rows["platform_lead_id"].combine_chunks()
-    is_meta_id = pc.and_(pc.fill_null(pc.match_substring_regex(platform_id, META_LEAD_ID), False), from_meta)
-    meta_lead_id = pc.if_else(is_meta_id, platform_id, pa.scalar(None, pa.string())).cast(pa.int64())
     gclid = pc.utf8_trim_whitespace(rows["gclid"].combine_chunks())
     return pa.table(
         {
@@ -153,7 +171,7 @@ def _identified(rows: pa.Table, user_data: pa.Array, personalization: pa.Array) 
             "sale_value": rows["sale_value"].cast(pa.float64()),
             "currency": currency,
             "gclid": pc.if_else(pc.equal(gclid, ""), pa.scalar(None, pa.string()), gclid),
-            "meta_lead_id": meta_lead_id,
+            "meta_lead_id": _meta_lead_ids(rows),
             "ad_user_data": user_data,
             "ad_personalization": personalization,
             "em": hashed["EMAIL"],

@@ -28,6 +28,7 @@ from typing import Any
 
 from forecourt.conversions import google_uploads, meta_capi
 from forecourt.conversions.ledger import Ledger, save_run, shard_key
+from forecourt.conversions.stages import LEAD_STAGE, STAGES
 
 PLATFORMS = ("meta", "google")
 MAX_ATTEMPTS = 6
@@ -133,6 +134,8 @@ def run_google(
     def item(row: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
         if row["occurred_at"] > now:
             return None, "in_future"  # a CRM clock ahead of ours: sent when its time has come
+        if row["stage"] == LEAD_STAGE:
+            return None, None  # Meta's alone: not a Google conversion
         action = actions.get(row["stage"])
         if not action:
             return None, "no_conversion_action"
@@ -186,7 +189,7 @@ def run_connected(
         if dry_run is None:
             raise
         api = None
-        actions = {stage: f"customers/<customer id>/conversionActions/<{stage}>" for stage in _stages()}
+        actions = {stage: f"customers/<customer id>/conversionActions/<{stage}>" for stage in STAGES}
     return run_google(now, api, actions, since=since, dry_run=dry_run, sleep=sleep)
 
 
@@ -207,12 +210,6 @@ def run_all(now: datetime, sleep: Callable[[float], None] = time.sleep) -> dict[
     return done
 
 
-def _stages() -> tuple[str, ...]:
-    from forecourt.conversions.stages import STAGES
-
-    return STAGES
-
-
 def _run(
     platform: str,
     now: datetime,
@@ -230,14 +227,16 @@ def _run(
     report = ConversionSync(platform=platform, since=since)
     rows = stages.read(since)
     prepared = stages.prepare(rows)
-    report.considered = rows.num_rows
+    report.considered = prepared.considered
     report.excluded = dict(prepared.excluded)
     items: list[Item] = []
     for row in prepared.conversions.to_pylist():
         built, reason = item(row)
         if built is None:
-            why = reason or "no_identifiers"
-            report.excluded[why] = report.excluded.get(why, 0) + 1
+            if reason is None:  # not this platform's stage
+                report.considered -= 1
+            else:
+                report.excluded[reason] = report.excluded.get(reason, 0) + 1
             continue
         shard = shard_key(platform, row["dealer_id"], row["occurred_at"])
         items.append(Item(shard, row["conversion_id"], row["lead_id"], row["stage"], built))
