@@ -186,6 +186,10 @@ def test_meta_gets_each_stage_once_with_the_lead_ad_id_and_a_crash_does_not_doub
         )
         assert sync.run_meta(NOW, dataset, since=SINCE).batches == 0
 
+        # an erasure takes the lead's entries out of the ledger (it names leads by record id)
+        assert ledger.forget({lake["CV-2"]}) == 4  # lead, appointment_set, shown, sold
+        assert not any(e["lead_id"] == lake["CV-2"] for e in ledger.entries("meta").values())
+
 
 def test_google_gets_click_and_enhanced_conversions_once(
     local_aws: LocalAws, lake: dict[str, str], tmp_path: Path

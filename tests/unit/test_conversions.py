@@ -234,3 +234,33 @@ def test_only_a_meta_lead_ads_lead_id_is_sent_as_metas() -> None:
         }
     )  # fmt: skip
     assert _meta_lead_ids(rows).to_pylist() == [1183927466509002, None, 1183927466509004, None, None]
+
+
+def test_one_bad_event_does_not_hold_back_the_others() -> None:
+    from forecourt.audiences.meta_api import MetaError, RateLimited
+    from forecourt.conversions.sync import Item, send_bisecting
+
+    batch = [Item("shard", f"fc-{i}", f"lead-{i}", "shown", {"n": i}) for i in range(5)]
+    sent: list[list[int]] = []
+
+    def send_whole(part: list[Item]) -> dict[str, Any]:
+        if any(item.body["n"] == 3 for item in part):
+            raise MetaError(400, 100, "Invalid parameter")
+        sent.append([item.body["n"] for item in part])
+        return {"events_received": len(part)}
+
+    outcomes, _ = send_bisecting(send_whole, batch)
+    assert outcomes == ["accepted", "accepted", "accepted", "refused:100", "accepted"]
+    assert sorted(n for part in sent for n in part) == [0, 1, 2, 4]
+
+    def limited(part: list[Item]) -> dict[str, Any]:
+        raise RateLimited(400, 80003, "too many calls")
+
+    with pytest.raises(RateLimited):
+        send_bisecting(limited, batch)
+
+    def bad_token(part: list[Item]) -> dict[str, Any]:
+        raise MetaError(400, 190, "Invalid OAuth access token")
+
+    with pytest.raises(MetaError):
+        send_bisecting(bad_token, batch)

@@ -88,3 +88,27 @@ def entries(platform: str) -> dict[str, dict[str, Any]]:
             shard = json.loads(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
             found.update(shard["conversions"])
     return found
+
+
+def forget(lead_ids: set[str]) -> int:
+    """Remove every entry of ``lead_ids`` from every platform's shards (an erasure: the ledger names
+    leads by their record id); returns how many entries went. Their stages are gone from the lake
+    with them, so nothing is sent again."""
+    from forecourt import aws
+    from forecourt.config import settings
+
+    s3 = aws.client("s3")
+    bucket = settings().lake_bucket
+    removed = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=PREFIX):
+        for item in page.get("Contents", []):
+            if "/dealer=" not in item["Key"]:
+                continue
+            shard = json.loads(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
+            kept = {k: v for k, v in shard["conversions"].items() if v.get("lead_id") not in lead_ids}
+            if len(kept) != len(shard["conversions"]):
+                removed += len(shard["conversions"]) - len(kept)
+                shard["conversions"] = kept
+                body = json.dumps(shard, indent=1, sort_keys=True).encode()
+                s3.put_object(Bucket=bucket, Key=item["Key"], Body=body)
+    return removed

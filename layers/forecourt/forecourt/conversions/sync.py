@@ -99,11 +99,13 @@ def run_meta(
         event = meta_capi.event(row)
         return event, None if event else "no_identifiers"
 
-    def send(batch: list[Item]) -> tuple[list[str], dict[str, Any]]:
+    def send_whole(batch: list[Item]) -> dict[str, Any]:
         assert dataset is not None
         answer = dataset.send(_meta_body(batch, dataset))
-        kept = {"events_received": answer.get("events_received"), "fbtrace_id": answer.get("fbtrace_id")}
-        return ["accepted"] * len(batch), kept
+        return {"events_received": answer.get("events_received"), "fbtrace_id": answer.get("fbtrace_id")}
+
+    def send(batch: list[Item]) -> tuple[list[str], dict[str, Any]]:
+        return send_bisecting(send_whole, batch)
 
     def written(batch: list[Item]) -> dict[str, Any]:
         path = dataset.path if dataset else f"/{meta_capi.API_VERSION}/<dataset id>/events"
@@ -111,6 +113,30 @@ def run_meta(
 
     return _run("meta", now, since or now - meta_capi.MAX_AGE, item, send, written, (RateLimited, MetaError),
                 dry_run, batch_size, sleep)  # fmt: skip
+
+
+def send_bisecting(
+    send_whole: Callable[[list[Item]], dict[str, Any]], batch: list[Item]
+) -> tuple[list[str], dict[str, Any]]:
+    """Send ``batch`` whole to Meta; when Meta refuses it as invalid (error 100: one bad event fails
+    the whole request, and would fail every run after), send each half again, down to the event
+    that is refused alone (``refused:100``, recorded, never sent again) — the others go through.
+    Other errors (rate limits, the token) are raised."""
+    from forecourt.audiences.meta_api import MetaError, RateLimited
+
+    try:
+        return ["accepted"] * len(batch), send_whole(batch)
+    except RateLimited:
+        raise
+    except MetaError as error:
+        if error.code != 100:
+            raise
+        if len(batch) == 1:
+            return [f"refused:{error.code}"], {"refused": 1}
+    middle = len(batch) // 2
+    left, left_answer = send_bisecting(send_whole, batch[:middle])
+    right, right_answer = send_bisecting(send_whole, batch[middle:])
+    return left + right, {"split": [left_answer, right_answer]}
 
 
 def _meta_body(batch: list[Item], dataset: meta_capi.Dataset | None) -> dict[str, Any]:
