@@ -85,6 +85,8 @@ def test_stages_are_read_once_per_lead_and_gated(lake: dict[str, str]) -> None:
     assert prepared.excluded["opted_out_of_sale_or_sharing"] == 1
     assert prepared.excluded["global_privacy_control"] == 1
     assert prepared.conversions.num_rows == 9  # with the Meta lead ad's initial stage
+    nothing = stages.prepare(stages.read(datetime(2031, 1, 1, tzinfo=UTC)))
+    assert nothing.conversions.num_rows == 0 and set(nothing.excluded.values()) == {0}
 
 
 def test_the_cli_dry_run_writes_each_platforms_bodies_without_credentials(
@@ -269,3 +271,22 @@ def test_google_gets_click_and_enhanced_conversions_once(
 def _keys(s3: Any, bucket: str) -> list[str]:
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="ledger/conversions/")
     return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+
+def test_a_lead_not_resolved_yet_waits_for_a_later_run(local_aws: LocalAws, lake: dict[str, str]) -> None:
+    from forecourt.conversions import stages
+    from forecourt.conversions.stages import conversion_id
+    from forecourt.identity.job import run as resolve
+
+    for name, feed in (("leads_20270314.jsonl", "jsonl-leads"), ("events_20270314.jsonl", "lead-events")):
+        report = local_aws.ingest_file(FILES / name, "D100", feed=feed, arrival=date(2027, 3, 14))
+        assert report.rows_quarantined == 0, report.quarantine_reasons
+    before = stages.prepare(stages.read(SINCE))
+    assert before.excluded["not_resolved"] == 1
+    resolve(NOW)
+    local_aws.drain_commits()
+    after = stages.prepare(stages.read(SINCE))
+    assert after.excluded["not_resolved"] == 0
+    ids = set(after.conversions["conversion_id"].to_pylist())
+    assert len(ids - set(before.conversions["conversion_id"].to_pylist())) == 1
+    assert all(cid.startswith("fc-") for cid in ids) and conversion_id("x", "shown") not in ids
