@@ -62,8 +62,6 @@ class Stages:
     conversions: pa.Table
     """One row per lead and stage (see ``prepare``), sorted by dealer, time, lead and stage."""
     excluded: dict[str, int]
-    considered: int = 0
-    """Lead stages read (the ``lead`` stage of Meta lead ads only)."""
 
 
 def read(since: datetime) -> pa.Table:
@@ -119,7 +117,16 @@ def prepare(rows: pa.Table, records: pa.Table | None = None) -> Stages:
         excluded[reason.as_py()] = count.as_py()
     keep = pc.is_null(why)
     table = _identified(rows, user_data, personalization).filter(keep)
-    return Stages(conversions=table, excluded=excluded, considered=rows.num_rows)
+    return Stages(conversions=table, excluded=excluded)
+
+
+def for_platform(rows: pa.Table, platform: str) -> pa.Table:
+    """``read``'s rows that are ``platform``'s: the ``lead`` stage only for Meta, and there only for
+    Meta lead ads."""
+    lead_stage = pc.equal(rows["stage"], LEAD_STAGE)
+    if platform != "meta":
+        return rows.filter(pc.invert(lead_stage))
+    return _meta_lead_ads_only(rows)
 
 
 def _meta_lead_ads_only(rows: pa.Table) -> pa.Table:

@@ -1,10 +1,11 @@
 """Conversions sync: the lead stages not sent yet, to Meta (CAPI CRM events) or Google Ads (click
 conversions / enhanced conversions for leads), each stage of each lead once.
 
-A run reads the stages that occurred since ``since`` (default: Meta's 7 days, Google's 90), keeps
-back what the consent gate keeps back (``stages.prepare``), and what the platform cannot take
-(``no_identifiers``, ``in_future``; Meta: ``too_old``; Google: ``no_conversion_action``), drops the
-conversions its ledger already holds (``ledger``), and sends the rest sorted by dealer and time in
+A run reads the platform's stages that occurred since ``since`` (default: Meta's 7 days, Google's
+90), drops the conversions its ledger already holds (``ledger``; before the gate, so a steady run
+reads the records of new conversions' people only), keeps back what the consent gate keeps back
+(``stages.prepare``) and what the platform cannot take (``no_identifiers``, ``in_future``; Meta:
+``too_old``; Google: ``no_conversion_action``), and sends the rest sorted by dealer and time in
 requests of at most 1,000 (Meta) or 2,000 (Google) conversions. After each acknowledged request the
 ledger records its conversions; a run that dies between the platform's answer and that write sends
 the request again next time, under the same deterministic ids (Meta's ``event_id``, Google's
@@ -26,9 +27,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from forecourt.conversions import google_uploads, meta_capi
 from forecourt.conversions.ledger import Ledger, save_run, shard_key
-from forecourt.conversions.stages import LEAD_STAGE, STAGES
+from forecourt.conversions.stages import STAGES
 
 PLATFORMS = ("meta", "google")
 MAX_ATTEMPTS = 6
@@ -160,8 +163,6 @@ def run_google(
     def item(row: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
         if row["occurred_at"] > now:
             return None, "in_future"  # a CRM clock ahead of ours: sent when its time has come
-        if row["stage"] == LEAD_STAGE:
-            return None, None  # Meta's alone: not a Google conversion
         action = actions.get(row["stage"])
         if not action:
             return None, "no_conversion_action"
@@ -251,25 +252,22 @@ def _run(
     from forecourt.conversions import stages
 
     report = ConversionSync(platform=platform, since=since)
-    rows = stages.read(since)
-    prepared = stages.prepare(rows)
-    report.considered = prepared.considered
+    rows = stages.for_platform(stages.read(since), platform)
+    report.considered = rows.num_rows
+    ledger = Ledger(platform)
+    fresh = _not_in(ledger, platform, rows)  # before the gate: a steady run reads few people records
+    report.already_sent = rows.num_rows - fresh.num_rows
+    prepared = stages.prepare(fresh)
     report.excluded = dict(prepared.excluded)
-    items: list[Item] = []
+    pending: list[Item] = []
     for row in prepared.conversions.to_pylist():
         built, reason = item(row)
         if built is None:
-            if reason is None:  # not this platform's stage
-                report.considered -= 1
-            else:
-                report.excluded[reason] = report.excluded.get(reason, 0) + 1
+            why = reason or "no_identifiers"
+            report.excluded[why] = report.excluded.get(why, 0) + 1
             continue
         shard = shard_key(platform, row["dealer_id"], row["occurred_at"])
-        items.append(Item(shard, row["conversion_id"], row["lead_id"], row["stage"], built))
-    ledger = Ledger(platform)
-    ledger.load({i.shard for i in items})
-    pending = [i for i in items if not ledger.sent(i.shard, i.conversion_id)]
-    report.already_sent = len(items) - len(pending)
+        pending.append(Item(shard, row["conversion_id"], row["lead_id"], row["stage"], built))
     batches = [pending[i : i + batch_size] for i in range(0, len(pending), batch_size)]
     if dry_run is not None:
         for seq, batch in enumerate(batches, start=1):
@@ -298,6 +296,21 @@ def _run(
     save_run(platform, now, {**report.summary(), "status": "finished", "answers": report.answers,
                              "started_at": now.isoformat()})  # fmt: skip
     return report
+
+
+def _not_in(ledger: Ledger, platform: str, rows: pa.Table) -> pa.Table:
+    """The ``rows`` (``stages.read``) whose conversion the ledger does not hold (shards loaded)."""
+    from forecourt.conversions.stages import conversion_id
+
+    keys = [
+        (shard_key(platform, dealer, moment), conversion_id(lead, stage))
+        for dealer, moment, lead, stage in zip(
+            rows["dealer_id"].to_pylist(), rows["occurred_at"].to_pylist(), rows["lead_id"].to_pylist(),
+            rows["stage"].to_pylist(), strict=True,
+        )
+    ]  # fmt: skip
+    ledger.load({shard for shard, _ in keys})
+    return rows.filter(pa.array([not ledger.sent(shard, cid) for shard, cid in keys], pa.bool_()))
 
 
 def _clock() -> datetime:
