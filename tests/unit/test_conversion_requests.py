@@ -264,3 +264,44 @@ def test_one_bad_event_does_not_hold_back_the_others() -> None:
 
     with pytest.raises(MetaError):
         send_bisecting(bad_token, batch)
+
+
+def test_the_fake_google_upload_enforces_the_contract() -> None:
+    from forecourt.audiences.google_ads_api import GoogleAdsApi, GoogleAdsError
+    from forecourt.local.fake_google_ads import FakeGoogleAds
+    from forecourt.local.fake_google_conversions import ConversionUploads
+
+    action = "customers/1234567890/conversionActions/555"
+    good = google_uploads.click_conversion(_row(gclid="Cj0-good"), action)
+    assert good is not None
+    with FakeGoogleAds() as fake:
+        uploads = ConversionUploads({"555"}).install(fake)
+        api = GoogleAdsApi(**fake.credentials())
+        bad = {
+            "date": good | {"orderId": "o-1", "conversionDateTime": "2027-03-10T15:30:05Z"},
+            "action": good
+            | {"orderId": "o-2", "conversionAction": "customers/1234567890/conversionActions/9"},
+            "unhashed": {k: v for k, v in good.items() if k != "gclid"}
+            | {"orderId": "o-3", "userIdentifiers": [{"hashedEmail": "mary@example.com"}]},
+            "consent": {k: v for k, v in good.items() if k != "consent"} | {"orderId": "o-4"},
+            "currency": {k: v for k, v in good.items() if k != "currencyCode"} | {"orderId": "o-5"},
+            "twice": good,
+        }
+        answer = api.post(":uploadClickConversions", google_uploads.upload_body([good, *bad.values()]))
+        assert google_uploads.outcomes(answer, 7) == [
+            "accepted",
+            "retry:INVALID_FIELD_VALUES_IN_DATE_TIME",
+            "retry:NO_CONVERSION_ACTION_FOUND",
+            "refused:INVALID_USER_IDENTIFIER",
+            "retry:REQUIRED",
+            "retry:REQUIRED",
+            "retry:DUPLICATE_ORDER_ID",
+        ]
+        assert len(uploads.recorded) == 1
+        again = api.post(":uploadClickConversions", google_uploads.upload_body([good]))
+        assert google_uploads.outcomes(again, 1) == ["already_recorded"]
+        with pytest.raises(GoogleAdsError, match="NO_CONVERSION_ACTION_FOUND"):
+            api.post(":uploadClickConversions", {"conversions": [bad["action"]], "partialFailure": False})
+        with pytest.raises(GoogleAdsError, match="TOO_MANY_CONVERSIONS_IN_REQUEST"):
+            api.post(":uploadClickConversions", {"conversions": [good] * 2001, "partialFailure": True})
+        assert len(uploads.recorded) == 1
