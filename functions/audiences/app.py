@@ -1,11 +1,11 @@
 """Audiences function: after each enrich (its on-success destination) or on demand, every segment's
 lists as a dated ``audience_members`` snapshot, each member marked with why it may not leave for an
-ad platform (ARCHITECTURE §6 ``audiences``; ``forecourt audiences build``'s job); then, when Meta is
-connected (the secret ``<prefix>/platforms/meta``), the lists synced to it (``forecourt audiences
-sync``'s job); then the lead stages not sent yet go to every platform connected for conversions
-(``forecourt conversions sync``'s job). A sync that stops part-way fails the invocation (the failure
-destination and its alarm see it) after the snapshot landed; the retry, or the next run, resumes it
-from its ledger.
+ad platform (ARCHITECTURE §6 ``audiences``; ``forecourt audiences build``'s job); then, for each
+platform connected (the secrets ``<prefix>/platforms/meta`` and ``<prefix>/platforms/google``), the
+lists synced to it (``forecourt audiences sync``'s job); then the lead stages not sent yet go to
+every platform connected for conversions (``forecourt conversions sync``'s job). A sync that stops
+part-way fails the invocation (the failure destination and its alarm see it) after the snapshot
+landed; the retry, or the next run, resumes it from its ledger.
 
 As of now, or of the ``as_of`` (ISO 8601) of the event, or of the ``as_of`` enrich ran with when the
 event is Lambda's destination record of that run. Waits until the committer has applied the
@@ -51,16 +51,34 @@ def handler(event: dict[str, Any] | None, context: LambdaContext) -> dict[str, A
 
 
 def _sync(now: datetime) -> dict[str, Any]:
-    from forecourt.audiences import meta_api, sync
+    """Sync every connected platform; a platform that stops does not stop the others, then the
+    invocation fails naming it."""
+    from forecourt.audiences import sync, targets
 
-    try:
-        api = meta_api.from_secret()
-    except LookupError:
-        return {"meta": "not connected"}
-    synced = sync.run(now, api)
-    sent = sum(sum(r.operations.values()) for r in synced)
-    logger.info("audiences synced", extra={"platform": "meta", "lists": len(synced), "members_sent": sent})
-    return {"meta": {r.audience: r.operations for r in synced}}
+    apis = targets.connected()
+    summary: dict[str, Any] = {p: "not connected" for p in targets.PLATFORMS if p not in apis}
+    stopped: list[str] = []
+    for platform, api in apis.items():
+        try:
+            synced = sync.run(now, api, platform=platform)
+        except sync.SyncStopped as error:
+            stopped.append(str(error))
+            continue
+        sent = sum(sum(r.operations.values()) for r in synced)
+        pending = sum(r.pending for r in synced)
+        logger.info(
+            "audiences synced",
+            extra={
+                "platform": platform,
+                "lists": len(synced),
+                "members_sent": sent,
+                "lists_pending": pending,
+            },
+        )
+        summary[platform] = {r.audience: r.operations for r in synced}
+    if stopped:
+        raise sync.SyncStopped("; ".join(stopped))
+    return summary
 
 
 def _conversions(now: datetime) -> dict[str, Any]:

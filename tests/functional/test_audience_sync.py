@@ -165,7 +165,9 @@ def test_meta_gets_exactly_the_consented_members_as_deltas_and_a_crash_resumes(
         planned = {r.audience: r for r in sync.run(AS_OF + timedelta(days=2), None, dry_run=dry)}
         assert len(fake.requests) == before
         assert planned[LIST].operations == {"add": 1}
-        written = json.loads((dry / "model_shoppers__chevrolet-zephyrion" / "add-0001.json").read_text())
+        written = json.loads(
+            (dry / "meta" / "model_shoppers__chevrolet-zephyrion" / "add-0001.json").read_text()
+        )
         assert written["method"] == "POST" and written["fields"]["session"]["batch_seq"] == 1
         assert written["fields"]["payload"]["schema"] == ["EMAIL", "PHONE", "FN", "LN", "ZIP", "COUNTRY"]
         assert (
@@ -203,9 +205,7 @@ def test_meta_gets_exactly_the_consented_members_as_deltas_and_a_crash_resumes(
         del fake.audiences[audience_id]
         _ingest(local_aws, tmp_path, "syn4.csv", _lead(9, "Jessamy") + _lead(10, "Jessamy", model="Quasar"))
         _build(local_aws, AS_OF + timedelta(days=4))
-        with pytest.raises(
-            sync.SyncStopped, match="chevrolet-zephyrion: the audience no longer exists on Meta"
-        ):
+        with pytest.raises(sync.SyncStopped, match="chevrolet-zephyrion: the list no longer exists on Meta"):
             sync.run(AS_OF + timedelta(days=4), api, batch_rows=2, sleep=sleeps.append)
         newest = sync.snapshots()[-1]
         others = [ledger for name, ledger in sync.ledgers().items() if name != LIST]
@@ -218,3 +218,151 @@ def test_meta_gets_exactly_the_consented_members_as_deltas_and_a_crash_resumes(
         renewed = sync.load_ledger(LIST)["audience_id"]
         assert renewed != audience_id
         assert _emails(fake, renewed) == expected | {_email_hash("Isadora"), _email_hash("Jessamy")}
+
+
+# after the Meta test's snapshots (same file, so the same worker runs it later)
+G_AS_OF = datetime(2027, 3, 1, 6, tzinfo=UTC)
+G_LIST = "model_shoppers/chevrolet-quillon"
+G_NAMES = ["Anselm", "Briony", "Caspian", "Delphine", "Evander", "Fenella", "Gideon"]
+
+
+def _g_lead(i: int, name: str, opted_out: bool = False, email: str | None = None) -> str:
+    day = (G_AS_OF - timedelta(days=3)).date().isoformat()
+    email = email or f"{name.lower()}.matchmore@example.com"
+    return (
+        f"GGL-{i},{day}T10:00:00-05:00,Dealer Website,{name},O'Matchmore,{email},"
+        f"(312) 555-02{i:02d},60601,2027,Chevrolet,Quillon,{'true' if opted_out else ''}\n"
+    )
+
+
+def _g_ingest(local_aws: LocalAws, tmp_path: Path, name: str, day: int, rows: str) -> None:
+    path = tmp_path / name
+    path.write_text(HEADER + rows)
+    report = local_aws.ingest_file(
+        path, "D100", feed="generic-leads", arrival=G_AS_OF.date() + timedelta(days=day)
+    )
+    assert report.rows_quarantined == 0, report.quarantine_reasons
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _g_emails(fake: Any, user_list: str) -> set[str]:
+    return {value for member in fake.members(user_list) for key, value, *_ in member if key == "hashedEmail"}
+
+
+def test_google_customer_match_gets_the_consented_members_job_by_job_and_a_crash_resumes(
+    local_aws: LocalAws, registered_dealers: dict[str, Any], stack_home: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    import pyarrow as pa
+    from forecourt.audiences import google_ads_api, sync
+    from forecourt.audiences.people import prepare
+    from forecourt.audiences.targets import GoogleTarget
+    from forecourt.local.fake_google_ads import FakeGoogleAds
+    from forecourt.privacy import suppression
+
+    gmail = "Caspian.O.Matchmore+quillon@GMAIL.com"
+    _g_ingest(local_aws, tmp_path, "ggl1.csv", 0,
+              _g_lead(0, G_NAMES[0]) + _g_lead(1, G_NAMES[1]) + _g_lead(2, G_NAMES[2], email=gmail)
+              + _g_lead(3, G_NAMES[3]) + _g_lead(4, G_NAMES[4], opted_out=True))  # fmt: skip
+    _build(local_aws, G_AS_OF)
+    sleeps: list[float] = []
+    with FakeGoogleAds(polls_to_finish=1) as fake:
+        given = fake.credentials()
+        api = google_ads_api.GoogleAdsApi(**given)
+
+        def sync_now(days: int = 0, **options: Any) -> dict[str, sync.ListSync]:
+            moment = G_AS_OF + timedelta(days=days)
+            done = sync.run(moment, api, batch_rows=2, sleep=sleeps.append, **options)
+            return {r.audience: r for r in done}
+
+        # the job runs, and Google is still applying it when the run stops waiting: the next run polls
+        first = sync_now(wait=0)
+        assert first[G_LIST].pending and first[G_LIST].operations == {"add": 4}
+        ledger = sync.load_ledger(G_LIST, "google")
+        user_list = ledger["audience_id"]
+        assert ledger["in_flight"]["operations"]["add"]["ran"] is True
+        assert fake.members(user_list) == set()
+        second = sync_now(wait=0)
+        assert not second[G_LIST].pending and second[G_LIST].resumed
+        gmail_hash = _sha("caspianomatchmore@gmail.com")  # Google's gmail rule: dots and +suffix gone
+        assert _g_emails(fake, user_list) == {
+            _sha(f"{n.lower()}.matchmore@example.com") for n in G_NAMES[:2]
+        } | {
+            gmail_hash,
+            _sha("delphine.matchmore@example.com"),
+        }  # the one who opted out of sale or sharing never left
+        anselm = next(
+            m for m in fake.members(user_list) if ("hashedEmail", _sha("anselm.matchmore@example.com")) in m
+        )
+        assert anselm == {
+            ("hashedEmail", _sha("anselm.matchmore@example.com")),
+            ("hashedPhoneNumber", _sha("+13125550200")),
+            ("addressInfo", _sha("anselm"), _sha("omatchmore"), "US", "60601"),  # unhashed country and zip
+        }
+        (job,) = fake.jobs.values()
+        assert job.consent == {"adUserData": "GRANTED", "adPersonalization": "GRANTED"}
+        said = json.dumps(sync.load_ledger(G_LIST, "google"))
+        assert "matchmore" not in said.lower() and gmail_hash not in said
+
+        # Briony is suppressed; two more shoppers; the sync dies after Google took the first batch of
+        # adds: removals and additions go in separate jobs, and the resumed job gets the rest
+        briony = prepare(pa.table({"email": ["briony.matchmore@example.com"]}))
+        suppression.add(briony["email"], briony["phone"], "do_not_contact", "ticket GGL", G_AS_OF)
+        _g_ingest(local_aws, tmp_path, "ggl2.csv", 1, _g_lead(5, G_NAMES[5]) + _g_lead(6, G_NAMES[6]))
+        _build(local_aws, G_AS_OF + timedelta(days=1))
+        real_add = google_ads_api.GoogleAdsApi.add_operations
+
+        def dying_add(self: Any, job: str, body: dict[str, Any]) -> dict[str, Any]:
+            answer = real_add(self, job, body)
+            if "create" in body["operations"][0] and fake.jobs[job].user_list == user_list:
+                raise ConnectionResetError("killed")
+            return answer
+
+        monkeypatch.setattr(google_ads_api.GoogleAdsApi, "add_operations", dying_add)
+        with pytest.raises(ConnectionResetError):
+            sync_now(1)
+        monkeypatch.setattr(google_ads_api.GoogleAdsApi, "add_operations", real_add)
+        fake.throttle(2)
+        resumed = sync_now(1)
+        backoff = [s for s in sleeps if s != GoogleTarget.poll_seconds]  # not the job polls
+        assert backoff == [2.0, 4.0]  # RESOURCE_EXHAUSTED waited out
+        assert resumed[G_LIST].resumed and resumed[G_LIST].operations == {"remove": 1, "add": 2}
+        expected = {
+            _sha(f"{n.lower()}.matchmore@example.com") for n in ("Anselm", "Delphine", "Fenella", "Gideon")
+        }
+        assert _g_emails(fake, user_list) == expected | {gmail_hash}
+        kinds = [j.kind for j in fake.jobs.values() if j.user_list == user_list]
+        assert kinds == ["create", "remove", "create"]  # never a job mixing both
+        refused = [r for r in fake.requests if r.status != 200]
+        assert {r.status for r in refused} == {429}
+
+        # a full replace: one job that starts with removeAll, dropping a member that came another way
+        fake.user_lists[user_list].members.add(frozenset({("hashedEmail", _sha("stray@example.com"))}))
+        replaced = sync_now(1, full=True)
+        assert replaced[G_LIST].operations == {"replace": 5}
+        assert _g_emails(fake, user_list) == expected | {gmail_hash}
+        last_job = list(fake.jobs.values())[-1]
+        assert last_job.operations[0] == ("removeAll", None) and last_job.status == "SUCCESS"
+
+        # a dry run writes the job and its operations, and sends nothing
+        _g_ingest(local_aws, tmp_path, "ggl3.csv", 2, _g_lead(7, "Hesper"))
+        _build(local_aws, G_AS_OF + timedelta(days=2))
+        before = len(fake.requests)
+        dry = tmp_path / "dry"
+        planned = {
+            r.audience: r for r in sync.run(G_AS_OF + timedelta(days=2), None, platform="google", dry_run=dry)
+        }
+        assert len(fake.requests) == before and planned[G_LIST].operations == {"add": 1}
+        folder = dry / "google" / "model_shoppers__chevrolet-quillon"
+        assert sorted(p.name for p in folder.iterdir()) == ["add-0000-job.json", "add-0001.json"]
+        body = json.loads((folder / "add-0001.json").read_text())["body"]
+        assert body["enablePartialFailure"] is True
+        assert body["operations"][0]["create"]["userIdentifiers"][0] == {
+            "hashedEmail": _sha("hesper.matchmore@example.com")
+        }
+        created = json.loads((folder / "add-0000-job.json").read_text())["body"]["job"]
+        assert created["customerMatchUserListMetadata"]["consent"]["adUserData"] == "GRANTED"
+        assert "hesper" not in (folder / "add-0001.json").read_text().lower()

@@ -1,28 +1,33 @@
-"""Audience sync to Meta custom audiences (ARCHITECTURE §6 ``audiences``, second half; issue 6).
+"""Audience sync to the ad platforms — Meta custom audiences and Google Ads Customer Match
+(ARCHITECTURE §6 ``audiences``, second half; issue 6). What differs per platform (how a member is
+written, how a batch is sent, when an operation counts as applied) is in ``targets``.
 
 Per list, a run brings the platform from the last snapshot it synced to the newest one
-(``audience_members``, members whose ``excluded`` is null): the members that left are removed and
-the new ones added (``/users`` DELETE, then POST), each as sessions of batches of at most 10,000
-rows; ``full`` sends the whole list with ``/usersreplace`` instead. A list never synced is added
-whole. Each member is one row of Meta's multi-key schema (``meta.identifiers``) from the person's
-latest known e-mail, phone, names, zip and country.
+(``audience_members``, members whose ``excluded`` is null): the members that left are removed, then
+the new ones added, in batches of at most 10,000 members (Meta: ``/users`` DELETE then POST, one
+session per operation; Google: one OfflineUserDataJob per operation, run once its batches are in);
+``full`` replaces the whole list instead (Meta ``/usersreplace``, Google a job starting with
+``removeAll``). A list never synced is added whole. Each member is written from the person's latest
+known e-mail, phone, names, zip and country, hashed as the platform documents.
 
-The ledger (``ledger/audiences/meta/<list>.json`` in the lake bucket) is written before the first
-request and after every acknowledged batch: the platform's audience id, the snapshot last synced,
-the sync in flight (its target snapshot, and per operation its session id and batches done) and the
-history of finished syncs with their counts and Meta's answers. A run that stops (a crash, rate
-limits that outlast the retries, an error) leaves the sync in flight; the next run finishes it
-first, from the first batch not acknowledged, under the same session id and batch sequence (the
-plan is derived again from the two snapshots, so the same members land in the same batches), then
-moves on to the newest snapshot. At most the batch in flight is sent twice, and Meta acknowledges a
-batch it already has without applying it again.
+The ledger (``ledger/audiences/<platform>/<list>.json`` in the lake bucket) is written before the
+first request and after every acknowledged batch: the platform's list id, the snapshot last synced,
+the sync in flight (its target snapshot, and per operation its session id or job and batches done)
+and the history of finished syncs with their counts and the platform's answers. A run that stops (a
+crash, rate limits that outlast the retries, an error) leaves the sync in flight; the next run
+finishes it first, from the first batch not acknowledged, under the same session id and batch
+sequence or into the same job (the plan is derived again from the two snapshots, so the same
+members land in the same batches), then moves on to the newest snapshot. At most the batch in
+flight is sent twice, and both platforms take a batch they already have without applying it twice.
+A Google job still processing when the run has waited ``wait`` seconds stays in flight: the next
+run polls it again (Google says a job may take hours).
 
 The suppression list is checked again at send time: members suppressed since their snapshot was
 built are held back (not added, and removed if Meta has them); the ledger keeps who was held back,
 so a resumed sync plans the same batches.
 
-Rate limits (``RateLimited``) are retried with exponential backoff. Nothing logged or kept holds an
-identifier or a hash; the ledger holds counts and person-free answers.
+Rate limits (Meta 80003, Google RESOURCE_EXHAUSTED) are retried with exponential backoff. Nothing
+logged or kept holds an identifier or a hash; the ledger holds counts and person-free answers.
 """
 
 from __future__ import annotations
@@ -32,20 +37,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from forecourt.audiences.meta_api import MetaApi, RateLimited, request_fields
+from forecourt.audiences.targets import Row, Stopped, Target, for_api, write_request
 
-PLATFORM = "meta"
 LEDGER_PREFIX = "ledger/audiences/"
-BATCH_ROWS = 10_000
 MAX_ATTEMPTS = 6
 BACKOFF_SECONDS = 2.0
 MAX_BACKOFF_SECONDS = 300.0
+WAIT_SECONDS = 60.0
 
 
 class SyncStopped(RuntimeError):
@@ -59,48 +64,57 @@ class ListSync:
 
     audience: str
     snapshot: str
+    platform: str = "meta"
     operations: dict[str, int] = field(default_factory=dict)
     """Operation (add, remove, replace) → members sent."""
     batches: int = 0
     received: int = 0
     invalid: int = 0
     resumed: bool = False
+    pending: bool = False
+    """The platform is still applying it (a Google job running): the next run finishes it."""
     requests: list[dict[str, Any]] = field(default_factory=list)
-    """Dry run only: the request of every batch (method, path, fields)."""
+    """Dry run only: every request (method, path, body)."""
 
 
-def ledger_key(audience: str) -> str:
-    return f"{LEDGER_PREFIX}{PLATFORM}/{audience.replace('/', '__')}.json"
+def ledger_key(audience: str, platform: str = "meta") -> str:
+    return f"{LEDGER_PREFIX}{platform}/{audience.replace('/', '__')}.json"
 
 
-def new_ledger(audience: str) -> dict[str, Any]:
+def new_ledger(audience: str, platform: str = "meta") -> dict[str, Any]:
     """The ledger of a list never synced."""
-    return {"audience": audience, "platform": PLATFORM, "audience_id": None, "synced_snapshot": None,
-            "in_flight": None, "history": []}  # fmt: skip
+    return {
+        "audience": audience,
+        "platform": platform,
+        "audience_id": None,
+        "synced_snapshot": None,
+        "in_flight": None,
+        "history": [],
+    }
 
 
-def load_ledger(audience: str) -> dict[str, Any]:
+def load_ledger(audience: str, platform: str = "meta") -> dict[str, Any]:
     """The list's ledger (``new_ledger`` when it has none)."""
     from forecourt import aws
     from forecourt.config import settings
 
     s3 = aws.client("s3")
     try:
-        body = s3.get_object(Bucket=settings().lake_bucket, Key=ledger_key(audience))["Body"].read()
+        body = s3.get_object(Bucket=settings().lake_bucket, Key=ledger_key(audience, platform))["Body"].read()
     except s3.exceptions.NoSuchKey:
-        return new_ledger(audience)
+        return new_ledger(audience, platform)
     return dict(json.loads(body))
 
 
-def ledgers() -> dict[str, dict[str, Any]]:
-    """Every list's ledger, by list (a list gone from the newest snapshot still has one: it is
+def ledgers(platform: str = "meta") -> dict[str, dict[str, Any]]:
+    """Every list's ledger on ``platform``, by list (a list gone from the newest snapshot still has one: it is
     emptied)."""
     from forecourt import aws
     from forecourt.config import settings
 
     s3 = aws.client("s3")
     bucket = settings().lake_bucket
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{LEDGER_PREFIX}{PLATFORM}/")
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{LEDGER_PREFIX}{platform}/")
     keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
     found = [json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read()) for key in keys]
     return {ledger["audience"]: ledger for ledger in found}
@@ -111,7 +125,9 @@ def save_ledger(ledger: dict[str, Any]) -> None:
     from forecourt.config import settings
 
     body = json.dumps(ledger, indent=1, sort_keys=True).encode()
-    aws.client("s3").put_object(Bucket=settings().lake_bucket, Key=ledger_key(ledger["audience"]), Body=body)
+    aws.client("s3").put_object(
+        Bucket=settings().lake_bucket, Key=ledger_key(ledger["audience"], ledger["platform"]), Body=body
+    )
 
 
 def snapshots() -> list[str]:
@@ -151,22 +167,13 @@ def plan(previous: list[str] | None, target: list[str], full: bool) -> list[tupl
     return [(operation, people) for operation, people in steps if people]
 
 
-def session_id(audience: str, snapshot: str, operation: str, started_at: str) -> int:
-    """A positive 60-bit session id for one operation of one sync (``started_at`` tells two syncs of
-    the same snapshot apart); kept in the ledger, so a resumed sync sends its batches again under
-    the session Meta already knows."""
-    from forecourt.lake import stable_hash
-
-    return int(stable_hash(PLATFORM, audience, snapshot, operation, started_at)[:15], 16) + 1
-
-
 def rows_for(
-    person_ids: list[str], records: pa.Table | None = None, default_country: str = "US"
-) -> list[list[str]]:
-    """One row of Meta's schema per person (in the order given), hashed; "" for a missing key.
-    ``records``: the people records to use (``build.people_records`` of at least these persons),
-    read when not given."""
-    from forecourt.audiences import meta, people
+    person_ids: list[str], target: Target, records: pa.Table | None = None, default_country: str = "US"
+) -> list[Row]:
+    """Each person's member row for ``target`` (in the order given), hashed; a row without
+    identifiers for a person without records. ``records``: the people records to use
+    (``build.people_records`` of at least these persons), read when not given."""
+    from forecourt.audiences import people
     from forecourt.audiences.build import people_records
 
     if not person_ids:
@@ -177,25 +184,30 @@ def rows_for(
     fields = ["email", "phone", "first_name", "last_name", "zip", "country"]
     latest = ordered.group_by("person_id", use_threads=False).aggregate([(f, "last") for f in fields])
     latest = latest.rename_columns(["person_id", *fields])
-    hashed = meta.identifiers(people.prepare(latest.select(fields), default_country=default_country))
+    written = target.rows(people.prepare(latest.select(fields), default_country=default_country))
     at = pc.index_in(pa.array(person_ids, pa.string()), value_set=latest["person_id"].combine_chunks())
-    columns = [pc.fill_null(hashed[key].take(at), "").to_pylist() for key in meta.SCHEMA]
-    return [list(row) for row in zip(*columns, strict=True)]
+    none = target.rows(people.prepare(pa.table({f: pa.nulls(1, pa.string()) for f in fields})))[0]
+    return [none if index is None else written[index] for index in at.to_pylist()]
 
 
 def run(
     now: datetime,
-    api: MetaApi | None,
+    api: Any,
     *,
+    platform: str | None = None,
     full: bool = False,
     dry_run: Path | None = None,
-    batch_rows: int = BATCH_ROWS,
+    batch_rows: int | None = None,
+    wait: float = WAIT_SECONDS,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[ListSync]:
-    """Sync every list of the newest snapshot (and finish any sync in flight first); ``dry_run``
-    writes each request to that directory instead of sending it (``api`` may then be None) and
+    """Sync every list of the newest snapshot to ``api``'s platform (a ``MetaApi`` or
+    ``GoogleAdsApi``), finishing any sync in flight first; ``dry_run`` writes each request to that
+    directory instead of sending it (``api`` may then be None, with ``platform`` naming it) and
     leaves the ledger alone. A list that stops part-way keeps its sync in flight in its ledger; the
-    other lists go on, and then SyncStopped names every list that stopped."""
+    other lists go on, and then SyncStopped names every list that stopped. ``wait``: seconds to
+    wait for a platform still applying an operation before leaving it for the next run."""
+    target = for_api(api, platform)
     every = snapshots()
     if not every:
         return []
@@ -220,29 +232,37 @@ def run(
         return read[0]
 
     held_now = _suppressed_now(everyone, records)
-    known: dict[str, list[str]] = {}
+    known: dict[str, Row] = {}
 
-    def rows(persons: list[str]) -> list[list[str]]:
-        """Meta's row of each person: the newest snapshot's people are hashed once for every list
-        (the first time any list sends), others (members who left) when a list needs them."""
+    def rows(persons: list[str]) -> list[Row]:
+        """Each person's row: the newest snapshot's people are hashed once for every list (the
+        first time any list sends), others (members who left) when a list needs them."""
         if not known and everyone:
-            known.update(zip(everyone, rows_for(everyone, records()), strict=True))
+            known.update(zip(everyone, rows_for(everyone, target, records()), strict=True))
         missing = [p for p in persons if p not in known]
         if missing:
-            known.update(zip(missing, rows_for(missing), strict=True))
+            known.update(zip(missing, rows_for(missing, target), strict=True))
         return [known[p] for p in persons]
 
+    sending = _Sending(
+        target,
+        newest,
+        members,
+        held_now,
+        rows,
+        now,
+        full,
+        dry_run,
+        batch_rows or target.batch_rows,
+        wait,
+        sleep,
+    )
     done: list[ListSync] = []
     stopped: list[str] = []
-    stored = ledgers()
+    stored = ledgers(target.name)
     for audience in sorted(set(target_lists) | set(stored)):
-        ledger = stored.get(audience) or new_ledger(audience)
         try:
-            done.extend(
-                _sync_list(
-                    ledger, newest, members, held_now, rows, now, api, full, dry_run, batch_rows, sleep
-                )
-            )
+            done.extend(sending.one_list(stored.get(audience) or new_ledger(audience, target.name)))
         except SyncStopped as error:
             stopped.append(str(error))
     if stopped:
@@ -250,95 +270,168 @@ def run(
     return done
 
 
-def _sync_list(
-    ledger: dict[str, Any],
-    newest: str,
-    members: Callable[[str], dict[str, list[str]]],
-    held_now: set[str],
-    rows: Callable[[list[str]], list[list[str]]],
-    now: datetime,
-    api: MetaApi | None,
-    full: bool,
-    dry_run: Path | None,
-    batch_rows: int,
-    sleep: Callable[[float], None],
-) -> list[ListSync]:
-    """Bring one list to ``newest``, finishing its sync in flight first (see the module)."""
-    from forecourt.audiences import meta
+@dataclass
+class _Sending:
+    """One run's settings, shared by every list."""
 
-    audience = ledger["audience"]
-    done: list[ListSync] = []
+    target: Target
+    newest: str
+    members: Callable[[str], dict[str, list[str]]]
+    held_now: set[str]
+    rows: Callable[[list[str]], list[Row]]
+    now: datetime
+    full: bool
+    dry_run: Path | None
+    batch_rows: int
+    wait: float
+    sleep: Callable[[float], None]
 
-    def effective(snapshot: str, held: list[str]) -> list[str]:
-        """The snapshot's members of this list less those held back (suppressed since it was built)."""
-        out = set(held)
-        return [person for person in members(snapshot).get(audience, []) if person not in out]
+    def one_list(self, ledger: dict[str, Any]) -> list[ListSync]:
+        """Bring one list to ``newest``, finishing its sync in flight first (see the module)."""
+        audience, newest, target = ledger["audience"], self.newest, self.target
+        done: list[ListSync] = []
 
-    while True:
-        flight = ledger.get("in_flight")
-        held = sorted(held_now.intersection(members(newest).get(audience, [])))
-        in_sync = ledger.get("synced_snapshot") == newest and ledger.get("synced_held_back", []) == held
-        if flight is None and in_sync and not full:
-            return done or [ListSync(audience=audience, snapshot=newest)]  # already in sync
-        target = flight["snapshot"] if flight else newest
-        mode = bool(flight["full"]) if flight else full
-        held = flight.get("held_back", []) if flight else held
-        previous = ledger.get("synced_snapshot")
-        had = effective(previous, ledger.get("synced_held_back", [])) if previous else None
-        steps = plan(had, effective(target, held), mode)
-        if flight is None and not mode and any(op == "remove" for op, _ in steps):
-            # a member who left and has no records any more (merged, erased) cannot be removed by
-            # hashes: send the list whole instead, which leaves Meta with exactly the target
-            removed = next(people for op, people in steps if op == "remove")
-            if any(not any(row) for row in rows(removed)):
-                mode = True
-                steps = plan(had, effective(target, held), mode)
-        report = ListSync(audience=audience, snapshot=target, resumed=flight is not None)
-        if flight is None:
-            started = now.isoformat()
-            flight = {"snapshot": target, "full": mode, "started_at": started, "held_back": held,
-                      "operations": {op: {"session_id": session_id(audience, target, op, started), "done": 0}
-                                     for op, _ in steps}}  # fmt: skip
-            if dry_run is None:
-                ledger["in_flight"] = flight
+        def save() -> None:
+            if self.dry_run is None:
                 save_ledger(ledger)
-                _ensure_audience(ledger, api)
-        for operation, persons in steps:
-            state = flight["operations"][operation]
-            sent = rows(persons)
-            batches = [sent[i : i + batch_rows] for i in range(0, len(sent), batch_rows)]
-            report.operations[operation] = len(persons)
-            for seq in range(state["done"] + 1, len(batches) + 1):
-                fields = request_fields(
-                    list(meta.SCHEMA),
-                    batches[seq - 1],
-                    state["session_id"],
-                    seq,
-                    seq == len(batches),
-                    len(sent),
-                )
-                report.batches += 1
-                if dry_run is not None:
-                    report.requests.append(_written(dry_run, audience, operation, seq, fields))
-                    continue
-                assert api is not None
-                answer = _send(api, ledger, operation, fields, sleep)
-                report.received += int(answer.get("num_received") or 0)
-                report.invalid += int(answer.get("num_invalid_entries") or 0)
-                state["done"] = seq
-                save_ledger(ledger)
-        done.append(report)
-        if dry_run is not None:
-            return done
-        ledger["history"].append(
-            {"snapshot": target, "full": mode, "started_at": flight["started_at"],
-             "finished_at": now.isoformat(), "operations": report.operations, "batches": report.batches,
-             "received": report.received, "invalid": report.invalid, "resumed": report.resumed}
-        )  # fmt: skip
-        ledger["synced_snapshot"], ledger["synced_held_back"], ledger["in_flight"] = target, held, None
-        save_ledger(ledger)
-        if target == newest:
-            return done
+
+        def effective(snapshot: str, held: list[str]) -> list[str]:
+            """The snapshot's members of this list less those held back (suppressed since it was built)."""
+            out = set(held)
+            return [person for person in self.members(snapshot).get(audience, []) if person not in out]
+
+        while True:
+            flight = ledger.get("in_flight")
+            held = sorted(self.held_now.intersection(self.members(newest).get(audience, [])))
+            in_sync = ledger.get("synced_snapshot") == newest and ledger.get("synced_held_back", []) == held
+            if flight is None and in_sync and not self.full:
+                return done or [ListSync(audience=audience, snapshot=newest, platform=target.name)]
+            snapshot = flight["snapshot"] if flight else newest
+            mode = bool(flight["full"]) if flight else self.full
+            held = flight.get("held_back", []) if flight else held
+            previous = ledger.get("synced_snapshot")
+            had = effective(previous, ledger.get("synced_held_back", [])) if previous else None
+            steps = plan(had, effective(snapshot, held), mode)
+            if flight is None and not mode and any(op == "remove" for op, _ in steps):
+                # a member who left and has no records any more (merged, erased) cannot be removed by
+                # hashes: send the list whole instead, which leaves the platform with exactly the target
+                removed = next(people for op, people in steps if op == "remove")
+                if any(target.empty(row) for row in self.rows(removed)):
+                    mode = True
+                    steps = plan(had, effective(snapshot, held), mode)
+            report = ListSync(
+                audience=audience, snapshot=snapshot, platform=target.name, resumed=flight is not None
+            )
+            if flight is None:
+                started = self.now.isoformat()
+                flight = {
+                    "snapshot": snapshot,
+                    "full": mode,
+                    "started_at": started,
+                    "held_back": held,
+                    "operations": {op: target.open(audience, snapshot, op, started) for op, _ in steps},
+                }
+                if self.dry_run is None:
+                    ledger["in_flight"] = flight
+                    save()
+                    self._attempt(ledger, lambda: target.ensure_list(ledger, save))
+            for operation, persons in steps:
+                report.operations[operation] = len(persons)
+                state = flight["operations"][operation]
+                if not state.get("applied") and not self._operation(
+                    ledger, operation, persons, state, report, save
+                ):
+                    report.pending = True
+                    done.append(report)
+                    return done
+            done.append(report)
+            if self.dry_run is not None:
+                return done
+            ledger["history"].append(
+                {
+                    "snapshot": snapshot,
+                    "full": mode,
+                    "started_at": flight["started_at"],
+                    "finished_at": self.now.isoformat(),
+                    "operations": report.operations,
+                    "batches": report.batches,
+                    "received": report.received,
+                    "invalid": report.invalid,
+                    "resumed": report.resumed,
+                }
+            )
+            ledger["synced_snapshot"], ledger["synced_held_back"], ledger["in_flight"] = snapshot, held, None
+            save()
+            if snapshot == newest:
+                return done
+
+    def _operation(
+        self,
+        ledger: dict[str, Any],
+        operation: str,
+        persons: list[str],
+        state: dict[str, Any],
+        report: ListSync,
+        save: Callable[[], None],
+    ) -> bool:
+        """Send one operation's batches not yet acknowledged, then end it; whether the platform has
+        applied it (False: still processing, the next run polls again). A dry run writes the
+        requests instead."""
+        target, audience = self.target, ledger["audience"]
+        written = self.rows(persons)
+        sent = [row for row in written if not target.empty(row)]
+        batches = [sent[i : i + self.batch_rows] for i in range(0, len(sent), self.batch_rows)]
+        if state["done"] == 0:
+            report.invalid += len(written) - len(sent)  # members without any identifier left
+        for seq in range(state["done"] + 1, len(batches) + 1):
+            batch, last = batches[seq - 1], seq == len(batches)
+            report.batches += 1
+            if self.dry_run is not None:
+                for stem, request in target.request(audience, operation, state, seq, batch, last, len(sent)):
+                    write_request(self.dry_run / target.name, audience, stem, request)
+                    report.requests.append(request)
+                continue
+            received, invalid = self._attempt(
+                ledger, partial(target.send, ledger, operation, state, seq, batch, last, len(sent), save)
+            )
+            report.received += received
+            report.invalid += invalid
+            state["done"] = seq
+            save()
+        if self.dry_run is not None:
+            return True
+        if not self._attempt(
+            ledger, partial(target.close, ledger, operation, state, self.wait, self.sleep, save)
+        ):
+            return False
+        state["applied"] = True
+        save()
+        return True
+
+    def _attempt(self, ledger: dict[str, Any], call: Callable[[], Any]) -> Any:
+        """``call`` with retries and backoff on rate limits; SyncStopped when it cannot go on."""
+        name, label = ledger["audience"], self.target.label
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                return call()
+            except self.target.rate_limited as error:
+                if attempt == MAX_ATTEMPTS:
+                    raise SyncStopped(
+                        f"{label} {name}: still rate limited after {MAX_ATTEMPTS} attempts ({error}); "
+                        "the next run resumes"
+                    ) from None
+                self.sleep(min(MAX_BACKOFF_SECONDS, BACKOFF_SECONDS * 2 ** (attempt - 1)))
+            except Stopped as error:
+                if error.gone:
+                    # deleted on the platform: forget it; the next run makes it again and sends the list whole
+                    ledger.update(audience_id=None, synced_snapshot=None, in_flight=None)
+                    save_ledger(ledger)
+                    raise SyncStopped(
+                        f"{label} {name}: the list no longer exists on {label}; the next run creates "
+                        "it again and sends the list whole"
+                    ) from None
+                raise SyncStopped(f"{label} {name}: {error}; the next run resumes") from None
+        raise AssertionError("unreachable")
 
 
 def _suppressed_now(everyone: list[str], records: Callable[[], pa.Table]) -> set[str]:
@@ -349,59 +442,3 @@ def _suppressed_now(everyone: list[str], records: Callable[[], pa.Table]) -> set
     if not everyone or suppression.key() is None:
         return set()
     return set(suppression.suppressed_persons(records()).to_pylist())
-
-
-def _ensure_audience(ledger: dict[str, Any], api: MetaApi | None) -> None:
-    if ledger.get("audience_id") is None:
-        assert api is not None
-        ledger["audience_id"] = api.create_audience(
-            f"Forecourt {ledger['audience']}", "Forecourt audience list (queries/audiences/segments.json)"
-        )
-        save_ledger(ledger)
-
-
-def _send(
-    api: MetaApi,
-    ledger: dict[str, Any],
-    operation: str,
-    fields: dict[str, str],
-    sleep: Callable[[float], None],
-) -> dict[str, Any]:
-    from forecourt.audiences.meta_api import MetaError
-
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        try:
-            return api.send(ledger["audience_id"], operation, fields)
-        except RateLimited as error:
-            if attempt == MAX_ATTEMPTS:
-                raise SyncStopped(
-                    f"{ledger['audience']}: still rate limited after {MAX_ATTEMPTS} attempts ({error}); "
-                    "the next run resumes"
-                ) from None
-            sleep(min(MAX_BACKOFF_SECONDS, BACKOFF_SECONDS * 2 ** (attempt - 1)))
-        except MetaError as error:
-            if error.object_gone:
-                # deleted on Meta: forget it; the next run makes a new audience and sends the list whole
-                ledger.update(audience_id=None, synced_snapshot=None, in_flight=None)
-                save_ledger(ledger)
-                raise SyncStopped(
-                    f"{ledger['audience']}: the audience no longer exists on Meta; the next run creates "
-                    "it again and sends the list whole"
-                ) from None
-            raise SyncStopped(f"{ledger['audience']}: {error}; the next run resumes") from None
-    raise AssertionError("unreachable")
-
-
-def _written(
-    directory: Path, audience: str, operation: str, seq: int, fields: dict[str, str]
-) -> dict[str, Any]:
-    """Write one request as it would be sent (the token left out) under ``directory``."""
-    from forecourt.audiences.meta_api import OPERATIONS
-
-    method, edge = OPERATIONS[operation]
-    body = {"payload": json.loads(fields["payload"]), "session": json.loads(fields["session"])}
-    request = {"method": method, "path": f"/<audience id of {audience}>/{edge}", "fields": body}
-    target = directory / audience.replace("/", "__") / f"{operation}-{seq:04d}.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(request, indent=1) + "\n", encoding="utf-8")
-    return request

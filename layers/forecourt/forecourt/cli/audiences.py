@@ -133,54 +133,86 @@ def audiences_build(as_of: str | None, segments_path: Path | None, timeout: floa
 
 
 @audiences.command("sync")
-@click.option("--platform", type=click.Choice(["meta"]), default="meta", show_default=True, help="Where to.")
 @click.option(
-    "--full", is_flag=True, help="Replace every list whole (usersreplace) instead of sending changes."
+    "--platform",
+    type=click.Choice(["all", *PLATFORMS]),
+    default="all",
+    show_default=True,
+    help="Where to: one platform, or every platform whose credentials are stored.",
 )
 @click.option(
-    "--dry-run", "dry_run", type=click.Path(file_okay=False, path_type=Path),
-    help="Write each request body to this directory (one JSON file per batch) and send nothing.",
-)  # fmt: skip
+    "--full",
+    is_flag=True,
+    help="Replace every list whole (Meta usersreplace, Google removeAll) instead of sending changes.",
+)
+@click.option(
+    "--dry-run",
+    "dry_run",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write each request body to this directory (DIR/<platform>/<list>/…json) and send nothing.",
+)
+@click.option(
+    "--wait",
+    default=60.0,
+    show_default=True,
+    help="Seconds to wait for Google to apply a job before leaving it for the next sync.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def audiences_sync(platform: str, full: bool, dry_run: Path | None, as_json: bool) -> None:
-    """Bring the platform's lists to the newest snapshot (`forecourt audiences build`): members who
-    left are removed, new ones added, in batches of 10,000 with a session per operation; a sync that
-    stopped part-way is finished first, from its ledger (ledger/audiences/<platform>/ in the lake
-    bucket). Only members the consent gate let through leave, hashed as the platform documents.
+def audiences_sync(platform: str, full: bool, dry_run: Path | None, wait: float, as_json: bool) -> None:
+    """Bring the platforms' lists to the newest snapshot (`forecourt audiences build`): members who
+    left are removed, new ones added, in batches of 10,000 (Meta: a session per operation; Google:
+    an OfflineUserDataJob per operation, run and polled); a sync that stopped part-way, or a Google
+    job still running, is finished first, from its ledger (ledger/audiences/<platform>/ in the lake
+    bucket). Only members the consent gate let through leave, hashed as each platform documents.
 
-    Credentials: the secret <prefix>/platforms/meta (JSON: access_token, ad_account_id). A dry run
-    needs none."""
+    Credentials: the secrets <prefix>/platforms/meta (JSON: access_token, ad_account_id) and
+    <prefix>/platforms/google (JSON: developer_token, client_id, client_secret, refresh_token,
+    customer_id, optional login_customer_id). A dry run needs none."""
     from datetime import UTC, datetime
 
-    from forecourt.audiences import meta_api, sync
+    from forecourt.audiences import sync, targets
     from forecourt.cli.data import _connect
     from forecourt.cli.output import errors
 
     _connect()
-    api = None
+    chosen = PLATFORMS if platform == "all" else (platform,)
+    apis: dict[str, object] = dict.fromkeys(chosen)
     if dry_run is None:
         try:
-            api = meta_api.from_secret()
-        except (LookupError, ValueError) as exc:
+            apis = targets.connected(chosen)
+        except ValueError as exc:
             fail(str(exc))
+        if not apis:
+            from forecourt.audiences import google_ads_api, meta_api
+
+            names = {"meta": meta_api.secret_name(), "google": google_ads_api.secret_name()}
+            fail("no platform connected: create the secret " + " or ".join(repr(names[p]) for p in chosen))
     now = datetime.now(UTC).replace(microsecond=0)
-    try:
-        with errors.status("syncing…" if dry_run is None else "writing the requests…"):
-            done = sync.run(now, api, full=full, dry_run=dry_run)
-    except sync.SyncStopped as exc:
-        fail(f"{exc}")
-        raise
+    done: list[sync.ListSync] = []
+    stopped: list[str] = []
+    for name, api in apis.items():
+        try:
+            with errors.status(f"syncing to {name}…" if dry_run is None else f"writing the {name} requests…"):
+                done += sync.run(now, api, platform=name, full=full, dry_run=dry_run, wait=wait)
+        except sync.SyncStopped as exc:
+            stopped.append(str(exc))
     rows = [
-        {"list": r.audience, "snapshot": r.snapshot,
+        {"platform": r.platform, "list": r.audience, "snapshot": r.snapshot,
          "sent": ", ".join(f"{op} {n}" for op, n in r.operations.items()) or "nothing changed",
-         "batches": r.batches, "received": r.received, "invalid": r.invalid, "resumed": r.resumed}
+         "batches": r.batches, "received": r.received, "invalid": r.invalid,
+         "state": "resumed" if r.resumed else "", }
+        | ({"state": "applying (next sync polls)"} if r.pending else {})
         for r in done
     ]  # fmt: skip
     if dry_run is not None:
         for row in rows:
-            del row["received"], row["invalid"]
+            del row["received"], row["invalid"], row["state"]
     emit(
         rows or [{"list": "(no snapshot: run `forecourt audiences build`)"}],
         as_json=as_json,
-        title=f"{platform}: " + (f"requests written to {dry_run}, nothing sent" if dry_run else "synced"),
+        title=", ".join(apis)
+        + ": "
+        + (f"requests written to {dry_run}, nothing sent" if dry_run else "synced"),
     )
+    if stopped:
+        fail("; ".join(stopped))
