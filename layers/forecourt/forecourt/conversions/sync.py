@@ -25,13 +25,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from forecourt.conversions import google_uploads, meta_capi
 from forecourt.conversions.ledger import Ledger, save_run, shard_key
 from forecourt.conversions.stages import STAGES
+
+if TYPE_CHECKING:
+    from forecourt.audiences.google_ads_api import GoogleAdsApi
 
 PLATFORMS = ("meta", "google")
 MAX_ATTEMPTS = 6
@@ -148,7 +151,7 @@ def _meta_body(batch: list[Item], dataset: meta_capi.Dataset | None) -> dict[str
 
 def run_google(
     now: datetime,
-    api: Any,
+    api: GoogleAdsApi | None,
     actions: dict[str, str],
     *,
     since: datetime | None = None,
@@ -170,6 +173,7 @@ def run_google(
         return conversion, None if conversion else "no_identifiers"
 
     def send(batch: list[Item]) -> tuple[list[str], dict[str, Any]]:
+        assert api is not None
         answer = api.post(UPLOAD_METHOD, google_uploads.upload_body([i.body for i in batch]))
         outcomes = google_uploads.outcomes(answer, len(batch))
         refused = sorted({o for o in outcomes if o != "accepted"})
@@ -210,7 +214,7 @@ def run_connected(
     from forecourt.audiences import google_ads_api
 
     try:
-        api: Any = google_ads_api.from_secret()
+        api: GoogleAdsApi | None = google_ads_api.from_secret()
         actions = google_uploads.actions_from_secret()
     except LookupError:
         if dry_run is None:
