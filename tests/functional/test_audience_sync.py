@@ -302,7 +302,7 @@ def test_google_customer_match_gets_the_consented_members_job_by_job_and_a_crash
             ("hashedPhoneNumber", _sha("+13125550200")),
             ("addressInfo", _sha("anselm"), _sha("omatchmore"), "US", "60601"),  # unhashed country and zip
         }
-        (job,) = fake.jobs.values()
+        (job,) = [j for j in fake.jobs.values() if j.user_list == user_list]
         assert job.consent == {"adUserData": "GRANTED", "adPersonalization": "GRANTED"}
         said = json.dumps(sync.load_ledger(G_LIST, "google"))
         assert "matchmore" not in said.lower() and gmail_hash not in said
@@ -344,7 +344,7 @@ def test_google_customer_match_gets_the_consented_members_job_by_job_and_a_crash
         replaced = sync_now(1, full=True)
         assert replaced[G_LIST].operations == {"replace": 5}
         assert _g_emails(fake, user_list) == expected | {gmail_hash}
-        last_job = list(fake.jobs.values())[-1]
+        last_job = [j for j in fake.jobs.values() if j.user_list == user_list][-1]
         assert last_job.operations[0] == ("removeAll", None) and last_job.status == "SUCCESS"
 
         # a dry run writes the job and its operations, and sends nothing
