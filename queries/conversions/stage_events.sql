@@ -22,16 +22,26 @@ lead_versions AS (
         row_number() OVER (PARTITION BY record_id ORDER BY received_at DESC, upload_id DESC) AS version
     FROM leads
 ),
+-- the two ways an event names its lead, as two equality joins (an OR in one join condition would
+-- compare every event with every lead); the second leaves out the pairs the first found
+by_our_id AS (
+    SELECT e.*, l.record_id AS matched_lead
+    FROM events e JOIN lead_versions l ON l.version = 1 AND e.lead_id = l.record_id
+    WHERE e.version = 1
+),
+by_crm_key AS (
+    SELECT e.*, l.record_id AS matched_lead
+    FROM events e
+    JOIN lead_versions l
+      ON l.version = 1 AND e.crm_lead_id = l.source_key AND e.dealer_id = l.dealer_id
+    WHERE e.version = 1 AND (e.lead_id IS NULL OR e.lead_id <> l.record_id)
+),
 matched AS (
     SELECT l.record_id AS lead_id, e.event_type AS stage, e.occurred_at, e.sale_value,
         e.record_id AS event_record_id, l.dealer_id, l.requested_at, l.gclid, l.fbclid, l.platform_lead_id,
         l.origin, l.email, l.phone, l.first_name, l.last_name, l.zip, l.country
-    FROM events e
-    JOIN lead_versions l
-      ON l.version = 1
-     AND (e.lead_id = l.record_id
-          OR (e.crm_lead_id IS NOT NULL AND e.crm_lead_id = l.source_key AND e.dealer_id = l.dealer_id))
-    WHERE e.version = 1
+    FROM (SELECT * FROM by_our_id UNION ALL SELECT * FROM by_crm_key) e
+    JOIN lead_versions l ON l.version = 1 AND l.record_id = e.matched_lead
 ),
 platform_leads AS (
     SELECT record_id AS lead_id, 'lead' AS stage, requested_at AS occurred_at,
