@@ -2,9 +2,10 @@
 lists as a dated ``audience_members`` snapshot, each member marked with why it may not leave for an
 ad platform (ARCHITECTURE §6 ``audiences``; ``forecourt audiences build``'s job); then, for each
 platform connected (the secrets ``<prefix>/platforms/meta`` and ``<prefix>/platforms/google``), the
-lists synced to it (``forecourt audiences sync``'s job). A sync that stops part-way fails the
-invocation (the failure destination and its alarm see it) after the snapshot landed; the retry, or
-the next run, resumes it from its ledger.
+lists synced to it (``forecourt audiences sync``'s job); then the lead stages not sent yet go to
+every platform connected for conversions (``forecourt conversions sync``'s job). A sync that stops
+part-way fails the invocation (the failure destination and its alarm see it) after the snapshot
+landed; the retry, or the next run, resumes it from its ledger.
 
 As of now, or of the ``as_of`` (ISO 8601) of the event, or of the ``as_of`` enrich ran with when the
 event is Lambda's destination record of that run. Waits until the committer has applied the
@@ -41,6 +42,7 @@ def handler(event: dict[str, Any] | None, context: LambdaContext) -> dict[str, A
     ]  # fmt: skip
     synced = _sync(now, context)
     summary = {"as_of": done.as_of.isoformat(), "snapshot": done.snapshot, "lists": lists, "sync": synced}
+    summary["conversions"] = _conversions(now)
     logger.info(
         "audiences built",
         extra={"snapshot": done.snapshot, "lists": len(lists), "members": sum(c.members for c in done.lists),
@@ -81,3 +83,14 @@ def _sync(now: datetime, context: LambdaContext) -> dict[str, Any]:
     if stopped:
         raise sync.SyncStopped("; ".join(stopped))
     return summary
+
+
+def _conversions(now: datetime) -> dict[str, Any]:
+    from forecourt.conversions import sync
+
+    done = sync.run_all(now)
+    for platform, summary in done.items():
+        if isinstance(summary, dict):
+            logger.info("conversions sent", extra={"platform": platform, "outcomes": summary["outcomes"],
+                                                   "excluded": summary["excluded"]})  # fmt: skip
+    return done

@@ -51,6 +51,7 @@ def test_the_schedule_resolves_then_enrich_follows_through_the_handlers(
     resolved, enriched, built = runs[0].result, runs[1].result, runs[2].result
     assert built["as_of"] == AS_OF and re.fullmatch(r"\d{8}T\d{6}Z", built["snapshot"])  # built now
     assert built["sync"] == {"meta": "not connected", "google": "not connected"}
+    assert built["conversions"] == {"meta": "not connected", "google": "not connected"}
     # resolve returned only when its rows were in the tables: enrich read them
     leads = {r["lead_id"]: r for r in _query("SELECT * FROM enriched_leads WHERE lead_id LIKE 'SCH-%'")}
     assert set(leads) == {"SCH-1", "SCH-2"}

@@ -14,6 +14,8 @@ Resources = dict[str, dict[str, Any]]
 
 QUEUE_FUNCTIONS = ["IngestFunction", "CommitFunction", "RouteLeadFunction", "DeliverFunction"]
 JOB_FUNCTIONS = ["ResolveFunction", "EnrichFunction", "AudiencesFunction"]
+LEDGERS = {"${LakeBucket.Arn}/ledger/audiences/*", "${LakeBucket.Arn}/ledger/conversions/*"}
+"""What the audiences job (audience syncs, conversions) writes besides data files."""
 FUNCTIONS = [*QUEUE_FUNCTIONS, "WebhookFunction", *JOB_FUNCTIONS]
 QUEUE_OF_FUNCTION = {
     "IngestFunction": "IngestQueue",
@@ -501,7 +503,7 @@ def test_audiences_read_only_the_suppression_key_and_platform_credentials(resour
         f"{secrets}/platforms/google-*",
     }
     written = resources_granting(statements, "s3:PutObject")
-    assert written == {"${LakeBucket.Arn}/tables/*/data/*", "${LakeBucket.Arn}/ledger/audiences/*"}
+    assert written == {"${LakeBucket.Arn}/tables/*/data/*", *LEDGERS}
 
 
 @pytest.mark.parametrize("function_id", JOB_FUNCTIONS)
@@ -520,7 +522,7 @@ def test_jobs_read_tables_write_only_data_files_and_queue_commits(
     resources: Resources, function_id: str
 ) -> None:
     statements = inline_statements(resources, function_id)
-    ledger = {"${LakeBucket.Arn}/ledger/audiences/*"} if function_id == "AudiencesFunction" else set()
+    ledger = LEDGERS if function_id == "AudiencesFunction" else set()
     assert resources_granting(statements, "s3:GetObject") == {"${LakeBucket.Arn}/tables/*"} | ledger
     written = resources_granting(statements, "s3:PutObject")
     assert "${LakeBucket.Arn}/tables/*/data/*" in written

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import click
 
-from forecourt.cli import audiences, data, dealer_secrets, enrich, identity, local, privacy, senders
+from forecourt.cli import (
+    audiences,
+    conversions,
+    data,
+    dealer_secrets,
+    enrich,
+    identity,
+    local,
+    privacy,
+    senders,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -33,4 +43,5 @@ main.add_command(data.timings_cmd)
 main.add_command(identity.identity)
 main.add_command(enrich.enrich)
 main.add_command(audiences.audiences)
+main.add_command(conversions.conversions)
 main.add_command(privacy.privacy)

@@ -217,6 +217,20 @@ def _show_one_view(view: dict[str, Any]) -> None:
         title=f"Audiences (queries/audiences/segments.json), snapshot {built['snapshot']}"
         + _on_platforms(built, held),
     )
+    if built.get("conversions"):
+        _show_conversions(built["conversions"])
+
+
+def _show_conversions(done: dict[str, Any]) -> None:
+    """What the audiences function sent as conversions (lead stages) to each platform."""
+    rows = [
+        {"platform": platform, "stages": s["considered"], "already sent": s["already_sent"],
+         "outcomes": ", ".join(f"{k} {v}" for k, v in sorted(s["outcomes"].items())) or "-",
+         "kept back": ", ".join(f"{k} {v}" for k, v in sorted(s["excluded"].items()) if v) or "-"}
+        if isinstance(s, dict) else {"platform": platform, "stages": s}
+        for platform, s in done.items()
+    ]  # fmt: skip
+    emit(rows, as_json=False, title="Conversions: lead stages sent to the local fake platforms")
 
 
 def _on_platforms(built: dict[str, Any], held: dict[str, dict[str, int]]) -> str:

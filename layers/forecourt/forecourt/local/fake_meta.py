@@ -20,6 +20,9 @@ invalid entry (``num_invalid_entries``, the request still succeeds), as Meta doe
 
 Errors answer 400 ``{"error": {"message", "type", "code", "error_subcode"?}}``. ``throttle(times)``
 makes the next requests fail with code 80003 (the custom-audience rate limit).
+
+``POST /vNN.0/<dataset id>/events``: Conversions API events, checked and kept by ``fake_capi``
+(``datasets``; ``clock`` is the time the fake checks ``event_time`` against).
 """
 
 from __future__ import annotations
@@ -27,12 +30,15 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs
+
+from forecourt.local import fake_capi
 
 MAX_ROWS = 10_000
 KEYS = frozenset(
@@ -111,6 +117,9 @@ class FakeMeta:
         self._lock = threading.Lock()
         self._next_id = 23850000000000000
         self._server: ThreadingHTTPServer | None = None
+        self.datasets: dict[str, fake_capi.Dataset] = {}
+        """Conversions API events received per dataset (``fake_capi``)."""
+        self.clock: Callable[[], float] = time.time
 
     # --- server ------------------------------------------------------------------------------------
 
@@ -224,6 +233,12 @@ class FakeMeta:
         if self._throttle:
             self._throttle -= 1
             raise MetaError(80003, "There have been too many calls to this ad-account. Wait and try again.")
+        events = fake_capi.EVENTS_PATH.match(path)
+        if events and method == "POST":
+            try:
+                return fake_capi.receive(self.datasets, events.group(1), fields, self.clock())
+            except fake_capi.InvalidEvent as error:
+                raise MetaError(100, str(error), kind="OAuthException") from None
         created = _CREATE.match(path)
         if created and method == "POST":
             return self._create(created.group(1), fields)

@@ -15,16 +15,21 @@ from pathlib import Path
 from typing import Any
 
 from forecourt.local.fake_google_ads import FakeGoogleAds
+from forecourt.local.fake_google_conversions import ConversionUploads
 from forecourt.local.fake_meta import FakeMeta
 
 STATE_FILE = "platforms.json"
 META_AD_ACCOUNT = "act_1000000001"
+META_DATASET = "1000000000000001"
+GOOGLE_ACTIONS = {"appointment_set": "7001", "shown": "7002", "sold": "7003"}
+"""The local Google customer's conversion actions, one per lead stage (conversion action ids)."""
 
 
 @dataclass
 class Platforms:
     meta: FakeMeta
     google: FakeGoogleAds
+    conversions: ConversionUploads
 
     @property
     def urls(self) -> dict[str, str]:
@@ -33,7 +38,9 @@ class Platforms:
 
 def start(state_dir: Path) -> Platforms:
     """Serve both fakes with the lists saved in ``state_dir``; point the secrets at them."""
-    platforms = Platforms(FakeMeta(access_token="local-meta-token").__enter__(), FakeGoogleAds().__enter__())  # noqa: S106
+    google = FakeGoogleAds().__enter__()
+    uploads = ConversionUploads(set(GOOGLE_ACTIONS.values())).install(google)
+    platforms = Platforms(FakeMeta(access_token="local-meta-token").__enter__(), google, uploads)  # noqa: S106
     saved = _read(state_dir)
     platforms.meta.restore(saved.get("meta") or {})
     platforms.google.restore(saved.get("google") or {})
@@ -70,9 +77,16 @@ def _connect(platforms: Platforms) -> None:
         meta_api.secret_name(): {
             "access_token": platforms.meta.access_token,
             "ad_account_id": META_AD_ACCOUNT,
+            "dataset_id": META_DATASET,
             "base_url": platforms.meta.url,
         },
-        google_ads_api.secret_name(): platforms.google.credentials(),
+        google_ads_api.secret_name(): platforms.google.credentials()
+        | {
+            "conversion_actions": {
+                stage: f"customers/{platforms.google.customer_id}/conversionActions/{action}"
+                for stage, action in GOOGLE_ACTIONS.items()
+            }
+        },
     }
     manager = aws.client("secretsmanager")
     for name, value in secrets.items():

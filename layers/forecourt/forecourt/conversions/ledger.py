@@ -1,0 +1,114 @@
+"""What was sent to each platform, per lead and stage: JSON objects in the lake bucket.
+
+``ledger/conversions/<platform>/dealer=<id>/<yyyy-mm>.json`` (the month the stage occurred in) maps
+each conversion id to its lead, stage, outcome (``accepted``, ``already_recorded``,
+``refused:<CODE>``), the run and the time. A conversion in the ledger is never sent again. Shards by
+dealer and month stay small (a dealer's stages of one month) and a run reads only those of the
+stages it considers; the sync sends conversions sorted by dealer and time, so a batch touches few.
+
+``ledger/conversions/<platform>/runs/<start>.json``: one per run (not dry runs), written when it
+starts and when it ends: counts per outcome and per reason kept back, batches, the platform's
+answers (Meta's ``fbtrace_id``, Google's job id and error codes). Nothing here names a person or
+holds a hash of an identifier.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+PREFIX = "ledger/conversions/"
+
+
+def shard_key(platform: str, dealer_id: str, occurred_at: datetime) -> str:
+    return f"{PREFIX}{platform}/dealer={dealer_id}/{occurred_at.astimezone(UTC):%Y-%m}.json"
+
+
+def run_key(platform: str, started_at: datetime) -> str:
+    return f"{PREFIX}{platform}/runs/{started_at.astimezone(UTC):%Y%m%dT%H%M%SZ}.json"
+
+
+class Ledger:
+    """The shards of one platform a run reads and writes."""
+
+    def __init__(self, platform: str) -> None:
+        self.platform = platform
+        self.shards: dict[str, dict[str, Any]] = {}
+
+    def load(self, keys: set[str]) -> None:
+        """Read the shards of ``keys`` not read yet (an absent one is empty)."""
+        from forecourt import aws
+        from forecourt.config import settings
+
+        s3 = aws.client("s3")
+        for key in sorted(keys - set(self.shards)):
+            try:
+                body = s3.get_object(Bucket=settings().lake_bucket, Key=key)["Body"].read()
+                self.shards[key] = dict(json.loads(body))
+            except s3.exceptions.NoSuchKey:
+                self.shards[key] = {"platform": self.platform, "conversions": {}}
+
+    def sent(self, key: str, conversion_id: str) -> bool:
+        """Whether the conversion is recorded (in the loaded shard ``key``)."""
+        return conversion_id in self.shards[key]["conversions"]
+
+    def record(self, key: str, conversion_id: str, entry: dict[str, Any]) -> None:
+        self.shards[key]["conversions"][conversion_id] = entry
+
+    def save(self, keys: set[str]) -> None:
+        from forecourt import aws
+        from forecourt.config import settings
+
+        s3 = aws.client("s3")
+        for key in sorted(keys):
+            body = json.dumps(self.shards[key], indent=1, sort_keys=True).encode()
+            s3.put_object(Bucket=settings().lake_bucket, Key=key, Body=body)
+
+
+def save_run(platform: str, started_at: datetime, report: dict[str, Any]) -> None:
+    from forecourt import aws
+    from forecourt.config import settings
+
+    body = json.dumps(report, indent=1, sort_keys=True, default=str).encode()
+    aws.client("s3").put_object(Bucket=settings().lake_bucket, Key=run_key(platform, started_at), Body=body)
+
+
+def entries(platform: str) -> dict[str, dict[str, Any]]:
+    """Every recorded conversion of ``platform`` (conversion id → entry), for audits and tests."""
+    from forecourt import aws
+    from forecourt.config import settings
+
+    s3 = aws.client("s3")
+    bucket = settings().lake_bucket
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{PREFIX}{platform}/dealer=")
+    found: dict[str, dict[str, Any]] = {}
+    for page in pages:
+        for item in page.get("Contents", []):
+            shard = json.loads(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
+            found.update(shard["conversions"])
+    return found
+
+
+def forget(lead_ids: set[str]) -> int:
+    """Remove every entry of ``lead_ids`` from every platform's shards (an erasure: the ledger names
+    leads by their record id); returns how many entries went. Their stages are gone from the lake
+    with them, so nothing is sent again."""
+    from forecourt import aws
+    from forecourt.config import settings
+
+    s3 = aws.client("s3")
+    bucket = settings().lake_bucket
+    removed = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=PREFIX):
+        for item in page.get("Contents", []):
+            if "/dealer=" not in item["Key"]:
+                continue
+            shard = json.loads(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
+            kept = {k: v for k, v in shard["conversions"].items() if v.get("lead_id") not in lead_ids}
+            if len(kept) != len(shard["conversions"]):
+                removed += len(shard["conversions"]) - len(kept)
+                shard["conversions"] = kept
+                body = json.dumps(shard, indent=1, sort_keys=True).encode()
+                s3.put_object(Bucket=bucket, Key=item["Key"], Body=body)
+    return removed
