@@ -40,14 +40,24 @@ def handler(event: dict[str, Any] | None, context: LambdaContext) -> dict[str, A
          "excluded": c.excluded}
         for c in done.lists
     ]  # fmt: skip
-    synced = _sync(now, context)
-    summary = {"as_of": done.as_of.isoformat(), "snapshot": done.snapshot, "lists": lists, "sync": synced}
-    summary["conversions"] = _conversions(now)
     logger.info(
         "audiences built",
         extra={"snapshot": done.snapshot, "lists": len(lists), "members": sum(c.members for c in done.lists),
                "eligible": sum(c.eligible for c in done.lists)},
     )  # fmt: skip
+    from forecourt.audiences.sync import SyncStopped
+    from forecourt.conversions.sync import SyncStopped as ConversionsStopped
+
+    stopped: list[str] = []
+    summary = {"as_of": done.as_of.isoformat(), "snapshot": done.snapshot, "lists": lists}
+    # a list that stops does not hold back the conversions (Meta takes them for 7 days only)
+    for name, step in (("sync", _sync), ("conversions", _conversions)):
+        try:
+            summary[name] = step(now, context)
+        except (SyncStopped, ConversionsStopped) as error:
+            stopped.append(str(error))
+    if stopped:
+        raise SyncStopped("; ".join(stopped))
     return summary
 
 
@@ -62,7 +72,8 @@ def _sync(now: datetime, context: LambdaContext) -> dict[str, Any]:
     reports: list[sync.ListSync] = []
     for platform, api in apis.items():
         try:
-            synced = sync.run(now, api, platform=platform)
+            # no waiting for Google to apply a job inside the 15 minutes: the next run polls it
+            synced = sync.run(now, api, platform=platform, wait=0)
         except sync.SyncStopped as error:
             stopped.append(str(error))
             continue
@@ -85,7 +96,7 @@ def _sync(now: datetime, context: LambdaContext) -> dict[str, Any]:
     return summary
 
 
-def _conversions(now: datetime) -> dict[str, Any]:
+def _conversions(now: datetime, context: LambdaContext) -> dict[str, Any]:
     from forecourt.conversions import sync
 
     done = sync.run_all(now)

@@ -349,7 +349,7 @@ def test_google_customer_match_gets_the_consented_members_job_by_job_and_a_crash
         monkeypatch.setattr(google_ads_api.GoogleAdsApi, "add_operations", real_add)
         fake.throttle(2)
         resumed = sync_now(1)
-        backoff = [s for s in sleeps if s != GoogleTarget.poll_seconds]  # not the job polls
+        backoff = [s for s in sleeps if s < GoogleTarget.poll_seconds]  # not the job polls
         assert backoff == [2.0, 4.0]  # RESOURCE_EXHAUSTED waited out
         assert resumed[G_LIST].resumed and resumed[G_LIST].operations == {"remove": 1, "add": 2}
         expected = {
@@ -368,6 +368,45 @@ def test_google_customer_match_gets_the_consented_members_job_by_job_and_a_crash
         assert _g_emails(fake, user_list) == expected | {gmail_hash}
         last_job = [j for j in fake.jobs.values() if j.user_list == user_list][-1]
         assert last_job.operations[0] == ("removeAll", None) and last_job.status == "SUCCESS"
+
+        # the job of a sync that died vanished (expired on Google's side): the operation starts
+        # over in a new job, nobody lost
+        fake.user_lists[user_list].members.clear()
+
+        def dying_run(self: Any, job: str) -> None:
+            raise ConnectionResetError("killed before the run")
+
+        monkeypatch.setattr(google_ads_api.GoogleAdsApi, "run_job", dying_run)
+        with pytest.raises(ConnectionResetError):
+            sync_now(1, full=True)
+        monkeypatch.undo()
+        del fake.jobs[sync.load_ledger(G_LIST, "google")["in_flight"]["operations"]["replace"]["job"]]
+        with pytest.raises(sync.SyncStopped, match="the next run sends the operation again in a new job"):
+            sync_now(1)
+        again = sync_now(1)
+        assert again[G_LIST].resumed and _g_emails(fake, user_list) == expected | {gmail_hash}
+
+        # half a year on, nothing changed: Google would drop members 540 days after their last
+        # upload, so the members who stay are uploaded again
+        assert sync_now(2)[G_LIST].operations == {}
+        refreshed = sync_now(181)
+        assert refreshed[G_LIST].operations == {"add": 5} and not refreshed[G_LIST].full
+        assert _g_emails(fake, user_list) == expected | {gmail_hash}
+        assert (
+            sync.load_ledger(G_LIST, "google")["refreshed_at"] == (G_AS_OF + timedelta(days=181)).isoformat()
+        )
+        assert sync_now(182)[G_LIST].operations == {}
+
+        # the list was closed in the Google Ads UI (it keeps its name): a new list, named apart
+        closed = fake.user_lists.pop(user_list)
+        fake.user_lists["customers/1234567890/userLists/1"] = closed
+        with pytest.raises(sync.SyncStopped, match="the list no longer exists on Google Ads"):
+            sync_now(182, full=True)
+        renewed = sync_now(182)
+        new_list = sync.load_ledger(G_LIST, "google")["audience_id"]
+        assert new_list != user_list and renewed[G_LIST].operations == {"add": 5}
+        assert fake.user_lists[new_list].name.startswith("Forecourt model_shoppers/chevrolet-quillon 2")
+        assert _g_emails(fake, new_list) == expected | {gmail_hash}
 
         # a dry run writes the job and its operations, and sends nothing
         _g_ingest(local_aws, tmp_path, "ggl3.csv", 2, _g_lead(7, "Hesper"))

@@ -41,15 +41,19 @@ def test_opt_outs_gpc_and_eea_consent_keep_people_back_with_their_reason() -> No
             {"person_id": "both", "ccpa_opt_out": True, "gpc": True},
             {"person_id": "erased", "ccpa_opt_out": True},
             {"person_id": "suppressed"},
+            # outside the EEA no consent is needed, but a stated no is never uploaded as a yes
+            {"person_id": "us-denied", "ad_personalization_consent": "DENIED", "consent_at": at(2)},
+            {"person_id": "us-granted", "ad_user_data_consent": "GRANTED"},
         ),
         suppressed=pa.array(["erased", "suppressed", "not-in-the-audience"]),
     )  # fmt: skip
-    assert done.kept.to_pylist() == ["de-granted", "us-ok"]
+    assert done.kept.to_pylist() == ["de-granted", "us-granted", "us-ok"]
     assert done.excluded == {
         "suppressed": 2,  # the suppression list comes first
         "opted_out_of_sale_or_sharing": 2,  # opted-out, both (counted once, under the first reason)
         "global_privacy_control": 1,
         "eea_without_consent": 3,  # de-half, fr-silent, uk-denied
+        "consent_denied": 1,  # us-denied
         "no_person": 0,
     }
     assert list(done.excluded) == list(REASONS)
@@ -62,6 +66,7 @@ def test_opt_outs_gpc_and_eea_consent_keep_people_back_with_their_reason() -> No
         {"person_id": "opted-out", "reason": "opted_out_of_sale_or_sharing"},
         {"person_id": "suppressed", "reason": "suppressed"},
         {"person_id": "uk-denied", "reason": "eea_without_consent"},
+        {"person_id": "us-denied", "reason": "consent_denied"},
     ]
 
 
@@ -107,6 +112,7 @@ def test_an_undated_or_simultaneous_denial_wins_and_records_without_a_person_nev
         "opted_out_of_sale_or_sharing": 0,
         "global_privacy_control": 0,
         "eea_without_consent": 3,
+        "consent_denied": 0,
         "no_person": 2,
     }
     nobody = gate(records())

@@ -132,3 +132,12 @@ def test_the_lists_survive_a_restart_and_are_listed_without_members(fake: FakeGo
             listed = json.loads(answer.read())
         assert listed == [{"id": user_list, "name": "Forecourt kept", "members": 1}]
         assert api(again).create_user_list("Forecourt next", "") != user_list  # ids go on
+
+
+def test_membership_lasts_at_most_540_days(fake: FakeGoogleAds) -> None:
+    client = api(fake)
+    body = {"operations": [{"create": {"name": "Forecourt forever", "membershipLifeSpan": "10000",
+                                       "crmBasedUserList": {"uploadKeyType": "CONTACT_INFO"}}}]}  # fmt: skip
+    with pytest.raises(g.GoogleAdsError, match="TOO_HIGH"):
+        client.post("/userLists:mutate", body)
+    assert client.create_user_list("Forecourt 540", "")  # what the sync asks for is accepted

@@ -85,3 +85,22 @@ def test_the_audiences_survive_a_restart_and_are_listed_without_members() -> Non
             MetaApi(again.url, "v21.0", "test-token", "act_99").create_audience("Forecourt next", "")
             != audience
         )
+
+
+def test_a_session_meta_no_longer_knows_starts_over_under_a_new_one() -> None:
+    from forecourt.audiences.targets import MetaTarget, Stopped
+
+    with FakeMeta() as fake:
+        target = MetaTarget(MetaApi(fake.url, "v21.0", "test-token", "act_99"))
+        ledger: dict[str, object] = {"audience": "top_value", "audience_id": None}
+        saves: list[int] = []
+        target.ensure_list(ledger, lambda: saves.append(1))
+        state = target.open("top_value", "20270101T000000Z", "add", "2027-01-01T00:00:00+00:00")
+        row = [MARY, "", "", "", "", US]
+        assert target.send(ledger, "add", state, 1, [row], False, 2, lambda: saves.append(2)) == (1, 0)
+        first = state["session_id"]
+        fake.audiences[str(ledger["audience_id"])].sessions.clear()  # expired, or the fake restarted
+        with pytest.raises(Stopped, match="under a new session"):
+            target.send(ledger, "add", state, 2, [row], True, 2, lambda: saves.append(3))
+        assert state["done"] == 0 and state["session_id"] != first and saves[-1] == 3
+        assert target.send(ledger, "add", state, 1, [row], True, 1, lambda: None) == (1, 0)

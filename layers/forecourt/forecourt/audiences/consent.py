@@ -13,6 +13,9 @@ only when none of that says no:
   Google's EU user consent policy also covers) whose latest stated consents (by ``consent_at``; a
   statement without a time counts as the latest, and at the same time a denial wins) are not both
   ``GRANTED`` for ad user data and ad personalization;
+- ``consent_denied``: anywhere else, a person whose latest stated consent for ad user data or ad
+  personalization is ``DENIED`` (no consent is needed there, but a stated no is not uploaded under
+  a job that declares consent);
 - ``no_person``: a record without a ``person_id`` never leaves (counted per record).
 
 A person excluded for several reasons is counted under the first of that order. Financial columns
@@ -41,6 +44,7 @@ REASONS = (
     "opted_out_of_sale_or_sharing",
     "global_privacy_control",
     "eea_without_consent",
+    "consent_denied",
     "no_person",
 )
 """Why people are kept back; ``no_person`` counts *records* without a ``person_id`` (not resolved)."""
@@ -92,6 +96,11 @@ def gate(records: pa.Table, suppressed: pa.Array | None = None) -> Gate:
         people["opted_out_any"],
         people["gpc_any"],
         pc.and_(people["in_eea_any"], pc.invert(granted)),
+        # anywhere: a person who said no to either use of their data is not uploaded saying yes
+        pc.or_(
+            pc.fill_null(pc.equal(people["user_data"], "DENIED"), False),
+            pc.fill_null(pc.equal(people["personalization"], "DENIED"), False),
+        ),
     ]
     excluded: dict[str, int] = {}
     left = pa.array([True] * people.num_rows, pa.bool_())

@@ -36,6 +36,7 @@ TIMEOUT_SECONDS = 60.0
 MAX_IDENTIFIERS_PER_REQUEST = 100_000
 MAX_IDENTIFIERS_PER_USER = 20
 JOB_DONE = frozenset({"SUCCESS", "FAILED"})
+MEMBERSHIP_DAYS = 540
 _RETRYABLE = frozenset({"RESOURCE_EXHAUSTED", "UNAVAILABLE"})
 
 
@@ -56,10 +57,12 @@ class GoogleAdsError(Exception):
     @property
     def list_gone(self) -> bool:
         """The user list does not exist (any more), or was closed: it must be made again."""
-        return any(
-            self.has(v)
-            for v in ("INVALID_USER_LIST_ID", "RESOURCE_NOT_FOUND", "USER_LIST_MUTATE_NOT_SUPPORTED")
-        )
+        return any(self.has(v) for v in ("INVALID_USER_LIST_ID", "USER_LIST_MUTATE_NOT_SUPPORTED"))
+
+    @property
+    def job_gone(self) -> bool:
+        """The job is unknown, or no longer takes operations: its operation starts over in a new job."""
+        return self.status == 404 or any(self.has(v) for v in ("RESOURCE_NOT_FOUND", "INVALID_JOB_STATUS"))
 
 
 class RateLimited(GoogleAdsError):
@@ -114,7 +117,9 @@ class GoogleAdsApi:
                 "name": name,
                 "description": description,
                 "membershipStatus": "OPEN",
-                "membershipLifeSpan": "10000",
+                # days a member stays after their last upload; Google refuses more than 540 since
+                # April 2025 (RangeError TOO_HIGH), so the sync re-adds members well before (targets)
+                "membershipLifeSpan": str(MEMBERSHIP_DAYS),
                 "crmBasedUserList": {"uploadKeyType": "CONTACT_INFO", "dataSourceType": "FIRST_PARTY"},
             }
         }
@@ -238,10 +243,18 @@ def job_operations(kind: str, users: list[dict[str, Any]], remove_all: bool = Fa
     return {"operations": operations, "enablePartialFailure": True}
 
 
-def partial_failures(answer: dict[str, Any]) -> int:
-    """How many operations Google refused in a partial-failure answer."""
+def partial_failures(answer: dict[str, Any], skip: int = 0) -> int:
+    """How many operations Google refused in a partial-failure answer (distinct operation indexes:
+    one operation may have several errors), leaving out the first ``skip`` operations (a
+    ``removeAll`` in front of the users)."""
     error = answer.get("partialFailureError") or {}
-    return sum(len(detail.get("errors") or []) for detail in error.get("details") or [])
+    failed: set[int | None] = set()
+    for detail in error.get("details") or []:
+        for item in detail.get("errors") or []:
+            path = (item.get("location") or {}).get("fieldPathElements") or []
+            index = next((e.get("index") for e in path if e.get("fieldName") == "operations"), None)
+            failed.add(None if index is None else int(index))
+    return sum(1 for index in failed if index is None or index >= skip)
 
 
 def secret_name() -> str:

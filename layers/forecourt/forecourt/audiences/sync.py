@@ -36,7 +36,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -308,21 +308,13 @@ class _Sending:
             flight = ledger.get("in_flight")
             held = sorted(self.held_now.intersection(self.members(newest).get(audience, [])))
             in_sync = ledger.get("synced_snapshot") == newest and ledger.get("synced_held_back", []) == held
-            if flight is None and in_sync and not self.full:
+            if flight is None and in_sync and not self.full and not self._refresh_due(ledger):
                 return done or [ListSync(audience=audience, snapshot=newest, platform=target.name)]
             snapshot = flight["snapshot"] if flight else newest
-            mode = bool(flight["full"]) if flight else self.full
             held = flight.get("held_back", []) if flight else held
             previous = ledger.get("synced_snapshot")
             had = effective(previous, ledger.get("synced_held_back", [])) if previous else None
-            steps = plan(had, effective(snapshot, held), mode)
-            if flight is None and not mode and any(op == "remove" for op, _ in steps):
-                # a member who left and has no records any more (merged, erased) cannot be removed by
-                # hashes: send the list whole instead, which leaves the platform with exactly the target
-                removed = next(people for op, people in steps if op == "remove")
-                if any(target.empty(row) for row in self.rows(removed)):
-                    mode = True
-                    steps = plan(had, effective(snapshot, held), mode)
+            steps, mode, refresh = self._steps(ledger, flight, had, effective(snapshot, held))
             report = ListSync(
                 audience=audience,
                 snapshot=snapshot,
@@ -336,6 +328,7 @@ class _Sending:
                 flight = {
                     "snapshot": snapshot,
                     "full": mode,
+                    "refresh": refresh,
                     "started_at": started,
                     "held_back": held,
                     "operations": {op: target.open(audience, snapshot, op, started) for op, _ in steps},
@@ -370,10 +363,42 @@ class _Sending:
                     "resumed": report.resumed,
                 }
             )
+            if mode or refresh or previous is None:
+                ledger["refreshed_at"] = flight["started_at"]  # every member uploaded
             ledger["synced_snapshot"], ledger["synced_held_back"], ledger["in_flight"] = snapshot, held, None
             save()
             if snapshot == newest:
                 return done
+
+    def _steps(
+        self, ledger: dict[str, Any], flight: dict[str, Any] | None, had: list[str] | None, members: list[str]
+    ) -> tuple[list[tuple[str, list[str]]], bool, bool]:
+        """The operations from ``had`` (None: never synced) to ``members``, and whether they are a
+        full replace, or a refresh; a sync in flight plans exactly what it planned when it began."""
+        mode = bool(flight["full"]) if flight else self.full
+        refresh = bool(flight.get("refresh")) if flight else not mode and self._refresh_due(ledger)
+        steps = plan(had, members, mode)
+        if refresh:
+            # the platform forgets members not uploaded for a while (Google: 540 days): the members
+            # who stay are added again with the new ones
+            steps = [step for step in steps if step[0] == "remove"] + ([("add", members)] if members else [])
+        elif flight is None and not mode and any(op == "remove" for op, _ in steps):
+            # a member who left and has no records any more (merged, erased) cannot be removed by
+            # hashes: send the list whole instead, which leaves the platform with exactly the target
+            removed = next(people for op, people in steps if op == "remove")
+            if any(self.target.empty(row) for row in self.rows(removed)):
+                mode = True
+                steps = plan(had, members, mode)
+        return steps, mode, refresh
+
+    def _refresh_due(self, ledger: dict[str, Any]) -> bool:
+        """Whether the list's members must all be uploaded again (``Target.refresh_days``)."""
+        days = self.target.refresh_days
+        if days is None or ledger.get("synced_snapshot") is None:
+            return False
+        first = ledger["history"][0]["started_at"] if ledger.get("history") else None
+        last = ledger.get("refreshed_at") or first  # a list's first sync uploads every member
+        return last is None or self.now - datetime.fromisoformat(last) >= timedelta(days=days)
 
     def _operation(
         self,
@@ -389,10 +414,11 @@ class _Sending:
         requests instead."""
         target, audience = self.target, ledger["audience"]
         written = self.rows(persons)
-        sent = [row for row in written if not target.empty(row)]
+        # every member is sent, one without any identifier left too (the platform counts it
+        # invalid): batch boundaries stay where they were if someone's records go between a crash
+        # and the resume, so a resumed batch number always carries the same members
+        sent = written
         batches = [sent[i : i + self.batch_rows] for i in range(0, len(sent), self.batch_rows)]
-        if state["done"] == 0:
-            report.invalid += len(written) - len(sent)  # members without any identifier left
         for seq in range(state["done"] + 1, len(batches) + 1):
             batch, last = batches[seq - 1], seq == len(batches)
             report.batches += 1

@@ -48,6 +48,7 @@ class Target(Protocol):
     name: str
     label: str
     batch_rows: int
+    refresh_days: int | None
     rate_limited: tuple[type[Exception], ...]
 
     def rows(self, prepared: pa.Table) -> list[Row]:
@@ -109,6 +110,8 @@ class MetaTarget:
     name = "meta"
     label = "Meta"
     batch_rows = 10_000
+    refresh_days: int | None = None
+    """Meta keeps members until they are removed."""
     rate_limited: tuple[type[Exception], ...] = (meta_api.RateLimited,)
 
     def __init__(self, api: meta_api.MetaApi | None) -> None:
@@ -157,6 +160,14 @@ class MetaTarget:
         except meta_api.RateLimited:
             raise
         except meta_api.MetaError as error:
+            if not error.object_gone and error.code == 100 and "session" in str(error).lower():
+                # Meta no longer knows the session (it expired: 90 minutes for a replace, or its
+                # first batches never arrived): the operation starts over under a new session
+                state.update(session_id=_stable_id(str(state["session_id"]), "again"), done=0)
+                save()
+                raise Stopped(
+                    f"{error}; the next run sends the operation again under a new session"
+                ) from None
             raise Stopped(str(error), gone=error.object_gone) from None
         return int(answer.get("num_received") or 0), int(answer.get("num_invalid_entries") or 0)
 
@@ -203,6 +214,9 @@ class GoogleTarget:
     rate_limited: tuple[type[Exception], ...] = (google_ads_api.RateLimited,)
     poll_seconds = 5.0
     max_poll_seconds = 60.0
+    refresh_days: int | None = 180
+    """Google drops a member 540 days after their last upload (``membershipLifeSpan``): members
+    staying in a list are uploaded again when its last whole upload is this old."""
 
     def __init__(self, api: google_ads_api.GoogleAdsApi | None) -> None:
         self.api = api
@@ -219,12 +233,7 @@ class GoogleTarget:
     def ensure_list(self, ledger: dict[str, Any], save: Callable[[], None]) -> None:
         if ledger.get("audience_id") is None:
             assert self.api is not None
-            ledger["audience_id"] = self._call(
-                lambda api: api.create_user_list(
-                    f"Forecourt {ledger['audience']}",
-                    "Forecourt audience list (queries/audiences/segments.json)",
-                )
-            )
+            ledger["audience_id"] = self._call(lambda api: _new_user_list(api, ledger["audience"]))
             save()
 
     def open(self, audience: str, target: str, operation: str, started_at: str) -> dict[str, Any]:
@@ -247,15 +256,10 @@ class GoogleTarget:
             state["job"] = self._call(lambda api: api.create_job(ledger["audience_id"], GOOGLE_CONSENT))
             save()
         body = _operations(operation, batch, seq)
-        try:
-            answer = self._call(lambda api: api.add_operations(state["job"], body))
-        except Stopped as error:
-            if "INVALID_JOB_STATUS" in str(error):
-                # the job stopped taking operations (it ran, failed or expired): start the operation over
-                state.update(job=None, done=0, ran=False)
-                save()
-            raise
-        refused = google_ads_api.partial_failures(answer)
+        answer = self._call(lambda api: api.add_operations(state["job"], body), state, save)
+        refused = google_ads_api.partial_failures(
+            answer, skip=1 if operation == "replace" and seq == 1 else 0
+        )
         return len(batch) - refused, refused
 
     def close(
@@ -272,17 +276,17 @@ class GoogleTarget:
         if not state["ran"]:
             state["ran"] = True
             save()
-        status, reason = self._call(lambda api: api.job_status(state["job"]))
+        status, reason = self._call(lambda api: api.job_status(state["job"]), state, save)
         if status == "PENDING":
-            self._call(lambda api: api.run_job(state["job"]))
-            status, reason = self._call(lambda api: api.job_status(state["job"]))
+            self._call(lambda api: api.run_job(state["job"]), state, save)
+            status, reason = self._call(lambda api: api.job_status(state["job"]), state, save)
         started, pause = time.monotonic(), self.poll_seconds
         while status not in google_ads_api.JOB_DONE:
             if time.monotonic() - started >= wait:
                 return False
             sleep(pause)
             pause = min(self.max_poll_seconds, pause * 2)
-            status, reason = self._call(lambda api: api.job_status(state["job"]))
+            status, reason = self._call(lambda api: api.job_status(state["job"]), state, save)
         if status == "FAILED":
             state.update(job=None, done=0, ran=False)
             save()
@@ -320,14 +324,40 @@ class GoogleTarget:
         }
         return [(f"{operation}-0000-job", create), (f"{operation}-{seq:04d}", add)]
 
-    def _call(self, call: Callable[[google_ads_api.GoogleAdsApi], Any]) -> Any:
+    def _call(
+        self,
+        call: Callable[[google_ads_api.GoogleAdsApi], Any],
+        state: dict[str, Any] | None = None,
+        save: Callable[[], None] | None = None,
+    ) -> Any:
+        """``call``; with an operation's ``state``, a job Google no longer knows or that no longer
+        takes operations (expired, failed, run) starts the operation over in a new job next run."""
         assert self.api is not None
         try:
             return call(self.api)
         except google_ads_api.RateLimited:
             raise
         except google_ads_api.GoogleAdsError as error:
+            if state is not None and save is not None and error.job_gone and not error.list_gone:
+                state.update(job=None, done=0, ran=False)
+                save()
+                raise Stopped(f"{error}; the next run sends the operation again in a new job") from None
             raise Stopped(str(error), gone=error.list_gone) from None
+
+
+def _new_user_list(api: google_ads_api.GoogleAdsApi, audience: str) -> str:
+    """A new user list for ``audience``; named ``Forecourt <audience>``, or with the time after it
+    when that name is taken (names are unique in an account: a list closed or removed in the Google
+    Ads UI keeps its name)."""
+    description = "Forecourt audience list (queries/audiences/segments.json)"
+    try:
+        return api.create_user_list(f"Forecourt {audience}", description)
+    except google_ads_api.GoogleAdsError as error:
+        if not error.has("NAME_ALREADY_USED"):
+            raise
+    return api.create_user_list(
+        f"Forecourt {audience} {time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}", description
+    )
 
 
 def _operations(operation: str, batch: list[Row], seq: int) -> dict[str, Any]:

@@ -122,7 +122,7 @@ def audiences_build(as_of: str | None, segments_path: Path | None, timeout: floa
         click.echo(json.dumps(summary, indent=2))
         return
     short = {"opted_out_of_sale_or_sharing": "opted out", "global_privacy_control": "GPC",
-             "eea_without_consent": "EEA no consent"}  # fmt: skip
+             "eea_without_consent": "EEA no consent", "consent_denied": "denied"}  # fmt: skip
     emit(
         [{short.get(name, name): value for name, value in row.items()} for row in rows]
         or [{"audience": "(no members)"}],

@@ -323,6 +323,9 @@ class FakeGoogleAds:
                     {"userListError": "INVALID_UPLOAD_KEY_TYPE"},
                     "Customer Match by contact info needs uploadKeyType CONTACT_INFO.",
                 )
+            span = create.get("membershipLifeSpan")
+            if span is not None and not 0 <= int(span) <= 540:
+                raise _bad({"rangeError": "TOO_HIGH"}, "membershipLifeSpan is at most 540 days.")
             if any(existing.name == create["name"] for existing in self.user_lists.values()):
                 raise _bad(
                     {"userListError": "NAME_ALREADY_USED"}, "A user list with this name already exists."
