@@ -373,8 +373,12 @@ def test_google_customer_match_gets_the_consented_members_job_by_job_and_a_crash
         # over in a new job, nobody lost
         fake.user_lists[user_list].members.clear()
 
+        real_run = google_ads_api.GoogleAdsApi.run_job
+
         def dying_run(self: Any, job: str) -> None:
-            raise ConnectionResetError("killed before the run")
+            if fake.jobs[job].user_list == user_list:  # the shared lake has other lists
+                raise ConnectionResetError("killed before the run")
+            real_run(self, job)
 
         monkeypatch.setattr(google_ads_api.GoogleAdsApi, "run_job", dying_run)
         with pytest.raises(ConnectionResetError):
@@ -427,3 +431,25 @@ def test_google_customer_match_gets_the_consented_members_job_by_job_and_a_crash
         created = json.loads((folder / "add-0000-job.json").read_text())["body"]["job"]
         assert created["customerMatchUserListMetadata"]["consent"]["adUserData"] == "GRANTED"
         assert "hesper" not in (folder / "add-0001.json").read_text().lower()
+
+
+def test_two_syncs_of_one_list_never_overwrite_each_others_ledger(local_aws: LocalAws) -> None:
+    from forecourt.audiences import sync
+
+    first, second = sync.load_ledger("race/list", "google"), sync.load_ledger("race/list", "google")
+    sync.save_ledger(first)  # the first to write makes it
+    with pytest.raises(sync.SyncStopped, match="another sync wrote this list's ledger meanwhile"):
+        sync.save_ledger(second)
+    first["history"].append({"snapshot": "a"})
+    sync.save_ledger(first)  # over the version it wrote itself
+    stale = dict(first, **{sync.ETAG: second.get(sync.ETAG) or '"0"'})
+    with pytest.raises(sync.SyncStopped):
+        sync.save_ledger(stale)
+    assert sync.load_ledger("race/list", "google")["history"] == [{"snapshot": "a"}]
+    from forecourt import aws
+    from forecourt.config import settings
+
+    stored = aws.client("s3").get_object(
+        Bucket=settings().lake_bucket, Key=sync.ledger_key("race/list", "google")
+    )
+    assert sync.ETAG not in json.loads(stored["Body"].read())  # the ETag is not part of the ledger

@@ -97,6 +97,12 @@ def new_ledger(audience: str, platform: str = "meta") -> dict[str, Any]:
     }
 
 
+ETAG = "_etag"
+"""Where a loaded ledger keeps its object's ETag (not saved): ``save_ledger`` writes only over the
+version it read, so a second sync on the same list (the CLI while the function runs) stops instead
+of overwriting the other's progress."""
+
+
 def load_ledger(audience: str, platform: str = "meta") -> dict[str, Any]:
     """The list's ledger (``new_ledger`` when it has none)."""
     from forecourt import aws
@@ -104,34 +110,51 @@ def load_ledger(audience: str, platform: str = "meta") -> dict[str, Any]:
 
     s3 = aws.client("s3")
     try:
-        body = s3.get_object(Bucket=settings().lake_bucket, Key=ledger_key(audience, platform))["Body"].read()
+        got = s3.get_object(Bucket=settings().lake_bucket, Key=ledger_key(audience, platform))
     except s3.exceptions.NoSuchKey:
         return new_ledger(audience, platform)
-    return dict(json.loads(body))
+    return dict(json.loads(got["Body"].read())) | {ETAG: got["ETag"]}
 
 
 def ledgers(platform: str = "meta") -> dict[str, dict[str, Any]]:
-    """Every list's ledger on ``platform``, by list (a list gone from the newest snapshot still has one: it is
-    emptied)."""
+    """Every list's ledger on ``platform``, by list (a list gone from the newest snapshot still has
+    one: it is emptied)."""
     from forecourt import aws
     from forecourt.config import settings
 
     s3 = aws.client("s3")
     bucket = settings().lake_bucket
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{LEDGER_PREFIX}{platform}/")
-    keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
-    found = [json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read()) for key in keys]
+    found = []
+    for key in (item["Key"] for page in pages for item in page.get("Contents", [])):
+        got = s3.get_object(Bucket=bucket, Key=key)
+        found.append(dict(json.loads(got["Body"].read())) | {ETAG: got["ETag"]})
     return {ledger["audience"]: ledger for ledger in found}
 
 
 def save_ledger(ledger: dict[str, Any]) -> None:
+    """Write ``ledger`` over the version it was read from (a new one only where there is none);
+    raises SyncStopped when another sync wrote it since."""
+    from botocore.exceptions import ClientError
+
     from forecourt import aws
     from forecourt.config import settings
 
-    body = json.dumps(ledger, indent=1, sort_keys=True).encode()
-    aws.client("s3").put_object(
-        Bucket=settings().lake_bucket, Key=ledger_key(ledger["audience"], ledger["platform"]), Body=body
-    )
+    body = json.dumps({k: v for k, v in ledger.items() if k != ETAG}, indent=1, sort_keys=True).encode()
+    condition = {"IfMatch": ledger[ETAG]} if ledger.get(ETAG) else {"IfNoneMatch": "*"}
+    try:
+        answer = aws.client("s3").put_object(
+            Bucket=settings().lake_bucket, Key=ledger_key(ledger["audience"], ledger["platform"]), Body=body,
+            **condition,
+        )  # fmt: skip
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") not in ("PreconditionFailed", "412"):
+            raise
+        raise SyncStopped(
+            f"{ledger['platform']} {ledger['audience']}: another sync wrote this list's ledger meanwhile; "
+            "this one stops, the other goes on"
+        ) from None
+    ledger[ETAG] = answer["ETag"]
 
 
 def snapshots() -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -97,8 +98,12 @@ def restore(clients: Any, made: LocalResources, state_dir: Path) -> int:
     def write(batch: tuple[str, list[dict[str, Any]]]) -> None:
         # tens of thousands of identity index items after a demo: 25 a request, not one
         pending: dict[str, Any] = {batch[0]: [{"PutRequest": {"Item": item}} for item in batch[1]]}
+        pause = 0.05
         while pending:
             pending = dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+            if pending:
+                time.sleep(pause)
+                pause = min(1.0, pause * 2)
 
     with ThreadPoolExecutor(COPY_THREADS) as pool:
         list(pool.map(write, batches))
