@@ -219,7 +219,7 @@ def test_google_gets_click_and_enhanced_conversions_once(
         assert click["gclid"] == "Cj0KCQiA-conv-gclid-0001" and "userIdentifiers" not in click
         assert click["conversionDateTime"] == "2027-03-12 23:45:00+00:00"
         assert (click["conversionValue"], click["currencyCode"]) == (41250.0, "USD")
-        assert click["consent"] == {"adUserData": "UNSPECIFIED", "adPersonalization": "UNSPECIFIED"}
+        assert click["consent"] == {"adUserData": "UNSPECIFIED"}  # no adPersonalization on a click conversion
         enhanced = orders[("103", _cid(lake, "CV-3", "sold"))]
         assert "gclid" not in enhanced
         assert enhanced["userIdentifiers"] == [

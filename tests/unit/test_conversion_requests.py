@@ -110,7 +110,7 @@ def test_a_gclid_makes_a_click_conversion_and_without_one_identifiers_match() ->
         "conversionAction": action,
         "conversionDateTime": "2027-03-10 15:30:05+00:00",
         "orderId": conversion_id("lead-1", "sold"),
-        "consent": {"adUserData": "UNSPECIFIED", "adPersonalization": "UNSPECIFIED"},
+        "consent": {"adUserData": "UNSPECIFIED"},
         "conversionValue": 38450.0,
         "currencyCode": "USD",
     }
@@ -122,7 +122,7 @@ def test_a_gclid_makes_a_click_conversion_and_without_one_identifiers_match() ->
         {"hashedEmail": EMAIL},
         {"hashedPhoneNumber": hashlib.sha256(b"+13125550137").hexdigest()},
     ]
-    assert enhanced["consent"] == {"adUserData": "GRANTED", "adPersonalization": "DENIED"}
+    assert enhanced["consent"] == {"adUserData": "GRANTED"}  # ad_personalization is not for uploads
     assert "conversionValue" not in enhanced
     assert google_uploads.click_conversion(_row(google_email=None, google_phone=None), action) is None
 
@@ -284,16 +284,19 @@ def test_the_fake_google_upload_enforces_the_contract() -> None:
             "unhashed": {k: v for k, v in good.items() if k != "gclid"}
             | {"orderId": "o-3", "userIdentifiers": [{"hashedEmail": "mary@example.com"}]},
             "consent": {k: v for k, v in good.items() if k != "consent"} | {"orderId": "o-4"},
+            "personalization": good
+            | {"orderId": "o-6", "consent": {"adUserData": "GRANTED", "adPersonalization": "GRANTED"}},
             "currency": {k: v for k, v in good.items() if k != "currencyCode"} | {"orderId": "o-5"},
             "twice": good,
         }
         answer = api.post(":uploadClickConversions", google_uploads.upload_body([good, *bad.values()]))
-        assert google_uploads.outcomes(answer, 7) == [
+        assert google_uploads.outcomes(answer, 8) == [
             "accepted",
             "retry:INVALID_FIELD_VALUES_IN_DATE_TIME",
             "retry:NO_CONVERSION_ACTION_FOUND",
             "refused:INVALID_USER_IDENTIFIER",
             "retry:REQUIRED",
+            "retry:INVALID_INPUT",
             "retry:REQUIRED",
             "retry:DUPLICATE_ORDER_ID",
         ]
