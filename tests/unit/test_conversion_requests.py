@@ -167,6 +167,28 @@ def test_partial_failures_are_read_by_index() -> None:
     assert google_uploads.outcomes({"results": [{}]}, 1) == ["accepted"]
 
 
+def test_a_conversion_failing_with_several_errors_is_one_failure_whatever_their_order() -> None:
+    from forecourt.audiences.google_ads_api import partial_failures
+
+    def error(field: str, index: int, code: str) -> dict[str, Any]:
+        return {
+            "errorCode": {"conversionUploadError": code},
+            "location": {"fieldPathElements": [{"fieldName": field, "index": index}]},
+        }
+
+    def answer(errors: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"partialFailureError": {"code": 3, "details": [{"errors": errors}]}}
+
+    two = [error("conversions", 1, "EXPIRED_EVENT"), error("conversions", 1, "TOO_RECENT_EVENT")]
+    assert google_uploads.outcomes(answer(two), 2) == ["accepted", "refused:EXPIRED_EVENT"]
+    assert google_uploads.outcomes(answer(two[::-1]), 2) == ["accepted", "refused:EXPIRED_EVENT"]
+    done = [error("conversions", 0, "ORDER_ID_ALREADY_IN_USE"), error("conversions", 0, "TOO_RECENT_EVENT")]
+    assert google_uploads.outcomes(answer(done[::-1]), 1) == ["already_recorded"]
+    operations = [error("operations", 0, "INVALID_SHA256_FORMAT"), error("operations", 0, "TOO_MANY"),
+                  error("operations", 3, "INVALID_SHA256_FORMAT")]  # fmt: skip
+    assert partial_failures(answer(operations)) == 2  # two operations failed, with three errors
+
+
 def test_conversion_actions_are_checked() -> None:
     good = {"sold": "customers/1/conversionActions/2"}
     assert google_uploads.checked_actions(good, "here") == good

@@ -239,9 +239,27 @@ def job_operations(kind: str, users: list[dict[str, Any]], remove_all: bool = Fa
 
 
 def partial_failures(answer: dict[str, Any]) -> int:
-    """How many operations Google refused in a partial-failure answer."""
+    """How many operations Google refused in a partial-failure answer: the distinct operation
+    indexes its errors name (one operation can fail with several errors); an error naming no
+    operation counts as one."""
     error = answer.get("partialFailureError") or {}
-    return sum(len(detail.get("errors") or []) for detail in error.get("details") or [])
+    indexes: set[int] = set()
+    unplaced = 0
+    for detail in error.get("details") or []:
+        for item in detail.get("errors") or []:
+            index = _operation_index(item)
+            if index is None:
+                unplaced += 1
+            else:
+                indexes.add(index)
+    return len(indexes) + unplaced
+
+
+def _operation_index(item: dict[str, Any]) -> int | None:
+    for element in (item.get("location") or {}).get("fieldPathElements") or []:
+        if element.get("fieldName") == "operations" and element.get("index") is not None:
+            return int(element["index"])
+    return None
 
 
 def secret_name() -> str:

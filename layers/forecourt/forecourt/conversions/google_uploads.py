@@ -101,22 +101,27 @@ def upload_body(conversions: list[dict[str, Any]]) -> dict[str, Any]:
 
 def outcomes(answer: dict[str, Any], count: int) -> list[str]:
     """What became of each of the ``count`` conversions of a request, by index: ``accepted``,
-    ``already_recorded``, ``refused:<CODE>`` (final) or ``retry:<CODE>`` (sent again next run)."""
-    out = ["accepted"] * count
+    ``already_recorded``, ``refused:<CODE>`` (final) or ``retry:<CODE>`` (sent again next run).
+    A conversion can fail with several errors: it is one failed conversion, whatever their order —
+    already recorded if Google says so, else refused when any error is final (sending it again would
+    fail again), else retried (the first code names it)."""
+    codes: dict[int, list[str]] = {}
     error = answer.get("partialFailureError") or {}
     for detail in error.get("details") or []:
         for item in detail.get("errors") or []:
             index = _index(item)
-            codes = [str(v) for v in (item.get("errorCode") or {}).values()]
-            code = codes[0] if codes else "UNKNOWN"
-            if index is None or not 0 <= index < count:
-                continue
-            if code in DONE_ALREADY:
-                out[index] = "already_recorded"
-            elif code in REFUSED_FOR_GOOD:
-                out[index] = f"refused:{code}"
-            else:
-                out[index] = f"retry:{code}"
+            if index is not None and 0 <= index < count:
+                found = [str(v) for v in (item.get("errorCode") or {}).values()]
+                codes.setdefault(index, []).append(found[0] if found else "UNKNOWN")
+    out = ["accepted"] * count
+    for index, failed in codes.items():
+        final = [code for code in failed if code in REFUSED_FOR_GOOD]
+        if any(code in DONE_ALREADY for code in failed):
+            out[index] = "already_recorded"
+        elif final:
+            out[index] = f"refused:{final[0]}"
+        else:
+            out[index] = f"retry:{failed[0]}"
     return out
 
 
