@@ -109,6 +109,22 @@ def test_the_cli_dry_run_writes_each_platforms_bodies_without_credentials(
     assert "vestergaard" not in answer.output.lower()
 
 
+def test_a_dataset_meta_does_not_know_stops_the_run_and_records_nothing(lake: dict[str, str]) -> None:
+    from forecourt.conversions import ledger, meta_capi, sync
+    from forecourt.local.fake_meta import FakeMeta
+
+    with FakeMeta() as fake:
+        fake.clock = NOW.timestamp
+        fake.dataset_ids = {"998877"}
+        wrong = meta_capi.Dataset(fake.url, "v21.0", "test-token", "111222")  # deleted, or a typo
+        before = ledger.entries("meta")
+        with pytest.raises(sync.SyncStopped, match="does not exist"):
+            sync.run_meta(NOW, wrong, since=SINCE, sleep=lambda _: None)
+        assert len([r for r in fake.requests if r.path.endswith("/events")]) == 1  # not split
+        assert ledger.entries("meta") == before  # nothing recorded as refused: the next run sends all
+        assert fake.datasets == {}
+
+
 def test_meta_gets_each_stage_once_with_the_lead_ad_id_and_a_crash_does_not_double(
     local_aws: LocalAws, lake: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

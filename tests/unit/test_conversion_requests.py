@@ -266,8 +266,9 @@ def test_one_bad_event_does_not_hold_back_the_others() -> None:
     sent: list[list[int]] = []
 
     def send_whole(part: list[Item]) -> dict[str, Any]:
-        if any(item.body["n"] == 3 for item in part):
-            raise MetaError(400, 100, "Invalid parameter")
+        bad = [i for i, item in enumerate(part) if item.body["n"] == 3]
+        if bad:
+            raise MetaError(400, 100, f"(#100) data[{bad[0]}].event_time is more than 7 days in the past")
         sent.append([item.body["n"] for item in part])
         return {"events_received": len(part)}
 
@@ -286,6 +287,38 @@ def test_one_bad_event_does_not_hold_back_the_others() -> None:
 
     with pytest.raises(MetaError):
         send_bisecting(bad_token, batch)
+
+
+def test_an_error_about_the_request_is_never_split_into_refused_events() -> None:
+    from forecourt.audiences.meta_api import MetaError
+    from forecourt.conversions.sync import Item, send_bisecting
+
+    batch = [Item("shard", f"fc-{i}", f"lead-{i}", "shown", {"n": i}) for i in range(4)]
+    calls: list[int] = []
+
+    def no_dataset(part: list[Item]) -> dict[str, Any]:
+        calls.append(len(part))
+        raise MetaError(400, 100, "Unsupported post request. Object with ID '1' does not exist", 33)
+
+    with pytest.raises(MetaError) as gone:
+        send_bisecting(no_dataset, batch)
+    assert gone.value.object_gone and calls == [4]  # not split: every event would fail alone
+
+    def bad_test_code(part: list[Item]) -> dict[str, Any]:
+        calls.append(len(part))
+        raise MetaError(400, 100, "Invalid parameter")  # names no event: about the request
+
+    calls.clear()
+    with pytest.raises(MetaError, match="Invalid parameter"):
+        send_bisecting(bad_test_code, batch)
+    assert calls == [4, 2, 1]  # stopped at the first event that failed alone: nothing refused
+
+    def one_bad(part: list[Item]) -> dict[str, Any]:
+        if any(item.body["n"] == 2 for item in part):
+            raise MetaError(400, 100, "Invalid parameter", 2804030)  # an event's subcode
+        return {"events_received": len(part)}
+
+    assert send_bisecting(one_bad, batch)[0] == ["accepted", "accepted", "refused:100", "accepted"]
 
 
 def test_the_fake_google_upload_enforces_the_contract() -> None:
