@@ -9,11 +9,16 @@
 -- to tell a Meta lead ad's platform_lead_id from another platform's.
 -- A lead with an ad platform's own lead id also has the stage 'lead' at its request time: Meta's CRM
 -- integration wants every stage, the initial lead first (stages.prepare keeps it for Meta lead ads).
-WITH events AS (
+-- An event record's latest version decides, so it is picked before the type and time are looked at:
+-- a sale the CRM later corrected to lost, or whose time it moved before {{since}}, is not read.
+WITH event_versions AS (
     SELECT record_id, dealer_id, lead_id, crm_lead_id, event_type, occurred_at, sale_value,
         row_number() OVER (PARTITION BY record_id ORDER BY received_at DESC, upload_id DESC) AS version
     FROM lead_events
-    WHERE event_type IN ('appointment_set', 'shown', 'sold') AND occurred_at >= {{since}}
+),
+events AS (
+    SELECT * FROM event_versions
+    WHERE version = 1 AND event_type IN ('appointment_set', 'shown', 'sold') AND occurred_at >= {{since}}
 ),
 lead_versions AS (
     SELECT record_id, dealer_id, source_key, requested_at, gclid, fbclid, platform_lead_id,

@@ -306,3 +306,26 @@ def test_a_lead_not_resolved_yet_waits_for_a_later_run(local_aws: LocalAws, lake
     ids = set(after.conversions["conversion_id"].to_pylist())
     assert len(ids - set(before.conversions["conversion_id"].to_pylist())) == 1
     assert all(cid.startswith("fc-") for cid in ids) and conversion_id("x", "shown") not in ids
+
+
+def test_a_crm_correction_is_read_in_its_latest_version(
+    local_aws: LocalAws, lake: dict[str, str], tmp_path: Path
+) -> None:
+    import pyarrow.compute as pc
+    from forecourt.conversions import stages
+
+    def cv3() -> set[str]:
+        rows = stages.read(SINCE)
+        return set(rows.filter(pc.equal(rows["lead_id"], lake["CV-3"]))["stage"].to_pylist())
+
+    assert cv3() >= {"sold", "shown"}
+    corrections = tmp_path / "events_20270316.jsonl"
+    corrections.write_text(
+        '{"event_id":"CVE-09","crm_lead_id":"CV-3","type":"lost","occurred_at":"2027-03-13T15:10:00-06:00",'
+        '"lost_reason":"financing fell through","salesperson":"Luis Ortega"}\n'
+        '{"event_id":"CVE-21","crm_lead_id":"CV-3","type":"shown","occurred_at":"2027-03-01T09:00:00-06:00",'
+        '"salesperson":"Luis Ortega"}\n'
+    )
+    report = local_aws.ingest_file(corrections, "D100", feed="lead-events", arrival=date(2027, 3, 16))
+    assert report.rows_quarantined == 0, report.quarantine_reasons
+    assert cv3() == {"appointment_set"}  # the sale is now lost; the visit moved before since
