@@ -196,6 +196,7 @@ def test_meta_gets_each_stage_once_with_the_lead_ad_id_and_a_crash_does_not_doub
         assert resumed.outcomes == {"accepted": 2} and resumed.already_sent == 9
         assert fake.datasets["998877"].received == 13  # received twice …
         assert len(events) == 11  # … counted once: Meta deduplicates by event_id and event_name
+        assert len(fake.datasets["998877"].counted) == 11
         assert by_id.keys() <= {event_id for event_id, _ in events}
         late_sale = events[(_cid(lake, "CV-2", "sold"), "sold")]
         assert (
@@ -276,7 +277,8 @@ def test_google_gets_click_and_enhanced_conversions_once(
         assert done["google"]["already_sent"] == 10 and done["google"]["outcomes"] == {}
 
         # a dry run writes the exact body (with placeholders for what only the credentials know)
-        s3.delete_object(Bucket=settings().lake_bucket, Key=ledger.shard_key("google", "D100", NOW))
+        for key in [k for k in _keys(s3, settings().lake_bucket) if "/google/dealer=" in k]:
+            s3.delete_object(Bucket=settings().lake_bucket, Key=key)
         dry = sync.run_google(NOW, None, ACTIONS, since=SINCE, dry_run=tmp_path)
         written = json.loads((tmp_path / "google" / "request-0001.json").read_text())
         assert written["path"] == "/<version>/customers/<customer id>:uploadClickConversions"
@@ -329,3 +331,57 @@ def test_a_crm_correction_is_read_in_its_latest_version(
     report = local_aws.ingest_file(corrections, "D100", feed="lead-events", arrival=date(2027, 3, 16))
     assert report.rows_quarantined == 0, report.quarantine_reasons
     assert cv3() == {"appointment_set"}  # the sale is now lost; the visit moved before since
+
+
+def test_a_stage_reported_again_or_retimed_across_a_month_is_not_sent_again(
+    local_aws: LocalAws, lake: dict[str, str], tmp_path: Path
+) -> None:
+    """Meta deduplicates an event_id within 48 hours only: a conversion looked up in another ledger
+    shard than it was recorded in, or read again from a later report, would count twice."""
+    from forecourt.conversions import ledger, meta_capi, sync
+    from forecourt.identity.job import run as resolve
+    from forecourt.local.fake_meta import FakeMeta
+
+    def ingest(name: str, text: str, feed: str, arrival: date) -> None:
+        (tmp_path / name).write_text(text)
+        report = local_aws.ingest_file(tmp_path / name, "D100", feed=feed, arrival=arrival)
+        assert report.rows_quarantined == 0, report.quarantine_reasons
+
+    def event(event_id: str, stage: str, moment: str) -> str:
+        return json.dumps({"event_id": event_id, "crm_lead_id": "CV-8", "type": stage, "occurred_at": moment,
+                           "salesperson": "Amy Chen"}) + "\n"  # fmt: skip
+
+    lead = {"lead_id": "CV-8", "created_at": "2027-02-25T09:00:00-06:00", "source": "Dealer Website",
+            "lead_type": "internet", "provider": "Lakeside Chevrolet website",
+            "customer": {"first_name": "Peregrine", "last_name": "Ashdown",
+                         "email": "peregrine.ashdown@example.com", "phone": "(312) 555-0191", "zip": "60614"},
+            "vehicle": {"year": 2027, "make": "Chevrolet", "model": "Tahoe", "condition": "new"}}  # fmt: skip
+    ingest("leads_20270225.jsonl", json.dumps(lead) + "\n", "jsonl-leads", date(2027, 2, 25))
+    ingest("events_20270227.jsonl", event("CVE-40", "appointment_set", "2027-02-26T10:00:00-06:00")
+           + event("CVE-41", "shown", "2027-02-27T12:00:00-06:00"), "lead-events", date(2027, 2, 27))  # fmt: skip
+    february = datetime(2027, 2, 28, 12, tzinfo=UTC)
+    resolve(february)
+    local_aws.drain_commits()
+    with FakeMeta() as fake:
+        dataset = meta_capi.Dataset(fake.url, "v21.0", "test-token", "998877")
+        fake.clock = february.timestamp
+        first = sync.run_meta(february, dataset, since=datetime(2027, 2, 22, tzinfo=UTC))
+        assert first.outcomes == {"accepted": 2}
+        # the CRM moves the visit three days on, into March, and reports the appointment again
+        ingest("events_20270304.jsonl", event("CVE-41", "shown", "2027-03-02T12:00:00-06:00")
+               + event("CVE-42", "appointment_set", "2027-03-03T10:00:00-06:00"), "lead-events",
+               date(2027, 3, 4))  # fmt: skip
+        march = datetime(2027, 3, 4, 12, tzinfo=UTC)
+        fake.clock = march.timestamp
+        again = sync.run_meta(march, dataset, since=datetime(2027, 3, 1, tzinfo=UTC))
+        assert again.outcomes == {}  # the visit is in the ledger; the appointment is not new
+        assert len(fake.datasets["998877"].counted) == 2 and fake.datasets["998877"].received == 2
+    mine = [e for e in ledger.entries("meta").values() if e["lead_id"] == _lead_of(local_aws, "CV-8")]
+    assert sorted(e["stage"] for e in mine) == ["appointment_set", "shown"]
+
+
+def _lead_of(local_aws: LocalAws, key: str) -> str:
+    from forecourt import catalog
+
+    rows = catalog.load("leads").scan(row_filter=f"source_key == '{key}'").to_arrow()
+    return str(rows["record_id"][0].as_py())

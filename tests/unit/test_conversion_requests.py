@@ -227,6 +227,10 @@ def test_the_fake_capi_enforces_the_contract_and_deduplicates() -> None:
         status, answer = _post(url, {"data": [event, event]} | token)
         assert status == 200 and answer["events_received"] == 2
         assert list(fake.datasets["998877"].events) == [(event["event_id"], "sold")]  # deduplicated
+        later = event | {"event_time": event["event_time"] + 48 * 3600 + 1}  # Meta: within 48 hours only
+        fake.clock = lambda: later["event_time"] + 60
+        assert _post(url, {"data": [later]} | token)[0] == 200
+        assert fake.datasets["998877"].counted == [event, later]
         refusals = {
             "unhashed": event | {"user_data": {"em": ["mary@example.com"]}},
             "old": event | {"event_time": int((MOMENT - timedelta(days=8)).timestamp())},
@@ -239,7 +243,7 @@ def test_the_fake_capi_enforces_the_contract_and_deduplicates() -> None:
             status, answer = _post(url, {"data": [event, bad]} | token)
             assert (status, answer["error"]["code"]) == (400, 100), name
         assert _post(url, {"data": [event] * 1001} | token)[0] == 400
-        assert fake.datasets["998877"].received == 2  # a refused request keeps nothing
+        assert fake.datasets["998877"].received == 3  # a refused request keeps nothing
 
 
 def test_only_a_meta_lead_ads_lead_id_is_sent_as_metas() -> None:

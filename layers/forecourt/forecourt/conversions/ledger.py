@@ -1,10 +1,13 @@
 """What was sent to each platform, per lead and stage: JSON objects in the lake bucket.
 
-``ledger/conversions/<platform>/dealer=<id>/<yyyy-mm>.json`` (the month the stage occurred in) maps
-each conversion id to its lead, stage, outcome (``accepted``, ``already_recorded``,
-``refused:<CODE>``), the run and the time. A conversion in the ledger is never sent again. Shards by
-dealer and month stay small (a dealer's stages of one month) and a run reads only those of the
-stages it considers; the sync sends conversions sorted by dealer and time, so a batch touches few.
+``ledger/conversions/<platform>/dealer=<id>/fc-<h>.json`` (``h``: the first hex digit of the
+conversion id's hash) maps each conversion id to its lead, stage, outcome (``accepted``,
+``already_recorded``, ``refused:<CODE>``), the run and the time. A conversion in the ledger is never
+sent again. The shard is chosen by what never changes for a conversion (the lead's dealer and the
+conversion id, a hash of lead and stage), never by the stage's time: a CRM may correct that time,
+or report the stage again later, and a conversion looked up in another shard than the one it was
+recorded in would be sent again (Meta deduplicates a repeated ``event_id`` only within 48 hours).
+A dealer has at most 16 shards, and a run reads only those of the stages it considers.
 
 ``ledger/conversions/<platform>/runs/<start>.json``: one per run (not dry runs), written when it
 starts and when it ends: counts per outcome and per reason kept back, batches, the platform's
@@ -21,8 +24,15 @@ from typing import Any
 PREFIX = "ledger/conversions/"
 
 
-def shard_key(platform: str, dealer_id: str, occurred_at: datetime) -> str:
-    return f"{PREFIX}{platform}/dealer={dealer_id}/{occurred_at.astimezone(UTC):%Y-%m}.json"
+SHARD_DIGITS = 1
+"""Hex digits of the conversion id that pick a dealer's shard (16 shards a dealer)."""
+
+
+def shard_key(platform: str, dealer_id: str, conversion_id: str) -> str:
+    """The shard that holds ``conversion_id`` (``fc-<hash>``, ``stages.conversion_id``) of a lead of
+    ``dealer_id``: fixed for the conversion, whatever time the CRM reports the stage at."""
+    digits = conversion_id.removeprefix("fc-")[:SHARD_DIGITS]
+    return f"{PREFIX}{platform}/dealer={dealer_id}/fc-{digits}.json"
 
 
 def run_key(platform: str, started_at: datetime) -> str:

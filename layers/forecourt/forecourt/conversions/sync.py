@@ -1,7 +1,7 @@
 """Conversions sync: the lead stages not sent yet, to Meta (CAPI CRM events) or Google Ads (click
 conversions / enhanced conversions for leads), each stage of each lead once.
 
-A run reads the platform's stages that occurred since ``since`` (default: Meta's 7 days, Google's
+A run reads the platform's stages that first occurred since ``since`` (default: Meta's 7 days, Google's
 90), drops the conversions its ledger already holds (``ledger``; before the gate, so a steady run
 reads the records of new conversions' people only), keeps back what the consent gate keeps back
 (``stages.prepare``) and what the platform cannot take (``no_identifiers``, ``in_future``; Meta:
@@ -296,7 +296,7 @@ def _run(
             why = reason or "no_identifiers"
             report.excluded[why] = report.excluded.get(why, 0) + 1
             continue
-        shard = shard_key(platform, row["dealer_id"], row["occurred_at"])
+        shard = shard_key(platform, row["dealer_id"], row["conversion_id"])
         pending.append(Item(shard, row["conversion_id"], row["lead_id"], row["stage"], built))
     batches = [pending[i : i + batch_size] for i in range(0, len(pending), batch_size)]
     if dry_run is not None:
@@ -332,13 +332,14 @@ def _not_in(ledger: Ledger, platform: str, rows: pa.Table) -> pa.Table:
     """The ``rows`` (``stages.read``) whose conversion the ledger does not hold (shards loaded)."""
     from forecourt.conversions.stages import conversion_id
 
+    ids = [
+        conversion_id(lead, stage)
+        for lead, stage in zip(rows["lead_id"].to_pylist(), rows["stage"].to_pylist(), strict=True)
+    ]
     keys = [
-        (shard_key(platform, dealer, moment), conversion_id(lead, stage))
-        for dealer, moment, lead, stage in zip(
-            rows["dealer_id"].to_pylist(), rows["occurred_at"].to_pylist(), rows["lead_id"].to_pylist(),
-            rows["stage"].to_pylist(), strict=True,
-        )
-    ]  # fmt: skip
+        (shard_key(platform, dealer, cid), cid)
+        for dealer, cid in zip(rows["dealer_id"].to_pylist(), ids, strict=True)
+    ]
     ledger.load({shard for shard, _ in keys})
     return rows.filter(pa.array([not ledger.sent(shard, cid) for shard, cid in keys], pa.bool_()))
 
