@@ -385,3 +385,27 @@ def _lead_of(local_aws: LocalAws, key: str) -> str:
 
     rows = catalog.load("leads").scan(row_filter=f"source_key == '{key}'").to_arrow()
     return str(rows["record_id"][0].as_py())
+
+
+def test_month_shards_of_the_earlier_layout_are_folded_in_and_stay_sent(local_aws: LocalAws) -> None:
+    from forecourt import aws
+    from forecourt.config import settings
+    from forecourt.conversions import ledger
+    from forecourt.conversions.stages import conversion_id
+
+    s3, bucket = aws.client("s3"), settings().lake_bucket
+    sold, shown = conversion_id("lead-m", "sold"), conversion_id("lead-m", "shown")
+    entry = {"lead_id": "lead-m", "stage": "sold", "outcome": "accepted", "run": "r", "sent_at": "t"}
+    for month, cid in (("2027-01", sold), ("2027-02", shown)):
+        body = {"platform": "meta", "conversions": {cid: entry}}
+        s3.put_object(
+            Bucket=bucket, Key=f"ledger/conversions/meta/dealer=D977/{month}.json", Body=json.dumps(body)
+        )
+    book = ledger.Ledger("meta")
+    book.load({ledger.shard_key("meta", "D977", sold)})
+    assert book.sent(ledger.shard_key("meta", "D977", sold), sold)
+    again = ledger.Ledger("meta")
+    again.load({ledger.shard_key("meta", "D977", shown)})
+    assert again.sent(ledger.shard_key("meta", "D977", shown), shown)
+    left = [k for k in _keys(s3, bucket) if "/dealer=D977/" in k]
+    assert left and all(k.rsplit("/", 1)[1].startswith("fc-") for k in left)  # the month shards are gone
