@@ -3,17 +3,23 @@
 -- first occurrence (the earliest occurred_at; each event record in its latest version). An event
 -- names its lead by our id (lead_id, the lead's record_id) or by the CRM's own key (crm_lead_id,
 -- the lead's source_key at the same dealer), as speed-to-lead matches them (timings.py).
--- Only events that occurred from {{since}} on are read: a stage first reported before it is not
--- sent (older conversions are past the platforms' windows anyway).
+-- A stage's first occurrence is found over the whole history, and only then are the stages that
+-- first occurred before {{since}} left out: a stage first reported before it and reported again later
+-- is not sent as if it were new (older conversions are past the platforms' windows anyway).
 -- origin: the lead's source as the source system, the provider and the UTM named it, lowercased,
 -- to tell a Meta lead ad's platform_lead_id from another platform's.
 -- A lead with an ad platform's own lead id also has the stage 'lead' at its request time: Meta's CRM
 -- integration wants every stage, the initial lead first (stages.prepare keeps it for Meta lead ads).
-WITH events AS (
+-- An event record's latest version decides, so it is picked before the type and time are looked at:
+-- a sale the CRM later corrected to lost, or whose time it moved, counts as it is now.
+WITH event_versions AS (
     SELECT record_id, dealer_id, lead_id, crm_lead_id, event_type, occurred_at, sale_value,
         row_number() OVER (PARTITION BY record_id ORDER BY received_at DESC, upload_id DESC) AS version
     FROM lead_events
-    WHERE event_type IN ('appointment_set', 'shown', 'sold') AND occurred_at >= {{since}}
+),
+events AS (
+    SELECT * FROM event_versions
+    WHERE version = 1 AND event_type IN ('appointment_set', 'shown', 'sold')
 ),
 lead_versions AS (
     SELECT record_id, dealer_id, source_key, requested_at, gclid, fbclid, platform_lead_id,
@@ -48,7 +54,7 @@ platform_leads AS (
         CAST(NULL AS decimal(12, 2)) AS sale_value, record_id AS event_record_id, dealer_id, requested_at,
         gclid, fbclid, platform_lead_id, origin, email, phone, first_name, last_name, zip, country
     FROM lead_versions
-    WHERE version = 1 AND platform_lead_id IS NOT NULL AND requested_at >= {{since}}
+    WHERE version = 1 AND platform_lead_id IS NOT NULL
 ),
 firsts AS (
     SELECT *, row_number() OVER (PARTITION BY lead_id, stage ORDER BY occurred_at, event_record_id) AS nth
@@ -59,5 +65,5 @@ SELECT f.lead_id, f.stage, f.occurred_at, f.sale_value, f.event_record_id, f.dea
     f.country, p.person_id
 FROM firsts f
 LEFT JOIN person_links p ON p.record_id = f.lead_id
-WHERE f.nth = 1
+WHERE f.nth = 1 AND f.occurred_at >= {{since}}
 ORDER BY f.dealer_id, f.occurred_at, f.lead_id, f.stage

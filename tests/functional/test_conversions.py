@@ -109,6 +109,22 @@ def test_the_cli_dry_run_writes_each_platforms_bodies_without_credentials(
     assert "vestergaard" not in answer.output.lower()
 
 
+def test_a_dataset_meta_does_not_know_stops_the_run_and_records_nothing(lake: dict[str, str]) -> None:
+    from forecourt.conversions import ledger, meta_capi, sync
+    from forecourt.local.fake_meta import FakeMeta
+
+    with FakeMeta() as fake:
+        fake.clock = NOW.timestamp
+        fake.dataset_ids = {"998877"}
+        wrong = meta_capi.Dataset(fake.url, "v21.0", "test-token", "111222")  # deleted, or a typo
+        before = ledger.entries("meta")
+        with pytest.raises(sync.SyncStopped, match="does not exist"):
+            sync.run_meta(NOW, wrong, since=SINCE, sleep=lambda _: None)
+        assert len([r for r in fake.requests if r.path.endswith("/events")]) == 1  # not split
+        assert ledger.entries("meta") == before  # nothing recorded as refused: the next run sends all
+        assert fake.datasets == {}
+
+
 def test_meta_gets_each_stage_once_with_the_lead_ad_id_and_a_crash_does_not_double(
     local_aws: LocalAws, lake: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -180,6 +196,7 @@ def test_meta_gets_each_stage_once_with_the_lead_ad_id_and_a_crash_does_not_doub
         assert resumed.outcomes == {"accepted": 2} and resumed.already_sent == 9
         assert fake.datasets["998877"].received == 13  # received twice …
         assert len(events) == 11  # … counted once: Meta deduplicates by event_id and event_name
+        assert len(fake.datasets["998877"].counted) == 11
         assert by_id.keys() <= {event_id for event_id, _ in events}
         late_sale = events[(_cid(lake, "CV-2", "sold"), "sold")]
         assert (
@@ -219,7 +236,7 @@ def test_google_gets_click_and_enhanced_conversions_once(
         assert click["gclid"] == "Cj0KCQiA-conv-gclid-0001" and "userIdentifiers" not in click
         assert click["conversionDateTime"] == "2027-03-12 23:45:00+00:00"
         assert (click["conversionValue"], click["currencyCode"]) == (41250.0, "USD")
-        assert click["consent"] == {"adUserData": "UNSPECIFIED", "adPersonalization": "UNSPECIFIED"}
+        assert click["consent"] == {"adUserData": "UNSPECIFIED"}  # no adPersonalization on a click conversion
         enhanced = orders[("103", _cid(lake, "CV-3", "sold"))]
         assert "gclid" not in enhanced
         assert enhanced["userIdentifiers"] == [
@@ -260,7 +277,8 @@ def test_google_gets_click_and_enhanced_conversions_once(
         assert done["google"]["already_sent"] == 10 and done["google"]["outcomes"] == {}
 
         # a dry run writes the exact body (with placeholders for what only the credentials know)
-        s3.delete_object(Bucket=settings().lake_bucket, Key=ledger.shard_key("google", "D100", NOW))
+        for key in [k for k in _keys(s3, settings().lake_bucket) if "/google/dealer=" in k]:
+            s3.delete_object(Bucket=settings().lake_bucket, Key=key)
         dry = sync.run_google(NOW, None, ACTIONS, since=SINCE, dry_run=tmp_path)
         written = json.loads((tmp_path / "google" / "request-0001.json").read_text())
         assert written["path"] == "/<version>/customers/<customer id>:uploadClickConversions"
@@ -290,3 +308,104 @@ def test_a_lead_not_resolved_yet_waits_for_a_later_run(local_aws: LocalAws, lake
     ids = set(after.conversions["conversion_id"].to_pylist())
     assert len(ids - set(before.conversions["conversion_id"].to_pylist())) == 1
     assert all(cid.startswith("fc-") for cid in ids) and conversion_id("x", "shown") not in ids
+
+
+def test_a_crm_correction_is_read_in_its_latest_version(
+    local_aws: LocalAws, lake: dict[str, str], tmp_path: Path
+) -> None:
+    import pyarrow.compute as pc
+    from forecourt.conversions import stages
+
+    def cv3() -> set[str]:
+        rows = stages.read(SINCE)
+        return set(rows.filter(pc.equal(rows["lead_id"], lake["CV-3"]))["stage"].to_pylist())
+
+    assert cv3() >= {"sold", "shown"}
+    corrections = tmp_path / "events_20270316.jsonl"
+    corrections.write_text(
+        '{"event_id":"CVE-09","crm_lead_id":"CV-3","type":"lost","occurred_at":"2027-03-13T15:10:00-06:00",'
+        '"lost_reason":"financing fell through","salesperson":"Luis Ortega"}\n'
+        '{"event_id":"CVE-21","crm_lead_id":"CV-3","type":"shown","occurred_at":"2027-03-01T09:00:00-06:00",'
+        '"salesperson":"Luis Ortega"}\n'
+    )
+    report = local_aws.ingest_file(corrections, "D100", feed="lead-events", arrival=date(2027, 3, 16))
+    assert report.rows_quarantined == 0, report.quarantine_reasons
+    assert cv3() == {"appointment_set"}  # the sale is now lost; the visit moved before since
+
+
+def test_a_stage_reported_again_or_retimed_across_a_month_is_not_sent_again(
+    local_aws: LocalAws, lake: dict[str, str], tmp_path: Path
+) -> None:
+    """Meta deduplicates an event_id within 48 hours only: a conversion looked up in another ledger
+    shard than it was recorded in, or read again from a later report, would count twice."""
+    from forecourt.conversions import ledger, meta_capi, sync
+    from forecourt.identity.job import run as resolve
+    from forecourt.local.fake_meta import FakeMeta
+
+    def ingest(name: str, text: str, feed: str, arrival: date) -> None:
+        (tmp_path / name).write_text(text)
+        report = local_aws.ingest_file(tmp_path / name, "D100", feed=feed, arrival=arrival)
+        assert report.rows_quarantined == 0, report.quarantine_reasons
+
+    def event(event_id: str, stage: str, moment: str) -> str:
+        return json.dumps({"event_id": event_id, "crm_lead_id": "CV-8", "type": stage, "occurred_at": moment,
+                           "salesperson": "Amy Chen"}) + "\n"  # fmt: skip
+
+    lead = {"lead_id": "CV-8", "created_at": "2027-02-25T09:00:00-06:00", "source": "Dealer Website",
+            "lead_type": "internet", "provider": "Lakeside Chevrolet website",
+            "customer": {"first_name": "Peregrine", "last_name": "Ashdown",
+                         "email": "peregrine.ashdown@example.com", "phone": "(312) 555-0191", "zip": "60614"},
+            "vehicle": {"year": 2027, "make": "Chevrolet", "model": "Tahoe", "condition": "new"}}  # fmt: skip
+    ingest("leads_20270225.jsonl", json.dumps(lead) + "\n", "jsonl-leads", date(2027, 2, 25))
+    ingest("events_20270227.jsonl", event("CVE-40", "appointment_set", "2027-02-26T10:00:00-06:00")
+           + event("CVE-41", "shown", "2027-02-27T12:00:00-06:00"), "lead-events", date(2027, 2, 27))  # fmt: skip
+    february = datetime(2027, 2, 28, 12, tzinfo=UTC)
+    resolve(february)
+    local_aws.drain_commits()
+    with FakeMeta() as fake:
+        dataset = meta_capi.Dataset(fake.url, "v21.0", "test-token", "998877")
+        fake.clock = february.timestamp
+        first = sync.run_meta(february, dataset, since=datetime(2027, 2, 22, tzinfo=UTC))
+        assert first.outcomes == {"accepted": 2}
+        # the CRM moves the visit three days on, into March, and reports the appointment again
+        ingest("events_20270304.jsonl", event("CVE-41", "shown", "2027-03-02T12:00:00-06:00")
+               + event("CVE-42", "appointment_set", "2027-03-03T10:00:00-06:00"), "lead-events",
+               date(2027, 3, 4))  # fmt: skip
+        march = datetime(2027, 3, 4, 12, tzinfo=UTC)
+        fake.clock = march.timestamp
+        again = sync.run_meta(march, dataset, since=datetime(2027, 3, 1, tzinfo=UTC))
+        assert again.outcomes == {}  # the visit is in the ledger; the appointment is not new
+        assert len(fake.datasets["998877"].counted) == 2 and fake.datasets["998877"].received == 2
+    mine = [e for e in ledger.entries("meta").values() if e["lead_id"] == _lead_of(local_aws, "CV-8")]
+    assert sorted(e["stage"] for e in mine) == ["appointment_set", "shown"]
+
+
+def _lead_of(local_aws: LocalAws, key: str) -> str:
+    from forecourt import catalog
+
+    rows = catalog.load("leads").scan(row_filter=f"source_key == '{key}'").to_arrow()
+    return str(rows["record_id"][0].as_py())
+
+
+def test_month_shards_of_the_earlier_layout_are_folded_in_and_stay_sent(local_aws: LocalAws) -> None:
+    from forecourt import aws
+    from forecourt.config import settings
+    from forecourt.conversions import ledger
+    from forecourt.conversions.stages import conversion_id
+
+    s3, bucket = aws.client("s3"), settings().lake_bucket
+    sold, shown = conversion_id("lead-m", "sold"), conversion_id("lead-m", "shown")
+    entry = {"lead_id": "lead-m", "stage": "sold", "outcome": "accepted", "run": "r", "sent_at": "t"}
+    for month, cid in (("2027-01", sold), ("2027-02", shown)):
+        body = {"platform": "meta", "conversions": {cid: entry}}
+        s3.put_object(
+            Bucket=bucket, Key=f"ledger/conversions/meta/dealer=D977/{month}.json", Body=json.dumps(body)
+        )
+    book = ledger.Ledger("meta")
+    book.load({ledger.shard_key("meta", "D977", sold)})
+    assert book.sent(ledger.shard_key("meta", "D977", sold), sold)
+    again = ledger.Ledger("meta")
+    again.load({ledger.shard_key("meta", "D977", shown)})
+    assert again.sent(ledger.shard_key("meta", "D977", shown), shown)
+    left = [k for k in _keys(s3, bucket) if "/dealer=D977/" in k]
+    assert left and all(k.rsplit("/", 1)[1].startswith("fc-") for k in left)  # the month shards are gone

@@ -110,7 +110,7 @@ def test_a_gclid_makes_a_click_conversion_and_without_one_identifiers_match() ->
         "conversionAction": action,
         "conversionDateTime": "2027-03-10 15:30:05+00:00",
         "orderId": conversion_id("lead-1", "sold"),
-        "consent": {"adUserData": "UNSPECIFIED", "adPersonalization": "UNSPECIFIED"},
+        "consent": {"adUserData": "UNSPECIFIED"},
         "conversionValue": 38450.0,
         "currencyCode": "USD",
     }
@@ -122,7 +122,7 @@ def test_a_gclid_makes_a_click_conversion_and_without_one_identifiers_match() ->
         {"hashedEmail": EMAIL},
         {"hashedPhoneNumber": hashlib.sha256(b"+13125550137").hexdigest()},
     ]
-    assert enhanced["consent"] == {"adUserData": "GRANTED", "adPersonalization": "DENIED"}
+    assert enhanced["consent"] == {"adUserData": "GRANTED"}  # ad_personalization is not for uploads
     assert "conversionValue" not in enhanced
     assert google_uploads.click_conversion(_row(google_email=None, google_phone=None), action) is None
 
@@ -167,6 +167,28 @@ def test_partial_failures_are_read_by_index() -> None:
     assert google_uploads.outcomes({"results": [{}]}, 1) == ["accepted"]
 
 
+def test_a_conversion_failing_with_several_errors_is_one_failure_whatever_their_order() -> None:
+    from forecourt.audiences.google_ads_api import partial_failures
+
+    def error(field: str, index: int, code: str) -> dict[str, Any]:
+        return {
+            "errorCode": {"conversionUploadError": code},
+            "location": {"fieldPathElements": [{"fieldName": field, "index": index}]},
+        }
+
+    def answer(errors: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"partialFailureError": {"code": 3, "details": [{"errors": errors}]}}
+
+    two = [error("conversions", 1, "EXPIRED_EVENT"), error("conversions", 1, "TOO_RECENT_EVENT")]
+    assert google_uploads.outcomes(answer(two), 2) == ["accepted", "refused:EXPIRED_EVENT"]
+    assert google_uploads.outcomes(answer(two[::-1]), 2) == ["accepted", "refused:EXPIRED_EVENT"]
+    done = [error("conversions", 0, "ORDER_ID_ALREADY_IN_USE"), error("conversions", 0, "TOO_RECENT_EVENT")]
+    assert google_uploads.outcomes(answer(done[::-1]), 1) == ["already_recorded"]
+    operations = [error("operations", 0, "INVALID_SHA256_FORMAT"), error("operations", 0, "TOO_MANY"),
+                  error("operations", 3, "INVALID_SHA256_FORMAT")]  # fmt: skip
+    assert partial_failures(answer(operations)) == 2  # two operations failed, with three errors
+
+
 def test_conversion_actions_are_checked() -> None:
     good = {"sold": "customers/1/conversionActions/2"}
     assert google_uploads.checked_actions(good, "here") == good
@@ -205,6 +227,10 @@ def test_the_fake_capi_enforces_the_contract_and_deduplicates() -> None:
         status, answer = _post(url, {"data": [event, event]} | token)
         assert status == 200 and answer["events_received"] == 2
         assert list(fake.datasets["998877"].events) == [(event["event_id"], "sold")]  # deduplicated
+        later = event | {"event_time": event["event_time"] + 48 * 3600 + 1}  # Meta: within 48 hours only
+        fake.clock = lambda: later["event_time"] + 60
+        assert _post(url, {"data": [later]} | token)[0] == 200
+        assert fake.datasets["998877"].counted == [event, later]
         refusals = {
             "unhashed": event | {"user_data": {"em": ["mary@example.com"]}},
             "old": event | {"event_time": int((MOMENT - timedelta(days=8)).timestamp())},
@@ -217,7 +243,7 @@ def test_the_fake_capi_enforces_the_contract_and_deduplicates() -> None:
             status, answer = _post(url, {"data": [event, bad]} | token)
             assert (status, answer["error"]["code"]) == (400, 100), name
         assert _post(url, {"data": [event] * 1001} | token)[0] == 400
-        assert fake.datasets["998877"].received == 2  # a refused request keeps nothing
+        assert fake.datasets["998877"].received == 3  # a refused request keeps nothing
 
 
 def test_only_a_meta_lead_ads_lead_id_is_sent_as_metas() -> None:
@@ -244,8 +270,9 @@ def test_one_bad_event_does_not_hold_back_the_others() -> None:
     sent: list[list[int]] = []
 
     def send_whole(part: list[Item]) -> dict[str, Any]:
-        if any(item.body["n"] == 3 for item in part):
-            raise MetaError(400, 100, "Invalid parameter")
+        bad = [i for i, item in enumerate(part) if item.body["n"] == 3]
+        if bad:
+            raise MetaError(400, 100, f"(#100) data[{bad[0]}].event_time is more than 7 days in the past")
         sent.append([item.body["n"] for item in part])
         return {"events_received": len(part)}
 
@@ -266,6 +293,38 @@ def test_one_bad_event_does_not_hold_back_the_others() -> None:
         send_bisecting(bad_token, batch)
 
 
+def test_an_error_about_the_request_is_never_split_into_refused_events() -> None:
+    from forecourt.audiences.meta_api import MetaError
+    from forecourt.conversions.sync import Item, send_bisecting
+
+    batch = [Item("shard", f"fc-{i}", f"lead-{i}", "shown", {"n": i}) for i in range(4)]
+    calls: list[int] = []
+
+    def no_dataset(part: list[Item]) -> dict[str, Any]:
+        calls.append(len(part))
+        raise MetaError(400, 100, "Unsupported post request. Object with ID '1' does not exist", 33)
+
+    with pytest.raises(MetaError) as gone:
+        send_bisecting(no_dataset, batch)
+    assert gone.value.object_gone and calls == [4]  # not split: every event would fail alone
+
+    def bad_test_code(part: list[Item]) -> dict[str, Any]:
+        calls.append(len(part))
+        raise MetaError(400, 100, "Invalid parameter")  # names no event: about the request
+
+    calls.clear()
+    with pytest.raises(MetaError, match="Invalid parameter"):
+        send_bisecting(bad_test_code, batch)
+    assert calls == [4, 2, 1]  # stopped at the first event that failed alone: nothing refused
+
+    def one_bad(part: list[Item]) -> dict[str, Any]:
+        if any(item.body["n"] == 2 for item in part):
+            raise MetaError(400, 100, "Invalid parameter", 2804030)  # an event's subcode
+        return {"events_received": len(part)}
+
+    assert send_bisecting(one_bad, batch)[0] == ["accepted", "accepted", "refused:100", "accepted"]
+
+
 def test_the_fake_google_upload_enforces_the_contract() -> None:
     from forecourt.audiences.google_ads_api import GoogleAdsApi, GoogleAdsError
     from forecourt.local.fake_google_ads import FakeGoogleAds
@@ -284,16 +343,19 @@ def test_the_fake_google_upload_enforces_the_contract() -> None:
             "unhashed": {k: v for k, v in good.items() if k != "gclid"}
             | {"orderId": "o-3", "userIdentifiers": [{"hashedEmail": "mary@example.com"}]},
             "consent": {k: v for k, v in good.items() if k != "consent"} | {"orderId": "o-4"},
+            "personalization": good
+            | {"orderId": "o-6", "consent": {"adUserData": "GRANTED", "adPersonalization": "GRANTED"}},
             "currency": {k: v for k, v in good.items() if k != "currencyCode"} | {"orderId": "o-5"},
             "twice": good,
         }
         answer = api.post(":uploadClickConversions", google_uploads.upload_body([good, *bad.values()]))
-        assert google_uploads.outcomes(answer, 7) == [
+        assert google_uploads.outcomes(answer, 8) == [
             "accepted",
             "retry:INVALID_FIELD_VALUES_IN_DATE_TIME",
             "retry:NO_CONVERSION_ACTION_FOUND",
             "refused:INVALID_USER_IDENTIFIER",
             "retry:REQUIRED",
+            "retry:INVALID_INPUT",
             "retry:REQUIRED",
             "retry:DUPLICATE_ORDER_ID",
         ]

@@ -244,17 +244,28 @@ def job_operations(kind: str, users: list[dict[str, Any]], remove_all: bool = Fa
 
 
 def partial_failures(answer: dict[str, Any], skip: int = 0) -> int:
-    """How many operations Google refused in a partial-failure answer (distinct operation indexes:
-    one operation may have several errors), leaving out the first ``skip`` operations (a
-    ``removeAll`` in front of the users)."""
+    """How many operations Google refused in a partial-failure answer: the distinct operation
+    indexes its errors name (one operation can fail with several errors), leaving out the first
+    ``skip`` operations (a ``removeAll`` in front of the users); an error naming no operation
+    counts as one."""
     error = answer.get("partialFailureError") or {}
-    failed: set[int | None] = set()
+    indexes: set[int] = set()
+    unplaced = 0
     for detail in error.get("details") or []:
         for item in detail.get("errors") or []:
-            path = (item.get("location") or {}).get("fieldPathElements") or []
-            index = next((e.get("index") for e in path if e.get("fieldName") == "operations"), None)
-            failed.add(None if index is None else int(index))
-    return sum(1 for index in failed if index is None or index >= skip)
+            index = _operation_index(item)
+            if index is None:
+                unplaced += 1
+            else:
+                indexes.add(index)
+    return sum(1 for index in indexes if index >= skip) + unplaced
+
+
+def _operation_index(item: dict[str, Any]) -> int | None:
+    for element in (item.get("location") or {}).get("fieldPathElements") or []:
+        if element.get("fieldName") == "operations" and element.get("index") is not None:
+            return int(element["index"])
+    return None
 
 
 def secret_name() -> str:

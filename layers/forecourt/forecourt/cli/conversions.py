@@ -33,7 +33,8 @@ def conversions() -> None:
 )  # fmt: skip
 @click.option(
     "--since",
-    help="Stages that occurred from this moment on (ISO 8601; default: 7 days for Meta, 90 for Google).",
+    help="Stages whose first occurrence is from this moment on (ISO 8601; default: 7 days for Meta, "
+    "90 for Google).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def conversions_sync(platform: str | None, dry_run: Path | None, since: str | None, as_json: bool) -> None:

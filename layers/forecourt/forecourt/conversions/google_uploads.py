@@ -10,10 +10,11 @@ Each lead stage is one ``ClickConversion`` for the conversion action configured 
 - ``conversionDateTime`` ``yyyy-mm-dd hh:mm:ss+00:00`` (UTC), ``orderId`` the conversion's id (a
   hash of lead and stage; "an order id can only be used for one conversion per conversion action",
   so a resend is refused as ORDER_ID_ALREADY_IN_USE instead of counted twice),
-  ``conversionValue`` and ``currencyCode`` for a sale, and ``consent`` (``adUserData``,
-  ``adPersonalization``: the person's latest stated consents, ``UNSPECIFIED`` when never stated,
-  which only happens outside the EEA: the consent gate keeps back anyone there without both
-  GRANTED).
+  ``conversionValue`` and ``currencyCode`` for a sale, and ``consent`` with ``adUserData`` only (the
+  person's latest stated consent, ``UNSPECIFIED`` when never stated, which only happens outside the
+  EEA: the consent gate keeps back anyone there without both GRANTED). The ``Consent`` message's
+  ``ad_personalization`` "can only be set for OfflineUserDataJobService and UserDataService", so a
+  click conversion never carries it.
 
 A request holds at most 2,000 conversions, with ``partialFailure`` true (as Google says it always
 should): the valid ones are recorded and the others come back in ``partialFailureError`` by index
@@ -55,12 +56,11 @@ def conversion_date_time(moment: datetime) -> str:
     return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S}+00:00"
 
 
-def consent(ad_user_data: str | None, ad_personalization: str | None) -> dict[str, str]:
-    """The ``Consent`` of a conversion from the person's latest stated consents."""
-    return {
-        "adUserData": ad_user_data if ad_user_data in CONSENT else "UNSPECIFIED",
-        "adPersonalization": ad_personalization if ad_personalization in CONSENT else "UNSPECIFIED",
-    }
+def consent(ad_user_data: str | None) -> dict[str, str]:
+    """The ``Consent`` of a click conversion from the person's latest stated ad-user-data consent
+    (``adPersonalization`` is for OfflineUserDataJobService and UserDataService only: the
+    ``Consent`` message of the Google Ads API)."""
+    return {"adUserData": ad_user_data if ad_user_data in CONSENT else "UNSPECIFIED"}
 
 
 def click_conversion(row: dict[str, Any], action: str) -> dict[str, Any] | None:
@@ -82,7 +82,7 @@ def click_conversion(row: dict[str, Any], action: str) -> dict[str, Any] | None:
         "conversionAction": action,
         "conversionDateTime": conversion_date_time(row["occurred_at"]),
         "orderId": row["conversion_id"],
-        "consent": consent(row.get("ad_user_data"), row.get("ad_personalization")),
+        "consent": consent(row.get("ad_user_data")),
     }
     if row["stage"] == "sold" and row.get("sale_value") is not None and row.get("currency"):
         conversion["conversionValue"] = round(float(row["sale_value"]), 2)
@@ -101,22 +101,27 @@ def upload_body(conversions: list[dict[str, Any]]) -> dict[str, Any]:
 
 def outcomes(answer: dict[str, Any], count: int) -> list[str]:
     """What became of each of the ``count`` conversions of a request, by index: ``accepted``,
-    ``already_recorded``, ``refused:<CODE>`` (final) or ``retry:<CODE>`` (sent again next run)."""
-    out = ["accepted"] * count
+    ``already_recorded``, ``refused:<CODE>`` (final) or ``retry:<CODE>`` (sent again next run).
+    A conversion can fail with several errors: it is one failed conversion, whatever their order —
+    already recorded if Google says so, else refused when any error is final (sending it again would
+    fail again), else retried (the first code names it)."""
+    codes: dict[int, list[str]] = {}
     error = answer.get("partialFailureError") or {}
     for detail in error.get("details") or []:
         for item in detail.get("errors") or []:
             index = _index(item)
-            codes = [str(v) for v in (item.get("errorCode") or {}).values()]
-            code = codes[0] if codes else "UNKNOWN"
-            if index is None or not 0 <= index < count:
-                continue
-            if code in DONE_ALREADY:
-                out[index] = "already_recorded"
-            elif code in REFUSED_FOR_GOOD:
-                out[index] = f"refused:{code}"
-            else:
-                out[index] = f"retry:{code}"
+            if index is not None and 0 <= index < count:
+                found = [str(v) for v in (item.get("errorCode") or {}).values()]
+                codes.setdefault(index, []).append(found[0] if found else "UNKNOWN")
+    out = ["accepted"] * count
+    for index, failed in codes.items():
+        final = [code for code in failed if code in REFUSED_FOR_GOOD]
+        if any(code in DONE_ALREADY for code in failed):
+            out[index] = "already_recorded"
+        elif final:
+            out[index] = f"refused:{final[0]}"
+        else:
+            out[index] = f"retry:{failed[0]}"
     return out
 
 

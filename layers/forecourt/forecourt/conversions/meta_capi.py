@@ -10,7 +10,8 @@ put in one (``sendable``). Each event, as the CRM integration documents it:
 - ``event_time``: when it happened, unix seconds (UTC);
 - ``action_source``: ``system_generated``;
 - ``event_id``: the conversion's id (a hash of lead and stage): Meta deduplicates events that share
-  ``event_id`` and ``event_name``, so a resend after a crash counts once;
+  ``event_id`` and ``event_name`` sent within 48 hours of each other, so a resend after a crash
+  counts once (later, only the ledger keeps a conversion from being sent twice);
 - ``user_data``: the hashed identifiers (``em``, ``ph``, ``fn``, ``ln``, ``zp``, ``country``; SHA-256
   lowercase hex, normalized as for custom audiences, ``audiences.meta``) and, for a lead from Meta
   lead ads, Meta's own ``lead_id`` (an integer), the strongest match;

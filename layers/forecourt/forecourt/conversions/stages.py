@@ -65,7 +65,8 @@ class Stages:
 
 
 def read(since: datetime) -> pa.Table:
-    """Every lead stage that occurred from ``since`` on (``stage_events.sql`` on the lake)."""
+    """Every lead stage whose first occurrence (over all history) is from ``since`` on
+    (``stage_events.sql`` on the lake)."""
     from forecourt import analytics, bundled
     from forecourt.enrich.rules import render
 

@@ -1,7 +1,7 @@
 """Conversions sync: the lead stages not sent yet, to Meta (CAPI CRM events) or Google Ads (click
 conversions / enhanced conversions for leads), each stage of each lead once.
 
-A run reads the platform's stages that occurred since ``since`` (default: Meta's 7 days, Google's
+A run reads the platform's stages that first occurred since ``since`` (default: Meta's 7 days, Google's
 90), drops the conversions its ledger already holds (``ledger``; before the gate, so a steady run
 reads the records of new conversions' people only), keeps back what the consent gate keeps back
 (``stages.prepare``) and what the platform cannot take (``no_identifiers``, ``in_future``; Meta:
@@ -12,6 +12,9 @@ the request again next time, under the same deterministic ids (Meta's ``event_id
 ``orderId``), which the platform deduplicates (Google answers ORDER_ID_ALREADY_IN_USE, recorded as
 ``already_recorded``). Rate limits are retried with exponential backoff (2, 4, 8… s); any other
 refusal of a whole request stops the run (``SyncStopped``) with what was acknowledged recorded.
+Meta refuses a whole request for one bad event (error 100): the request is split in halves down to
+that event, which alone is recorded as refused (``send_bisecting``); an error about the request
+itself (subcode 33: the dataset does not exist) is never split and stops the run.
 
 ``dry_run`` writes each request as it would be sent (without credentials) and changes nothing.
 Nothing logged, returned or kept names a person or holds a hash of an identifier.
@@ -20,6 +23,7 @@ Nothing logged, returned or kept names a person or holds a hash of an identifier
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +39,7 @@ from forecourt.conversions.stages import STAGES
 
 if TYPE_CHECKING:
     from forecourt.audiences.google_ads_api import GoogleAdsApi
+    from forecourt.audiences.meta_api import MetaError
 
 PLATFORMS = ("meta", "google")
 MAX_ATTEMPTS = 6
@@ -121,13 +126,32 @@ def run_meta(
                 dry_run, batch_size, sleep)  # fmt: skip
 
 
+EVENT_NAMED = re.compile(r"\bdata\[\d+\]")
+"""A message that names an event of the request (``data[<index>]``)."""
+EVENT_SUBCODES = range(2_804_000, 2_805_000)
+"""Meta's Conversions API subcodes for an event it cannot take (e.g. 2804030, reported with the
+event's index)."""
+
+
+def event_level(error: MetaError) -> bool:
+    """Whether Meta's error 100 is about one event of the request (it names the event, or its
+    subcode is an event's) rather than about the request (subcode 33: the dataset does not exist or
+    the token cannot reach it; a bad ``test_event_code``)."""
+    if error.code != 100 or error.object_gone:
+        return False
+    return bool(EVENT_NAMED.search(str(error))) or error.subcode in EVENT_SUBCODES
+
+
 def send_bisecting(
     send_whole: Callable[[list[Item]], dict[str, Any]], batch: list[Item]
 ) -> tuple[list[str], dict[str, Any]]:
     """Send ``batch`` whole to Meta; when Meta refuses it as invalid (error 100: one bad event fails
     the whole request, and would fail every run after), send each half again, down to the event
-    that is refused alone (``refused:100``, recorded, never sent again) — the others go through.
-    Other errors (rate limits, the token) are raised."""
+    that is refused alone for itself (``refused:100``, recorded, never sent again: ``event_level``)
+    — the others go through. Raised, so that the run stops and records nothing of the batch: rate
+    limits, the token, subcode 33 (the dataset does not exist: never split, every event would fail
+    alone) and an event that fails alone with an error about the request rather than about it
+    (refusing it would discard a good conversion for good)."""
     from forecourt.audiences.meta_api import MetaError, RateLimited
 
     try:
@@ -135,9 +159,11 @@ def send_bisecting(
     except RateLimited:
         raise
     except MetaError as error:
-        if error.code != 100:
+        if error.code != 100 or error.object_gone:
             raise
         if len(batch) == 1:
+            if not event_level(error):
+                raise
             return [f"refused:{error.code}"], {"refused": 1}
     middle = len(batch) // 2
     left, left_answer = send_bisecting(send_whole, batch[:middle])
@@ -270,7 +296,7 @@ def _run(
             why = reason or "no_identifiers"
             report.excluded[why] = report.excluded.get(why, 0) + 1
             continue
-        shard = shard_key(platform, row["dealer_id"], row["occurred_at"])
+        shard = shard_key(platform, row["dealer_id"], row["conversion_id"])
         pending.append(Item(shard, row["conversion_id"], row["lead_id"], row["stage"], built))
     batches = [pending[i : i + batch_size] for i in range(0, len(pending), batch_size)]
     if dry_run is not None:
@@ -306,13 +332,14 @@ def _not_in(ledger: Ledger, platform: str, rows: pa.Table) -> pa.Table:
     """The ``rows`` (``stages.read``) whose conversion the ledger does not hold (shards loaded)."""
     from forecourt.conversions.stages import conversion_id
 
+    ids = [
+        conversion_id(lead, stage)
+        for lead, stage in zip(rows["lead_id"].to_pylist(), rows["stage"].to_pylist(), strict=True)
+    ]
     keys = [
-        (shard_key(platform, dealer, moment), conversion_id(lead, stage))
-        for dealer, moment, lead, stage in zip(
-            rows["dealer_id"].to_pylist(), rows["occurred_at"].to_pylist(), rows["lead_id"].to_pylist(),
-            rows["stage"].to_pylist(), strict=True,
-        )
-    ]  # fmt: skip
+        (shard_key(platform, dealer, cid), cid)
+        for dealer, cid in zip(rows["dealer_id"].to_pylist(), ids, strict=True)
+    ]
     ledger.load({shard for shard, _ in keys})
     return rows.filter(pa.array([not ledger.sent(shard, cid) for shard, cid in keys], pa.bool_()))
 

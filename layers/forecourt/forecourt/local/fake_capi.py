@@ -15,8 +15,12 @@ events, each with
 - optional ``custom_data`` (an object; a ``value`` needs a three-letter ``currency``).
 
 Any violation answers 400 with error code 100 and no event is kept, as Meta does for a bad event.
-Events are kept per dataset and deduplicated by ``event_id`` and ``event_name`` (the first wins):
-``FakeMeta.datasets[<id>].events``; ``received`` counts every event accepted, repeats included.
+Events are kept per dataset and deduplicated by ``event_id`` and ``event_name`` within 48 hours
+only, as Meta documents ("if we find a match between events sent within 48 hours of each other, we
+only consider the first one"); the fake measures the 48 hours by ``event_time``, from the first
+event counted with that id and name. ``FakeMeta.datasets[<id>].events``: the first event of each id
+and name; ``counted``: every event Meta counts (a repeat more than 48 hours from the first counts
+again: a conversion sent twice); ``received`` counts every event accepted, repeats included.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ EVENTS_PATH = re.compile(r"^/v\d+\.\d+/(\d+)/events/?$")
 MAX_EVENTS = 1_000
 MAX_AGE_SECONDS = 7 * 86_400
 MAX_AHEAD_SECONDS = 3_600
+DEDUPLICATION_SECONDS = 48 * 3_600
 ACTION_SOURCES = frozenset(
     {"email", "website", "app", "phone_call", "chat", "physical_store", "system_generated",
      "business_messaging", "other"}
@@ -51,7 +56,17 @@ class Dataset:
     dataset_id: str
     events: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     """(event_id, event_name) → the first event received with them."""
+    counted: list[dict[str, Any]] = field(default_factory=list)
+    """Every event counted as a conversion: the first of each id and name, and any repeat whose
+    ``event_time`` is more than 48 hours from that first one's."""
     received: int = 0
+
+    def keep(self, event: dict[str, Any]) -> None:
+        """Count ``event`` unless it repeats the id and name of one within 48 hours."""
+        key = (str(event["event_id"]), str(event["event_name"]))
+        first = self.events.setdefault(key, event)
+        if first is event or abs(event["event_time"] - first["event_time"]) > DEDUPLICATION_SECONDS:
+            self.counted.append(event)
 
 
 def receive(
@@ -72,7 +87,7 @@ def receive(
         _check(index, event, now)
     dataset = datasets.setdefault(dataset_id, Dataset(dataset_id))
     for event in data:
-        dataset.events.setdefault((str(event["event_id"]), str(event["event_name"])), event)
+        dataset.keep(event)
     dataset.received += len(data)
     return {"events_received": len(data), "messages": [], "fbtrace_id": "A" + secrets.token_hex(10)}
 

@@ -12,7 +12,9 @@ conversion needs
 - a ``gclid``, or ``userIdentifiers`` (1 to 5, each exactly one of ``hashedEmail`` /
   ``hashedPhoneNumber``, 64 lowercase hex: "only hashed_email and hashed_phone_number are supported
   for conversion uploads");
-- ``consent`` with ``adUserData`` and ``adPersonalization`` (GRANTED, DENIED, UNSPECIFIED);
+- ``consent`` with ``adUserData`` (GRANTED, DENIED, UNSPECIFIED) and without ``adPersonalization``
+  ("can only be set for OfflineUserDataJobService and UserDataService": the ``Consent`` message;
+  here it is refused as INVALID_INPUT);
 - ``conversionValue`` only with a three-letter ``currencyCode``.
 
 An ``orderId`` is used once per conversion action: again in a later request → ORDER_ID_ALREADY_IN_USE,
@@ -137,11 +139,13 @@ class ConversionUploads:
             )
         _check_match(conversion)
         consent = conversion.get("consent")
-        if (
-            not isinstance(consent, dict)
-            or not {consent.get("adUserData"), consent.get("adPersonalization")} <= _CONSENT
-        ):
-            raise Refused({"fieldError": "REQUIRED"}, "consent needs adUserData and adPersonalization.")
+        if not isinstance(consent, dict) or consent.get("adUserData") not in _CONSENT:
+            raise Refused({"fieldError": "REQUIRED"}, "consent needs adUserData.")
+        if "adPersonalization" in consent:
+            raise Refused(
+                {"requestError": "INVALID_INPUT"},
+                "adPersonalization can only be set for OfflineUserDataJobService and UserDataService.",
+            )
         if "conversionValue" in conversion and not _CURRENCY.match(str(conversion.get("currencyCode") or "")):
             raise Refused({"fieldError": "REQUIRED"}, "A conversion value needs its ISO 4217 currencyCode.")
         gclid = conversion.get("gclid")

@@ -22,7 +22,9 @@ Errors answer 400 ``{"error": {"message", "type", "code", "error_subcode"?}}``. 
 makes the next requests fail with code 80003 (the custom-audience rate limit).
 
 ``POST /vNN.0/<dataset id>/events``: Conversions API events, checked and kept by ``fake_capi``
-(``datasets``; ``clock`` is the time the fake checks ``event_time`` against).
+(``datasets``; ``clock`` is the time the fake checks ``event_time`` against). When
+``dataset_ids`` names the datasets that exist, any other answers error 100 subcode 33 ("object does
+not exist", as Meta answers a wrong or deleted dataset) for the whole request.
 """
 
 from __future__ import annotations
@@ -120,6 +122,8 @@ class FakeMeta:
         self.datasets: dict[str, fake_capi.Dataset] = {}
         """Conversions API events received per dataset (``fake_capi``)."""
         self.clock: Callable[[], float] = time.time
+        self.dataset_ids: set[str] | None = None
+        """The datasets that exist (None: any id is one)."""
 
     # --- server ------------------------------------------------------------------------------------
 
@@ -235,6 +239,14 @@ class FakeMeta:
             raise MetaError(80003, "There have been too many calls to this ad-account. Wait and try again.")
         events = fake_capi.EVENTS_PATH.match(path)
         if events and method == "POST":
+            if self.dataset_ids is not None and events.group(1) not in self.dataset_ids:
+                raise MetaError(
+                    100,
+                    f"Unsupported post request. Object with ID '{events.group(1)}' does not exist, cannot be "
+                    "loaded due to missing permissions, or does not support this operation",
+                    33,
+                    "GraphMethodException",
+                )
             try:
                 return fake_capi.receive(self.datasets, events.group(1), fields, self.clock())
             except fake_capi.InvalidEvent as error:
