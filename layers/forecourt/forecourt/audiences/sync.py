@@ -278,10 +278,12 @@ def _sync_list(
         flight = ledger.get("in_flight")
         held = sorted(held_now.intersection(members(newest).get(audience, [])))
         in_sync = ledger.get("synced_snapshot") == newest and ledger.get("synced_held_back", []) == held
+        # an erasure took a member's records away: only a replace can take them off the platform
+        in_sync = in_sync and not ledger.get("replace_pending")
         if flight is None and in_sync and not full:
             return done or [ListSync(audience=audience, snapshot=newest)]  # already in sync
         target = flight["snapshot"] if flight else newest
-        mode = bool(flight["full"]) if flight else full
+        mode = bool(flight["full"]) if flight else full or bool(ledger.get("replace_pending"))
         held = flight.get("held_back", []) if flight else held
         previous = ledger.get("synced_snapshot")
         had = effective(previous, ledger.get("synced_held_back", [])) if previous else None
@@ -336,6 +338,8 @@ def _sync_list(
              "received": report.received, "invalid": report.invalid, "resumed": report.resumed}
         )  # fmt: skip
         ledger["synced_snapshot"], ledger["synced_held_back"], ledger["in_flight"] = target, held, None
+        if mode:
+            ledger.pop("replace_pending", None)
         save_ledger(ledger)
         if target == newest:
             return done

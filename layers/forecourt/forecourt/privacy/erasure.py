@@ -1,0 +1,388 @@
+"""Erasure and opt-out (ARCHITECTURE §6 ``erasure``; issue 6): a person asked to be forgotten, or
+not to have their data shared, and the request must reach everywhere their data lives.
+
+An **erasure** (in this order, each step recorded in the request's ledger):
+
+1. *find*: the records whose e-mail or phone columns carry a given identifier (the seeds), the
+   persons ``person_links`` links them to (and ids merged into those), and every record of those
+   persons; ``--person`` starts from the person ids;
+2. *suppress*: the identifiers given, and every e-mail and phone on the person's records that no
+   other person's record carries (a household phone shared with someone else is not suppressed:
+   that would drop the other person's next leads at ingest), go on the suppression list — the
+   audience build and sync keep them back, and ingest quarantines their next rows (``suppressed``);
+3. *audiences*: every platform list whose last synced (or in-flight) snapshot holds the person is
+   marked for a full replace on its next sync (its ledger's ``replace_pending``): once the person's
+   records are gone their hashes cannot be rebuilt for a removal, and a replace leaves the
+   platform with exactly the list without them;
+4. *tables*: their rows are deleted from every curated, derived and operational table that holds
+   them (``TABLES``; quarantine rows by their raw text), through the commit queue (never racing
+   another commit), then old snapshots are expired and the data files only they held deleted, so
+   time travel cannot reach the rows; the ledger records what was left afterwards (zero);
+5. *objects* (``erasure_objects``): raw files rewritten without them, outbound files, upload
+   manifests, identity index items, idempotency records, query results and local state removed.
+
+An **opt-out** of sharing is steps 1-3 only, with reason ``opt_out``: the dealer's own records
+stay, the person leaves every audience (the sync holds suppressed members back and removes them).
+
+Nothing here logs or keeps an identifier: the ledger (``ledger/erasures/<request id>.json`` in the
+lake bucket) holds counts, step results and the request's id, which is a keyed hash. Running a
+request again is idempotent: it finds nothing left and says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+
+LEDGER_PREFIX = "ledger/erasures/"
+PEOPLE_TABLES = ("leads", "visits", "sales")
+"""The curated tables whose rows name a person (e-mail and phone columns; ``person_links``)."""
+EMAIL_COLUMNS = ("email", "alternate_email")
+PHONE_COLUMNS = ("phone", "mobile_phone", "alternate_phone")
+
+
+@dataclass(frozen=True)
+class ErasureRequest:
+    """One request: normalized e-mails, E.164 phones and/or person ids."""
+
+    emails: tuple[str, ...] = ()
+    phones: tuple[str, ...] = ()
+    persons: tuple[str, ...] = ()
+    opt_out: bool = False
+    source: str = ""
+    """The request's ticket id (never an identifier)."""
+
+    @property
+    def reason(self) -> str:
+        return "opt_out" if self.opt_out else "erasure"
+
+
+@dataclass
+class Found:
+    """The person's footprint in the lake."""
+
+    persons: list[str]
+    records: dict[str, list[str]]
+    """Dataset → record ids."""
+    sales_lines: dict[str, list[int]]
+    """Upload id → source lines of the person's sales (their ``sales_finance`` rows)."""
+    quarantined: dict[str, list[int]]
+    """Upload id → source lines of quarantine rows whose raw text names an identifier."""
+    emails: list[str]
+    phones: list[str]
+    shared: int = 0
+    """Identifiers on the person's records that other persons' records carry too (not suppressed)."""
+    uploads: list[str] = field(default_factory=list)
+    """Upload ids of every version of the person's records and of their quarantine rows."""
+
+    @property
+    def record_ids(self) -> list[str]:
+        return sorted({r for ids in self.records.values() for r in ids})
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _in_list(values: Iterable[str]) -> str:
+    return "(" + ", ".join(_literal(v) for v in sorted(set(values))) + ")"
+
+
+def _query(sql: str) -> pa.Table:
+    from forecourt import analytics
+
+    return analytics.run_query(sql).to_arrow()
+
+
+def _records_matching(emails: list[str], phones: list[str]) -> dict[str, list[str]]:
+    """Dataset → record ids whose e-mail or phone columns hold one of these values."""
+    found: dict[str, list[str]] = {}
+    for dataset in PEOPLE_TABLES:
+        terms = [f"{c} IN {_in_list(emails)}" for c in EMAIL_COLUMNS if emails]
+        terms += [f"{c} IN {_in_list(phones)}" for c in PHONE_COLUMNS if phones]
+        if terms:
+            rows = _query(f"SELECT DISTINCT record_id FROM {dataset} WHERE " + " OR ".join(terms))
+            found[dataset] = rows["record_id"].to_pylist()
+    return found
+
+
+def _persons_of(record_ids: list[str], persons: list[str]) -> list[str]:
+    """The persons linked to these records, those given, and the ids merged into any of them."""
+    found = set(persons)
+    if record_ids:
+        linked = _query(
+            f"SELECT DISTINCT person_id FROM person_links WHERE record_id IN {_in_list(record_ids)}"
+        )
+        found |= set(linked["person_id"].to_pylist())
+    if found:
+        merged = _query(f"SELECT DISTINCT person_id FROM persons WHERE merged_into IN {_in_list(found)}")
+        found |= set(merged["person_id"].to_pylist())
+    return sorted(p for p in found if p)
+
+
+def find(request: ErasureRequest) -> Found:
+    """The person's footprint (see the module, step 1). Reads the lake; writes nothing."""
+    seeds = _records_matching(list(request.emails), list(request.phones))
+    persons = _persons_of(sorted({r for ids in seeds.values() for r in ids}), list(request.persons))
+    linked: dict[str, set[str]] = {dataset: set(ids) for dataset, ids in seeds.items()}
+    if persons:
+        links = _query(
+            f"SELECT DISTINCT dataset, record_id FROM person_links WHERE person_id IN {_in_list(persons)}"
+        )
+        for dataset, record in zip(links["dataset"].to_pylist(), links["record_id"].to_pylist(), strict=True):
+            linked.setdefault(dataset, set()).add(record)
+    records = {dataset: sorted(ids) for dataset, ids in linked.items() if ids}
+    emails, phones, uploads = set(request.emails), set(request.phones), set()
+    sales_lines: dict[str, set[int]] = {}
+    for dataset, ids in records.items():
+        columns = ", ".join(("upload_id", "source_line", *EMAIL_COLUMNS, *PHONE_COLUMNS))
+        rows = _query(f"SELECT {columns} FROM {dataset} WHERE record_id IN {_in_list(ids)}")
+        uploads |= set(rows["upload_id"].to_pylist())
+        for column in EMAIL_COLUMNS:
+            emails |= {v for v in rows[column].to_pylist() if v}
+        for column in PHONE_COLUMNS:
+            phones |= {v for v in rows[column].to_pylist() if v}
+        if dataset == "sales":
+            for upload, line in zip(
+                rows["upload_id"].to_pylist(), rows["source_line"].to_pylist(), strict=True
+            ):
+                sales_lines.setdefault(upload, set()).add(line)
+    own_emails, own_phones, shared = _not_shared(sorted(emails), sorted(phones), persons, records, request)
+    quarantined = _quarantined(sorted(emails), sorted(phones))
+    uploads |= set(quarantined)
+    return Found(
+        persons=persons,
+        records=records,
+        sales_lines={u: sorted(lines) for u, lines in sales_lines.items()},
+        quarantined=quarantined,
+        emails=own_emails,
+        phones=own_phones,
+        shared=shared,
+        uploads=sorted(uploads),
+    )
+
+
+def _not_shared(
+    emails: list[str], phones: list[str], persons: list[str], records: dict[str, list[str]],
+    request: ErasureRequest,
+) -> tuple[list[str], list[str], int]:  # fmt: skip
+    """The identifiers to suppress: those given, and those found on the person's records that no
+    record outside them carries; with how many were left out as shared."""
+    ours = {r for ids in records.values() for r in ids}
+    elsewhere = _records_matching(emails, phones)
+    others = {r for ids in elsewhere.values() for r in ids} - ours
+    if not others:
+        return emails, phones, 0
+    shared: set[str] = set()
+    for dataset in PEOPLE_TABLES:
+        columns = ", ".join((*EMAIL_COLUMNS, *PHONE_COLUMNS))
+        rows = _query(f"SELECT {columns} FROM {dataset} WHERE record_id IN {_in_list(others)}")
+        for column in (*EMAIL_COLUMNS, *PHONE_COLUMNS):
+            shared |= {v for v in rows[column].to_pylist() if v}
+    keep_emails = [e for e in emails if e not in shared or e in request.emails]
+    keep_phones = [p for p in phones if p not in shared or p in request.phones]
+    return keep_emails, keep_phones, len(emails) + len(phones) - len(keep_emails) - len(keep_phones)
+
+
+def text_pattern(emails: Iterable[str], phones: Iterable[str]) -> str | None:
+    """A case-insensitive RE2 pattern that finds any of these e-mails, or any of these phones
+    written with separators (``(312) 555-0100``, ``312.555.0100``, ``+1 312 555 0100``), in raw
+    text; None without identifiers."""
+    import phonenumbers
+
+    parts = [re.escape(e) for e in sorted(set(emails))]
+    for phone in sorted(set(phones)):
+        try:
+            national = str(phonenumbers.parse(phone, None).national_number)
+        except phonenumbers.NumberParseException:
+            national = re.sub(r"\D", "", phone)
+        parts.append(r"[^0-9]{0,3}".join(national))
+    return "(?i)(" + "|".join(parts) + ")" if parts else None
+
+
+def _quarantined(emails: list[str], phones: list[str]) -> dict[str, list[int]]:
+    pattern = text_pattern(emails, phones)
+    if pattern is None:
+        return {}
+    rows = _query(
+        "SELECT DISTINCT upload_id, source_line FROM quarantine "
+        f"WHERE raw_record IS NOT NULL AND regexp_like(raw_record, {_literal(pattern)})"
+    )
+    found: dict[str, set[int]] = {}
+    for upload, line in zip(rows["upload_id"].to_pylist(), rows["source_line"].to_pylist(), strict=True):
+        found.setdefault(upload, set()).add(line)
+    return {u: sorted(lines) for u, lines in found.items()}
+
+
+Conditions = list[dict[str, list[Any]]]
+
+
+def table_conditions(found: Found) -> dict[str, Conditions]:
+    """Table → the rows of the person to delete (``catalog.erase_filter``'s conditions); tables
+    with nothing of theirs are left out."""
+    records, persons = found.record_ids, list(found.persons)
+    leads = list(found.records.get("leads", []))
+    by: dict[str, Conditions] = {
+        **{dataset: [{"record_id": list(ids)}] for dataset, ids in found.records.items()},
+        "sales_finance": [
+            {"upload_id": [u], "source_line": list(lines)} for u, lines in found.sales_lines.items()
+        ],
+        "lead_events": [{"lead_id": leads}],
+        "lead_routes": [{"lead_id": leads}],
+        "deliveries": [{"lead_id": leads}],
+        "person_links": [{"record_id": records}, {"person_id": persons}],
+        "persons": [{"person_id": persons}, {"merged_into": persons}],
+        "enriched_leads": [{"record_id": records}, {"person_id": persons}],
+        "lead_tags": [{"record_id": records}, {"person_id": persons}],
+        "audience_members": [{"person_id": persons}],
+        "identity_splits": [{"person_id": persons}, {"left_id": records}, {"right_id": records}],
+        "quarantine": [
+            {"upload_id": [u], "source_line": list(lines)} for u, lines in found.quarantined.items()
+        ],
+    }
+    cleaned = {table: [c for c in conds if all(c.values())] for table, conds in by.items()}
+    return {table: conds for table, conds in cleaned.items() if conds}
+
+
+def remaining(table: str, conditions: Conditions) -> int:
+    """Rows of ``table`` still matching ``conditions`` (through the query engine)."""
+    terms = []
+    for condition in conditions:
+        parts = []
+        for column, values in sorted(condition.items()):
+            listed = ", ".join(str(int(v)) if isinstance(v, int) else _literal(str(v)) for v in values)
+            parts.append(f"{column} IN ({listed})")
+        terms.append("(" + " AND ".join(parts) + ")")
+    if not terms:
+        return 0
+    rows = _query(f"SELECT count(*) AS n FROM {table} WHERE " + " OR ".join(terms))
+    return int(rows["n"][0].as_py())
+
+
+def request_id(request: ErasureRequest, secret: bytes) -> str:
+    """The request's id: a keyed hash of what it names (the same request gets the same id)."""
+    names = sorted([f"email:{e}" for e in request.emails] + [f"phone:{p}" for p in request.phones]
+                   + [f"person:{p}" for p in request.persons])  # fmt: skip
+    digest = hmac.new(secret, "\n".join([request.reason, *names]).encode(), hashlib.sha256).hexdigest()
+    return f"{request.reason.replace('_', '-')}-{digest[:24]}"
+
+
+@dataclass
+class Ledger:
+    """The proof of one request: every step with its target, result and counts."""
+
+    request_id: str
+    mode: str
+    source: str
+    started_at: str
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    finished_at: str | None = None
+
+    def step(self, step: str, target: str, result: str, **counts: int) -> None:
+        self.steps.append({"step": step, "target": target, "result": result, **counts})
+
+    def as_dict(self) -> dict[str, Any]:
+        names = ("request_id", "mode", "source", "started_at", "finished_at", "steps")
+        return {name: getattr(self, name) for name in names}
+
+
+def save_ledger(ledger: Ledger) -> str:
+    """Write the ledger (``ledger/erasures/<request id>.json``); returns its key. A request run
+    again keeps each run's ledger: ``<request id>/<started at>.json``."""
+    from forecourt import aws
+    from forecourt.config import settings
+
+    key = f"{LEDGER_PREFIX}{ledger.request_id}/{ledger.started_at.replace(':', '')}.json"
+    body = json.dumps(ledger.as_dict(), indent=1, sort_keys=True).encode()
+    aws.client("s3").put_object(Bucket=settings().lake_bucket, Key=key, Body=body)
+    return key
+
+
+def mark_audiences(persons: list[str], request: str) -> list[str]:
+    """Flag every platform list whose synced or in-flight snapshot holds one of ``persons`` for a
+    full replace on its next sync (``replace_pending``); returns the lists flagged."""
+    from forecourt.audiences import sync
+
+    if not persons:
+        return []
+    rows = _query(
+        f"SELECT DISTINCT audience, upload_id FROM audience_members WHERE person_id IN {_in_list(persons)}"
+    )
+    held = set(zip(rows["audience"].to_pylist(), rows["upload_id"].to_pylist(), strict=True))
+    flagged = []
+    for audience, ledger in sorted(sync.ledgers().items()):
+        flight = ledger.get("in_flight") or {}
+        snapshots = {ledger.get("synced_snapshot"), flight.get("snapshot")}
+        if any((audience, snapshot) in held for snapshot in snapshots):
+            pending = set(ledger.get("replace_pending") or [])
+            ledger["replace_pending"] = sorted(pending | {request})
+            sync.save_ledger(ledger)
+            flagged.append(audience)
+    return flagged
+
+
+def run(
+    request: ErasureRequest,
+    now: datetime,
+    wait: Callable[[list[Any]], None],
+) -> Ledger:
+    """Carry out ``request`` (see the module) and write its ledger; ``wait`` blocks until the commit
+    requests it is given have landed (the committer applies them). Raises ValueError when the
+    request names nothing."""
+    from forecourt import commits
+    from forecourt.privacy import erasure_objects, suppression
+
+    if not (request.emails or request.phones or request.persons):
+        raise ValueError("nothing to erase: give an e-mail, a phone or a person id")
+    secret = suppression.key(create=True)
+    assert secret is not None
+    ledger = Ledger(request_id(request, secret), request.reason, request.source, now.isoformat())
+    found = find(request)
+    quarantined = sum(len(lines) for lines in found.quarantined.values())
+    ledger.step("find", "lake", "done", persons=len(found.persons), records=len(found.record_ids),
+                quarantined=quarantined, uploads=len(found.uploads))  # fmt: skip
+    if found.emails or found.phones:
+        added = suppression.add(
+            pa.array(found.emails, pa.string()), pa.array(found.phones, pa.string()), request.reason,
+            request.source or ledger.request_id, now,
+        )  # fmt: skip
+        wait([added.request])
+        ledger.step("suppress", "suppressions", "added", emails=added.entries["email"],
+                    phones=added.entries["phone"], shared_not_suppressed=found.shared)  # fmt: skip
+    else:
+        ledger.step("suppress", "suppressions", "nothing to add")
+    if request.opt_out:
+        ledger.step("audiences", "every platform list", "held back from the next sync (suppressed)",
+                    persons=len(found.persons))  # fmt: skip
+    else:
+        flagged = mark_audiences(found.persons, ledger.request_id)
+        ledger.step("audiences", "every platform list", "full replace on the next sync", lists=len(flagged))
+        _erase_tables(found, ledger, wait, commits)
+        erasure_objects.erase(found, ledger)
+    ledger.finished_at = datetime.now(now.tzinfo).isoformat()
+    save_ledger(ledger)
+    return ledger
+
+
+def _erase_tables(found: Found, ledger: Ledger, wait: Callable[[list[Any]], None], commits: Any) -> None:
+    conditions = table_conditions(found)
+    before = {table: remaining(table, conds) for table, conds in conditions.items()}
+    requests = [
+        commits.CommitRequest(table=table, upload_id=ledger.request_id, files=[], erase=conds)
+        for table, conds in sorted(conditions.items())
+    ]
+    if requests:
+        commits.send(requests)
+        wait(requests)
+    for table, conds in sorted(conditions.items()):
+        left = remaining(table, conds)
+        ledger.step("delete", table, "deleted; older snapshots expired" if not left else "rows left",
+                    rows_before=before[table], rows_left=left)  # fmt: skip

@@ -1,0 +1,191 @@
+"""Erasure and opt-out from real dealer files: after ``forecourt privacy erase`` the person has no row
+in any table, no object in the bucket holds their e-mail or phone (Parquet read value by value,
+gzip opened), the fake Meta no longer holds them after a sync, a later file with them is
+suppressed at ingest; an opt-out keeps the dealer's records but takes them off every audience."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+from conftest import LocalAws, committer
+
+# newer than any other test's audience snapshot: the sync here sends this test's snapshot (and the
+# snapshots and sync ledgers this test makes are removed at its end, see ``_own_audiences``)
+AS_OF = datetime(2027, 6, 1, 6, tzinfo=UTC)
+EMAIL = "ottoline.erasmusquayle@example.org"
+PHONE = "+17735550199"
+PHONE_FORMS = ("7735550199", "(773) 555-0199", "773-555-0199", "773.555.0199")
+OTHER_EMAIL = "leopold.vantassel@example.org"
+HEADER = "lead_id,requested_at,lead_source,first_name,last_name,email,mobile_phone,zip,vehicle_year,vehicle_make,vehicle_model,ccpa_opt_out\n"
+LEADS = HEADER + (
+    "ERA-1,2027-05-28T10:00:00-05:00,Dealer Website,Ottoline,Erasmus-Quayle,Ottoline.ErasmusQuayle@Example.org,(773) 555-0199,60601,2027,Chevrolet,Zephyrion,\n"
+    "ERA-2,2027-05-28T11:00:00-05:00,Dealer Website,Leopold,Van Tassel,leopold.vantassel@example.org,(773) 555-0188,60601,2027,Chevrolet,Zephyrion,\n"
+    "ERA-3,not a date,Dealer Website,Ottoline,Erasmus-Quayle,,773.555.0199,60601,2027,Chevrolet,Zephyrion,\n"
+)
+SALES = """DealNumber,CustNo,ContractDate,DeliveryDate,NewUsed,SaleType,FinanceType,StockNo,VIN,Year,MakeName,ModelName,Trim,Odometer,Salesman1Name,BuyerFirstName,BuyerMiddleName,BuyerLastName,CoBuyerFirstName,CoBuyerLastName,BuyerAddress,BuyerCity,BuyerState,BuyerZip,BuyerHomePhone,BuyerBusinessPhone,BuyerCellPhone,BuyerEmail,BlockPhone,BlockEmail,BlockMail,TradeVIN,TradeYear,TradeMake,TradeModel,CashPrice,APR,Term,AmountFinanced,Payment,CashDown,LienHolder,FrontGross,BackGross,FirstPayDate,MaturityDate
+9901,2209901,20270529,20270530,N,Retail,Finance,C27001,1GNSKCKD2TR100001,2027,CHEVROLET,ZEPHYRION,LT,12,"WHITFIELD, DANA",OTTOLINE,,ERASMUS-QUAYLE,,,7 LAKE ST,Chicago,IL,60601,,,773-555-0199,OTTOLINE.ERASMUSQUAYLE@EXAMPLE.ORG,N,N,N,,,,,61895.00,3.9,60,50000.00,955.12,5000.00,GM FINANCIAL,2425.50,1980.00,20270701,20320601
+9902,2209902,20270529,20270530,N,Retail,Finance,C27002,1HGCM82673A004399,2027,CHEVROLET,ZEPHYRION,LT,12,"WHITFIELD, DANA",LEOPOLD,,VAN TASSEL,,,9 LAKE ST,Chicago,IL,60601,,,773-555-0188,LEOPOLD.VANTASSEL@EXAMPLE.ORG,N,N,N,,,,,61895.00,3.9,60,50000.00,955.12,5000.00,GM FINANCIAL,2425.50,1980.00,20270701,20320601
+"""
+
+
+def _query(sql: str) -> list[dict[str, Any]]:
+    from forecourt import analytics
+
+    return analytics.run_query(sql).to_arrow().to_pylist()
+
+
+@contextlib.contextmanager
+def _own_audiences() -> Iterator[None]:
+    """Leave the shared lake's audiences as they were: this test's snapshots and sync ledgers go."""
+    from forecourt import aws, catalog
+    from forecourt.audiences import sync
+    from forecourt.config import settings
+
+    s3, bucket = aws.client("s3"), settings().lake_bucket
+    before_ledgers = {
+        key: s3.get_object(Bucket=bucket, Key=key)["Body"].read() for key in _keys(sync.LEDGER_PREFIX)
+    }
+    before_snapshots = set(sync.snapshots())
+    try:
+        yield
+    finally:
+        ours = sorted(set(sync.snapshots()) - before_snapshots)
+        if ours:
+            catalog.load("audience_members").delete(_in("upload_id", ours))
+        for key in _keys(sync.LEDGER_PREFIX):
+            if key in before_ledgers:
+                s3.put_object(Bucket=bucket, Key=key, Body=before_ledgers[key])
+            else:
+                s3.delete_object(Bucket=bucket, Key=key)
+
+
+def _in(column: str, values: list[str]) -> Any:
+    from pyiceberg.expressions import In
+
+    return In(column, set(values))  # type: ignore[call-arg,arg-type]
+
+
+def _keys(prefix: str = "") -> list[str]:
+    from forecourt import aws
+    from forecourt.config import settings
+
+    pages = (
+        aws.client("s3")
+        .get_paginator("list_objects_v2")
+        .paginate(Bucket=settings().lake_bucket, Prefix=prefix)
+    )
+    return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+
+def _ingest(local_aws: LocalAws, tmp_path: Path, name: str, text: str, feed: str, day: int = 0) -> Any:
+    path = tmp_path / name
+    path.write_text(text)
+    return local_aws.ingest_file(path, "D100", feed=feed, arrival=AS_OF.date() - timedelta(days=3 - day))
+
+
+def _prepare_lake(local_aws: LocalAws, tmp_path: Path) -> dict[str, Any]:
+    """Her lead (and a quarantined one), her deal, resolved, enriched and in a snapshot."""
+    from forecourt.audiences.build import run as build
+    from forecourt.enrich.job import run as enrich
+    from forecourt.identity.job import run as resolve
+
+    leads = _ingest(local_aws, tmp_path, "era_leads.csv", LEADS, "generic-leads")
+    assert (leads.rows_in, leads.rows_curated, leads.rows_quarantined) == (3, 2, 1), leads.quarantine_reasons
+    sales = _ingest(local_aws, tmp_path, "DealExtract_20270529.csv", SALES, "cdk-sales")
+    assert sales.rows_quarantined == 0, (sales.quarantine_reasons, sales.field_issues)
+    resolve(AS_OF)
+    local_aws.drain_commits()
+    enrich(AS_OF)
+    local_aws.drain_commits()
+    build(AS_OF)
+    local_aws.drain_commits()
+    (her,) = _query("SELECT DISTINCT person_id FROM enriched_leads WHERE lead_id = 'ERA-1'")
+    (him,) = _query("SELECT DISTINCT person_id FROM enriched_leads WHERE lead_id = 'ERA-2'")
+    records = [
+        r["record_id"]
+        for r in _query(f"SELECT record_id FROM person_links WHERE person_id = '{her['person_id']}'")
+    ]
+    assert len(records) == 2  # her lead and her deal
+    return {"person": her["person_id"], "other": him["person_id"], "records": records}
+
+
+def _footprint(person: str, records: list[str]) -> dict[str, int]:
+    """Her rows in every table, through the query engine."""
+    from forecourt import schemas
+
+    ids = ", ".join(f"'{r}'" for r in records)
+    checks = {
+        "email": f"lower(email) = '{EMAIL}' OR lower(alternate_email) = '{EMAIL}'",
+        "mobile_phone": f"mobile_phone = '{PHONE}' OR phone = '{PHONE}'",
+        "record_id": f"record_id IN ({ids})",
+        "person_id": f"person_id = '{person}'",
+        "lead_id": f"lead_id IN ({ids}) OR lead_id = 'ERA-1'",
+        "merged_into": f"merged_into = '{person}'",
+        "raw_record": "regexp_like(raw_record, '(?i)erasmus')",
+        "deal_number": "deal_number = '9901'",
+    }
+    counts = {}
+    for name in sorted(schemas.load_all()):
+        columns = set(schemas.get(name).column_names)
+        terms = [f"({sql})" for column, sql in checks.items() if column in columns]
+        if terms:
+            counts[name] = _query(f"SELECT count(*) AS n FROM {name} WHERE " + " OR ".join(terms))[0]["n"]
+    return counts
+
+
+def _erase(*args: str) -> dict[str, Any]:
+    from forecourt.cli import main
+
+    result = CliRunner().invoke(
+        main, ["privacy", "erase", *args, "--source", "ticket ERA", "--timeout", "60", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert EMAIL not in result.output.lower() and "0199" not in result.output
+    (ledger,) = json.loads(result.output)
+    return dict(ledger)
+
+
+def test_an_erased_person_has_no_row_left_in_any_table_and_a_rerun_finds_nothing(
+    local_aws: LocalAws, registered_dealers: dict[str, Any], stack_home: Path, tmp_path: Path
+) -> None:
+    with _own_audiences():
+        lake = _prepare_lake(local_aws, tmp_path)
+        before = _footprint(lake["person"], lake["records"])
+        for table in ("leads", "sales", "sales_finance", "person_links", "persons", "enriched_leads",
+                      "audience_members", "quarantine"):  # fmt: skip
+            assert before[table] > 0, table
+
+        with committer(local_aws):
+            ledger = _erase("--email", EMAIL.upper())
+
+        assert _footprint(lake["person"], lake["records"]) == dict.fromkeys(before, 0)
+        # the other buyer of the same file is untouched
+        assert _query(f"SELECT count(*) AS n FROM persons WHERE person_id = '{lake['other']}'")[0]["n"] == 1
+        assert _query("SELECT count(*) AS n FROM sales_finance WHERE deal_number = '9902'")[0]["n"] == 1
+        steps = {(s["step"], s["target"]): s for s in ledger["steps"]}
+        assert steps[("find", "lake")]["persons"] == 1 and steps[("find", "lake")]["records"] == 2
+        assert steps[("suppress", "suppressions")]["emails"] == 1
+        assert steps[("suppress", "suppressions")]["phones"] == 1
+        assert steps[("delete", "leads")]["rows_left"] == 0 and steps[("delete", "leads")]["rows_before"] == 1
+        assert all(s["rows_left"] == 0 for s in ledger["steps"] if s["step"] == "delete")
+        said = json.dumps(ledger).lower()
+        assert "erasmus" not in said and "0199" not in said and lake["person"] not in said
+
+        # no snapshot left to time-travel to: every table she was in has only its current snapshot
+        from forecourt import catalog
+
+        for table in ("leads", "sales", "sales_finance", "person_links"):
+            assert len(catalog.load(table).snapshots()) == 1, table
+
+        with committer(local_aws):
+            again = _erase("--email", EMAIL)
+        assert again["request_id"] == ledger["request_id"]
+        again_steps = {(s["step"], s["target"]): s for s in again["steps"]}
+        assert again_steps[("find", "lake")]["records"] == 0
+        assert not [s for s in again["steps"] if s["step"] == "delete"]
