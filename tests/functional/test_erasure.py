@@ -183,6 +183,21 @@ def test_an_erased_person_has_no_row_left_in_any_table_and_a_rerun_finds_nothing
         for table in ("leads", "sales", "sales_finance", "person_links"):
             assert len(catalog.load(table).snapshots()) == 1, table
 
+        # a later file with her (a re-sent export, another spelling of her phone) is suppressed at
+        # ingest: her rows never reach a curated table, nothing of them is kept in quarantine
+        resent = HEADER + (
+            "ERA-1,2027-05-28T10:00:00-05:00,Dealer Website,Ottoline,Erasmus-Quayle,,773 555 0199,60601,2027,Chevrolet,Zephyrion,\n"
+            "ERA-4,2027-05-30T10:00:00-05:00,Dealer Website,Ottoline,Erasmus-Quayle,OTTOLINE.ERASMUSQUAYLE@example.org,,60601,2027,Chevrolet,Zephyrion,\n"
+            "ERA-5,2027-05-30T11:00:00-05:00,Dealer Website,Leopold,Van Tassel,leopold.vantassel@example.org,,60601,2027,Chevrolet,Zephyrion,\n"
+        )
+        report = _ingest(local_aws, tmp_path, "era_leads_resent.csv", resent, "generic-leads", day=1)
+        assert (report.rows_in, report.rows_curated, report.rows_quarantined) == (3, 1, 2)
+        assert report.quarantine_reasons == {"suppressed": 2}
+        assert _footprint(lake["person"], lake["records"]) == dict.fromkeys(before, 0)
+        held = _query(f"SELECT raw_record, message FROM quarantine WHERE upload_id = '{report.upload_id}'")
+        assert [r["raw_record"] for r in held] == ["", ""]
+        assert all("erasmus" not in r["message"].lower() for r in held)
+
         with committer(local_aws):
             again = _erase("--email", EMAIL)
         assert again["request_id"] == ledger["request_id"]
