@@ -6,6 +6,9 @@ suppressed at ingest; an opt-out keeps the dealer's records but takes them off e
 from __future__ import annotations
 
 import contextlib
+import gzip
+import hashlib
+import io
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -139,6 +142,72 @@ def _footprint(person: str, records: list[str]) -> dict[str, int]:
     return counts
 
 
+def _needles() -> list[bytes]:
+    """How her e-mail and phone can be written, and their SHA-256 (the identity index's keys)."""
+    forms = [EMAIL, PHONE, *PHONE_FORMS, "773 555 0199"]
+    hashes = [hashlib.sha256(value.encode()).hexdigest() for value in (EMAIL, PHONE)]
+    return [form.lower().encode() for form in (*forms, *hashes)]
+
+
+def _readable(key: str, body: bytes) -> bytes:
+    """An object's content as text to search: Parquet read value by value, gzip opened."""
+    import pyarrow.parquet as pq
+
+    if body[:2] == b"\x1f\x8b":
+        body = gzip.decompress(body)
+    if body[:4] == b"PAR1":
+        table = pq.read_table(io.BytesIO(body))
+        return json.dumps(table.to_pylist(), default=str, ensure_ascii=False).encode()
+    return body
+
+
+def _objects_naming_her() -> list[str]:
+    from forecourt import aws
+    from forecourt.config import settings
+
+    s3, bucket, found = aws.client("s3"), settings().lake_bucket, []
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        for version in page.get("Versions", []):  # every version: the lake bucket is versioned
+            key = version["Key"]
+            body = s3.get_object(Bucket=bucket, Key=key, VersionId=version["VersionId"])["Body"].read()
+            if any(needle in _readable(key, body).lower() for needle in _needles()):
+                found.append(key)
+    return sorted(set(found))
+
+
+def _items_naming_her() -> list[str]:
+    from forecourt import aws
+
+    dynamodb, found = aws.client("dynamodb"), []
+    for table in dynamodb.list_tables()["TableNames"]:
+        for page in dynamodb.get_paginator("scan").paginate(TableName=table):
+            for item in page["Items"]:
+                text = json.dumps(item).lower().encode()
+                if any(needle in text for needle in _needles()):
+                    found.append(table)
+    return found
+
+
+def _raw_rewritten_keeps_the_others_and_is_not_ingested_again(local_aws: LocalAws, request: str) -> None:
+    from forecourt import aws, intake, lake
+    from forecourt.config import settings
+    from forecourt.local.pump import LambdaContext, sqs_event
+
+    bucket = settings().lake_bucket
+    key = lake.raw_key("D100", AS_OF.date() - timedelta(days=3), "era_leads.csv")
+    answer = aws.client("s3").get_object(Bucket=bucket, Key=key)
+    assert answer["Metadata"]["forecourt-erasure"] == request
+    assert answer["Body"].read().decode() == HEADER + LEADS.splitlines(keepends=True)[2]  # Leopold's row
+    uploads = _query("SELECT count(*) AS n FROM uploads")[0]["n"]
+    event = intake.event_for(bucket, key, answer.get("VersionId"))
+    message = {"MessageId": "m-erased", "ReceiptHandle": "r", "Body": json.dumps(event)}
+    result = local_aws.ingest_handler(sqs_event([message], "arn:aws:sqs:us-east-1:000000000000:ingest"),
+                                      LambdaContext("ingest"))  # fmt: skip
+    assert result["batchItemFailures"] == []
+    local_aws.drain_commits()
+    assert _query("SELECT count(*) AS n FROM uploads")[0]["n"] == uploads  # not ingested again
+
+
 def _erase(*args: str) -> dict[str, Any]:
     from forecourt.cli import main
 
@@ -157,6 +226,7 @@ def test_an_erased_person_has_no_row_left_in_any_table_and_a_rerun_finds_nothing
     with _own_audiences():
         lake = _prepare_lake(local_aws, tmp_path)
         before = _footprint(lake["person"], lake["records"])
+        assert _objects_naming_her(), "the scan finds her before the erasure"
         for table in ("leads", "sales", "sales_finance", "person_links", "persons", "enriched_leads",
                       "audience_members", "quarantine"):  # fmt: skip
             assert before[table] > 0, table
@@ -165,6 +235,9 @@ def test_an_erased_person_has_no_row_left_in_any_table_and_a_rerun_finds_nothing
             ledger = _erase("--email", EMAIL.upper())
 
         assert _footprint(lake["person"], lake["records"]) == dict.fromkeys(before, 0)
+        assert _objects_naming_her() == [], _objects_naming_her()
+        assert _items_naming_her() == []
+        _raw_rewritten_keeps_the_others_and_is_not_ingested_again(local_aws, ledger["request_id"])
         # the other buyer of the same file is untouched
         assert _query(f"SELECT count(*) AS n FROM persons WHERE person_id = '{lake['other']}'")[0]["n"] == 1
         assert _query("SELECT count(*) AS n FROM sales_finance WHERE deal_number = '9902'")[0]["n"] == 1

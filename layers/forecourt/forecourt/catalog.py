@@ -330,8 +330,10 @@ def expire_history(table: str) -> int:
     live = files_of(current) if current is not None else set()
     stale = set().union(*(files_of(s) for s in old)) - live
     iceberg_table.maintenance.expire_snapshots().by_ids([s.snapshot_id for s in old]).commit()
-    for path in sorted(stale):
+    for path in sorted(stale):  # every version: the lake bucket is versioned
+        bucket, _, key = path.removeprefix("s3://").partition("/")
         io.delete(path)
+        lake.delete_versions(bucket, key, keep=None)
     return len(stale)
 
 

@@ -82,6 +82,11 @@ class Found:
     """Identifiers on the person's records that other persons' records carry too (not suppressed)."""
     uploads: list[str] = field(default_factory=list)
     """Upload ids of every version of the person's records and of their quarantine rows."""
+    shared_keys: list[str] = field(default_factory=list)
+    """Identity index keys (``email#``/``phone#`` SHA-256) of identifiers they share with others."""
+    lines: dict[str, list[int]] = field(default_factory=dict)
+    """Upload id → source lines (records, XML elements) of the person's records and quarantine rows:
+    what their raw files are rewritten without."""
 
     @property
     def record_ids(self) -> list[str]:
@@ -140,40 +145,46 @@ def find(request: ErasureRequest) -> Found:
         for dataset, record in zip(links["dataset"].to_pylist(), links["record_id"].to_pylist(), strict=True):
             linked.setdefault(dataset, set()).add(record)
     records = {dataset: sorted(ids) for dataset, ids in linked.items() if ids}
-    emails, phones, uploads = set(request.emails), set(request.phones), set()
+    emails, phones = set(request.emails), set(request.phones)
+    lines: dict[str, set[int]] = {}
     sales_lines: dict[str, set[int]] = {}
     for dataset, ids in records.items():
         columns = ", ".join(("upload_id", "source_line", *EMAIL_COLUMNS, *PHONE_COLUMNS))
         rows = _query(f"SELECT {columns} FROM {dataset} WHERE record_id IN {_in_list(ids)}")
-        uploads |= set(rows["upload_id"].to_pylist())
-        for column in EMAIL_COLUMNS:
-            emails |= {v for v in rows[column].to_pylist() if v}
-        for column in PHONE_COLUMNS:
-            phones |= {v for v in rows[column].to_pylist() if v}
-        if dataset == "sales":
-            for upload, line in zip(
-                rows["upload_id"].to_pylist(), rows["source_line"].to_pylist(), strict=True
-            ):
+        emails |= _values(rows, EMAIL_COLUMNS)
+        phones |= _values(rows, PHONE_COLUMNS)
+        for upload, line in zip(rows["upload_id"].to_pylist(), rows["source_line"].to_pylist(), strict=True):
+            lines.setdefault(upload, set()).add(line)
+            if dataset == "sales":
                 sales_lines.setdefault(upload, set()).add(line)
-    own_emails, own_phones, shared = _not_shared(sorted(emails), sorted(phones), persons, records, request)
+    own_emails, own_phones, shared = _not_shared(sorted(emails), sorted(phones), records, request)
     quarantined = _quarantined(sorted(emails), sorted(phones))
-    uploads |= set(quarantined)
+    for upload, quarantine_lines in quarantined.items():
+        lines.setdefault(upload, set()).update(quarantine_lines)
     return Found(
         persons=persons,
         records=records,
-        sales_lines={u: sorted(lines) for u, lines in sales_lines.items()},
+        sales_lines={upload: sorted(found) for upload, found in sales_lines.items()},
         quarantined=quarantined,
         emails=own_emails,
         phones=own_phones,
         shared=shared,
-        uploads=sorted(uploads),
+        uploads=sorted(lines),
+        lines={upload: sorted(found) for upload, found in lines.items()},
+        shared_keys=sorted(
+            [f"email#{hashlib.sha256(e.encode()).hexdigest()}" for e in emails - set(own_emails)]
+            + [f"phone#{hashlib.sha256(p.encode()).hexdigest()}" for p in phones - set(own_phones)]
+        ),
     )
 
 
+def _values(rows: pa.Table, columns: Iterable[str]) -> set[str]:
+    return {value for column in columns for value in rows[column].to_pylist() if value}
+
+
 def _not_shared(
-    emails: list[str], phones: list[str], persons: list[str], records: dict[str, list[str]],
-    request: ErasureRequest,
-) -> tuple[list[str], list[str], int]:  # fmt: skip
+    emails: list[str], phones: list[str], records: dict[str, list[str]], request: ErasureRequest
+) -> tuple[list[str], list[str], int]:
     """The identifiers to suppress: those given, and those found on the person's records that no
     record outside them carries; with how many were left out as shared."""
     ours = {r for ids in records.values() for r in ids}
@@ -185,8 +196,7 @@ def _not_shared(
     for dataset in PEOPLE_TABLES:
         columns = ", ".join((*EMAIL_COLUMNS, *PHONE_COLUMNS))
         rows = _query(f"SELECT {columns} FROM {dataset} WHERE record_id IN {_in_list(others)}")
-        for column in (*EMAIL_COLUMNS, *PHONE_COLUMNS):
-            shared |= {v for v in rows[column].to_pylist() if v}
+        shared |= _values(rows, (*EMAIL_COLUMNS, *PHONE_COLUMNS))
     keep_emails = [e for e in emails if e not in shared or e in request.emails]
     keep_phones = [p for p in phones if p not in shared or p in request.phones]
     return keep_emails, keep_phones, len(emails) + len(phones) - len(keep_emails) - len(keep_phones)
@@ -218,7 +228,9 @@ def _quarantined(emails: list[str], phones: list[str]) -> dict[str, list[int]]:
     )
     found: dict[str, set[int]] = {}
     for upload, line in zip(rows["upload_id"].to_pylist(), rows["source_line"].to_pylist(), strict=True):
-        found.setdefault(upload, set()).add(line)
+        found.setdefault(upload, set())
+        if line is not None:
+            found[upload].add(line)
     return {u: sorted(lines) for u, lines in found.items()}
 
 
