@@ -30,7 +30,9 @@ LEADS = HEADER + (
     "ERA-1,2027-05-28T10:00:00-05:00,Dealer Website,Ottoline,Erasmus-Quayle,Ottoline.ErasmusQuayle@Example.org,(773) 555-0199,60601,2027,Chevrolet,Zephyrion,\n"
     "ERA-2,2027-05-28T11:00:00-05:00,Dealer Website,Leopold,Van Tassel,leopold.vantassel@example.org,(773) 555-0188,60601,2027,Chevrolet,Zephyrion,\n"
     "ERA-3,not a date,Dealer Website,Ottoline,Erasmus-Quayle,,773.555.0199,60601,2027,Chevrolet,Zephyrion,\n"
+    "ERA-6,2027-05-28T12:00:00-05:00,Dealer Website,Perpetua,Ormsby-Hale,perpetua.ormsbyhale@example.org,(773) 555-0166,60601,2027,Chevrolet,Zephyrion,\n"
 )
+OPTED_OUT = "perpetua.ormsbyhale@example.org"
 SALES = """DealNumber,CustNo,ContractDate,DeliveryDate,NewUsed,SaleType,FinanceType,StockNo,VIN,Year,MakeName,ModelName,Trim,Odometer,Salesman1Name,BuyerFirstName,BuyerMiddleName,BuyerLastName,CoBuyerFirstName,CoBuyerLastName,BuyerAddress,BuyerCity,BuyerState,BuyerZip,BuyerHomePhone,BuyerBusinessPhone,BuyerCellPhone,BuyerEmail,BlockPhone,BlockEmail,BlockMail,TradeVIN,TradeYear,TradeMake,TradeModel,CashPrice,APR,Term,AmountFinanced,Payment,CashDown,LienHolder,FrontGross,BackGross,FirstPayDate,MaturityDate
 9901,2209901,20270529,20270530,N,Retail,Finance,C27001,1GNSKCKD2TR100001,2027,CHEVROLET,ZEPHYRION,LT,12,"WHITFIELD, DANA",OTTOLINE,,ERASMUS-QUAYLE,,,7 LAKE ST,Chicago,IL,60601,,,773-555-0199,OTTOLINE.ERASMUSQUAYLE@EXAMPLE.ORG,N,N,N,,,,,61895.00,3.9,60,50000.00,955.12,5000.00,GM FINANCIAL,2425.50,1980.00,20270701,20320601
 9902,2209902,20270529,20270530,N,Retail,Finance,C27002,1HGCM82673A004399,2027,CHEVROLET,ZEPHYRION,LT,12,"WHITFIELD, DANA",LEOPOLD,,VAN TASSEL,,,9 LAKE ST,Chicago,IL,60601,,,773-555-0188,LEOPOLD.VANTASSEL@EXAMPLE.ORG,N,N,N,,,,,61895.00,3.9,60,50000.00,955.12,5000.00,GM FINANCIAL,2425.50,1980.00,20270701,20320601
@@ -55,6 +57,8 @@ def _own_audiences() -> Iterator[None]:
         key: s3.get_object(Bucket=bucket, Key=key)["Body"].read() for key in _keys(sync.LEDGER_PREFIX)
     }
     before_snapshots = set(sync.snapshots())
+    for key in before_ledgers:  # lists synced to another test's fake Meta: this test's starts afresh
+        s3.delete_object(Bucket=bucket, Key=key)
     try:
         yield
     finally:
@@ -99,7 +103,7 @@ def _prepare_lake(local_aws: LocalAws, tmp_path: Path) -> dict[str, Any]:
     from forecourt.identity.job import run as resolve
 
     leads = _ingest(local_aws, tmp_path, "era_leads.csv", LEADS, "generic-leads")
-    assert (leads.rows_in, leads.rows_curated, leads.rows_quarantined) == (3, 2, 1), leads.quarantine_reasons
+    assert (leads.rows_in, leads.rows_curated, leads.rows_quarantined) == (4, 3, 1), leads.quarantine_reasons
     sales = _ingest(local_aws, tmp_path, "DealExtract_20270529.csv", SALES, "cdk-sales")
     assert sales.rows_quarantined == 0, (sales.quarantine_reasons, sales.field_issues)
     resolve(AS_OF)
@@ -197,7 +201,8 @@ def _raw_rewritten_keeps_the_others_and_is_not_ingested_again(local_aws: LocalAw
     key = lake.raw_key("D100", AS_OF.date() - timedelta(days=3), "era_leads.csv")
     answer = aws.client("s3").get_object(Bucket=bucket, Key=key)
     assert answer["Metadata"]["forecourt-erasure"] == request
-    assert answer["Body"].read().decode() == HEADER + LEADS.splitlines(keepends=True)[2]  # Leopold's row
+    rows = LEADS.splitlines(keepends=True)
+    assert answer["Body"].read().decode() == HEADER + rows[2] + rows[4]  # Leopold's and Perpetua's rows
     uploads = _query("SELECT count(*) AS n FROM uploads")[0]["n"]
     event = intake.event_for(bucket, key, answer.get("VersionId"))
     message = {"MessageId": "m-erased", "ReceiptHandle": "r", "Body": json.dumps(event)}
@@ -208,6 +213,19 @@ def _raw_rewritten_keeps_the_others_and_is_not_ingested_again(local_aws: LocalAw
     assert _query("SELECT count(*) AS n FROM uploads")[0]["n"] == uploads  # not ingested again
 
 
+def _sha(email: str) -> str:
+    return hashlib.sha256(email.encode()).hexdigest()
+
+
+def _emails(fake: Any) -> set[str]:
+    """The e-mail hashes of every audience on the fake Meta."""
+    return {
+        dict(member).get("EMAIL", "")
+        for audience in list(fake.audiences)
+        for member in fake.members(audience)
+    }
+
+
 def _erase(*args: str) -> dict[str, Any]:
     from forecourt.cli import main
 
@@ -216,6 +234,7 @@ def _erase(*args: str) -> dict[str, Any]:
     )
     assert result.exit_code == 0, result.output
     assert EMAIL not in result.output.lower() and "0199" not in result.output
+    assert OPTED_OUT not in result.output.lower()
     (ledger,) = json.loads(result.output)
     return dict(ledger)
 
@@ -223,7 +242,11 @@ def _erase(*args: str) -> dict[str, Any]:
 def test_an_erased_person_has_no_row_left_in_any_table_and_a_rerun_finds_nothing(
     local_aws: LocalAws, registered_dealers: dict[str, Any], stack_home: Path, tmp_path: Path
 ) -> None:
-    with _own_audiences():
+    from forecourt.audiences import sync
+    from forecourt.audiences.meta_api import MetaApi
+    from forecourt.local.fake_meta import FakeMeta
+
+    with _own_audiences(), contextlib.ExitStack() as stack:
         lake = _prepare_lake(local_aws, tmp_path)
         before = _footprint(lake["person"], lake["records"])
         assert _objects_naming_her(), "the scan finds her before the erasure"
@@ -231,10 +254,33 @@ def test_an_erased_person_has_no_row_left_in_any_table_and_a_rerun_finds_nothing
                       "audience_members", "quarantine"):  # fmt: skip
             assert before[table] > 0, table
 
+        fake = stack.enter_context(FakeMeta())
+        api = MetaApi(fake.url, "v21.0", "test-token", "act_1234")
+        sync.run(AS_OF, api)
+        on_meta = _emails(fake)
+        assert {_sha(EMAIL), _sha(OTHER_EMAIL), _sha(OPTED_OUT)} <= on_meta
+
         with committer(local_aws):
             ledger = _erase("--email", EMAIL.upper())
+            opted = _erase("--email", OPTED_OUT, "--opt-out")
 
         assert _footprint(lake["person"], lake["records"]) == dict.fromkeys(before, 0)
+        # the next sync takes both off Meta: the erased one by a full replace, the opted-out one held back
+        synced = sync.run(AS_OF, api)
+        assert any(r.operations.get("replace") for r in synced)  # the lists that held the erased one
+        assert any(r.operations.get("remove") for r in synced)  # the opted-out one, held back
+        on_meta = _emails(fake)
+        assert _sha(OTHER_EMAIL) in on_meta and not {_sha(EMAIL), _sha(OPTED_OUT)} & on_meta
+        assert not [name for name, ledger in sync.ledgers().items() if ledger.get("replace_pending")]
+        # the opt-out kept the dealer's records of her, and suppressed her from sharing only
+        assert _query(f"SELECT count(*) AS n FROM leads WHERE email = '{OPTED_OUT}'")[0]["n"] == 1
+        assert [s["result"] for s in opted["steps"] if s["step"] == "audiences"] == [
+            "held back from the next sync (suppressed)"
+        ]
+        assert not [s for s in opted["steps"] if s["step"] in ("delete", "raw")]
+        reasons = _query("SELECT DISTINCT reason FROM suppressions WHERE source = 'ticket ERA'")
+        assert {r["reason"] for r in reasons} == {"erasure", "opt_out"}
+
         assert _objects_naming_her() == [], _objects_naming_her()
         assert _items_naming_her() == []
         _raw_rewritten_keeps_the_others_and_is_not_ingested_again(local_aws, ledger["request_id"])
