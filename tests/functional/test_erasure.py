@@ -287,6 +287,15 @@ def test_an_erased_person_has_no_row_left_in_any_table_and_a_rerun_finds_nothing
         # the other buyer of the same file is untouched
         assert _query(f"SELECT count(*) AS n FROM persons WHERE person_id = '{lake['other']}'")[0]["n"] == 1
         assert _query("SELECT count(*) AS n FROM sales_finance WHERE deal_number = '9902'")[0]["n"] == 1
+        # the ledger, as a table too: every step of the run, each delete proven by zero rows left
+        logged = _query(
+            f"SELECT step, target, rows_left FROM erasures WHERE request_id = '{ledger['request_id']}' "
+            "ORDER BY step_number"
+        )
+        assert [(r["step"], r["target"]) for r in logged] == [
+            (s["step"], s["target"]) for s in ledger["steps"]
+        ]
+        assert {r["rows_left"] for r in logged if r["step"] == "delete"} == {0}
         steps = {(s["step"], s["target"]): s for s in ledger["steps"]}
         assert steps[("find", "lake")]["persons"] == 1 and steps[("find", "lake")]["records"] == 2
         assert steps[("suppress", "suppressions")]["emails"] == 1

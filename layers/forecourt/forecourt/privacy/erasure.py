@@ -306,16 +306,40 @@ class Ledger:
         return {name: getattr(self, name) for name in names}
 
 
-def save_ledger(ledger: Ledger) -> str:
-    """Write the ledger (``ledger/erasures/<request id>.json``); returns its key. A request run
-    again keeps each run's ledger: ``<request id>/<started at>.json``."""
-    from forecourt import aws
+def save_ledger(ledger: Ledger, now: datetime) -> Any:
+    """Write the ledger: as JSON (``ledger/erasures/<request id>/<started at>.json``: a request run
+    again keeps each run's) and as rows of the ``erasures`` table; returns that commit's request."""
+    from forecourt import aws, commits
     from forecourt.config import settings
+    from forecourt.lake import stable_hash
 
+    # distinct in its first 16 characters: Iceberg keeps string bounds that long, and a commit is
+    # found landed by its upload id's files (``commits.landed``)
+    run = f"{stable_hash(ledger.request_id, ledger.started_at)[:16]}-{ledger.request_id}"
     key = f"{LEDGER_PREFIX}{ledger.request_id}/{ledger.started_at.replace(':', '')}.json"
     body = json.dumps(ledger.as_dict(), indent=1, sort_keys=True).encode()
     aws.client("s3").put_object(Bucket=settings().lake_bucket, Key=key, Body=body)
-    return key
+    started = datetime.fromisoformat(ledger.started_at)
+    rows = []
+    for number, step in enumerate(ledger.steps, 1):
+        counts = {k: v for k, v in step.items() if k not in ("step", "target", "result")}
+        rows.append(
+            {
+                "upload_id": run,
+                "request_id": ledger.request_id,
+                "mode": ledger.mode,
+                "source": ledger.source,
+                "step_number": number,
+                "step": step["step"],
+                "target": step["target"],
+                "result": step["result"],
+                "counts": json.dumps(counts, sort_keys=True) if counts else None,
+                "rows_left": counts.get("rows_left"),
+                "started_at": started,
+                "received_at": now,
+            }
+        )
+    return commits.append_records("erasures", rows, run, now.date())
 
 
 def mark_audiences(persons: list[str], request: str) -> list[str]:
@@ -379,8 +403,9 @@ def run(
         ledger.step("audiences", "every platform list", "full replace on the next sync", lists=len(flagged))
         _erase_tables(found, ledger, wait, commits)
         erasure_objects.erase(found, ledger)
-    ledger.finished_at = datetime.now(now.tzinfo).isoformat()
-    save_ledger(ledger)
+    finished = datetime.now(now.tzinfo).replace(microsecond=0)
+    ledger.finished_at = finished.isoformat()
+    wait([save_ledger(ledger, finished)])
     return ledger
 
 
