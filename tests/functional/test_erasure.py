@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 from conftest import LocalAws, committer
 
@@ -332,3 +333,39 @@ def test_an_erased_person_has_no_row_left_in_any_table_and_a_rerun_finds_nothing
         again_steps = {(s["step"], s["target"]): s for s in again["steps"]}
         assert again_steps[("find", "lake")]["records"] == 0
         assert not [s for s in again["steps"] if s["step"] == "delete"]
+
+
+def test_a_request_object_is_carried_out_by_the_erasure_function_and_then_deleted(
+    local_aws: LocalAws, registered_dealers: dict[str, Any], stack_home: Path, tmp_path: Path
+) -> None:
+    from forecourt import aws
+    from forecourt.config import settings
+    from forecourt.local.pump import LambdaContext, load_handler
+    from forecourt.privacy import erasure
+
+    email = "barnabas.quillfeather@example.net"
+    row = f"ERA-9,2027-05-28T10:00:00-05:00,Dealer Website,Barnabas,Quillfeather,{email},,60601,2027,Chevrolet,Quasar,\n"
+    _ingest(local_aws, tmp_path, "era_request_leads.csv", HEADER + row, "generic-leads")
+    assert _query(f"SELECT count(*) AS n FROM leads WHERE email = '{email}'")[0]["n"] == 1
+    s3, bucket = aws.client("s3"), settings().lake_bucket
+    handler = load_handler("erasure")
+
+    def invoke(key: str) -> Any:
+        event = {"detail-type": "Object Created", "source": "aws.s3",
+                 "detail": {"bucket": {"name": bucket}, "object": {"key": key}}}  # fmt: skip
+        with committer(local_aws):
+            return handler(event, LambdaContext("erasure"))
+
+    bad = f"{erasure.REQUEST_PREFIX}bad.json"
+    s3.put_object(Bucket=bucket, Key=bad, Body=json.dumps({"source": "DSR-9", "emails": ["not-an-email"]}))
+    with pytest.raises(ValueError, match=r"emails\[0\]") as refused:
+        invoke(bad)
+    assert "not-an-email" not in str(refused.value)
+
+    key = f"{erasure.REQUEST_PREFIX}DSR-9.json"
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps({"source": "DSR-9", "emails": [email.upper()]}))
+    done = invoke(key)
+    assert done["mode"] == "erasure" and "quillfeather" not in json.dumps(done).lower()
+    assert _query(f"SELECT count(*) AS n FROM leads WHERE email = '{email}'")[0]["n"] == 0
+    versions = s3.list_object_versions(Bucket=bucket, Prefix=key)
+    assert not versions.get("Versions") and not versions.get("DeleteMarkers")  # the request named them

@@ -423,3 +423,51 @@ def _erase_tables(found: Found, ledger: Ledger, wait: Callable[[list[Any]], None
         left = remaining(table, conds)
         ledger.step("delete", table, "deleted; older snapshots expired" if not left else "rows left",
                     rows_before=before[table], rows_left=left)  # fmt: skip
+
+
+REQUEST_PREFIX = "privacy/requests/"
+"""Where a request object is dropped in the lake bucket (the erasure function's trigger)."""
+
+
+def parse_request(body: bytes, default_country: str = "US") -> ErasureRequest:
+    """An ``ErasureRequest`` from a JSON request object (``{"source", "emails", "phones", "persons",
+    "opt_out", "country"}``), its e-mails and phones normalized as the lake stores them. Raises
+    ValueError naming an invalid value by its position (never the value)."""
+    from forecourt.audiences import people
+
+    data = json.loads(body)
+    if not isinstance(data, dict):
+        raise ValueError("a request is a JSON object")
+    source = str(data.get("source") or "")
+    if not source or "@" in source or sum(ch.isdigit() for ch in source) >= 7:
+        raise ValueError("source must name the request (a ticket id), never an e-mail or phone")
+    emails = [str(e) for e in data.get("emails") or []]
+    phones = [str(p) for p in data.get("phones") or []]
+    given = pa.table({"email": emails + [None] * len(phones), "phone": [None] * len(emails) + phones},
+                     schema=pa.schema([("email", pa.string()), ("phone", pa.string())]))  # fmt: skip
+    prepared = people.prepare(given, default_country=str(data.get("country") or default_country))
+    labels = [f"emails[{i}]" for i in range(len(emails))] + [f"phones[{i}]" for i in range(len(phones))]
+    bad = [label for label, issues in zip(labels, prepared["issues"].to_pylist(), strict=True)
+           if issues and any(i.split(":")[0] in ("email", "phone") for i in issues.split(","))]  # fmt: skip
+    if bad:
+        raise ValueError("not a valid e-mail or phone: " + ", ".join(bad))
+    return ErasureRequest(
+        emails=tuple(sorted({e for e in prepared["email"].to_pylist() if e})),
+        phones=tuple(sorted({p for p in prepared["phone"].to_pylist() if p})),
+        persons=tuple(sorted({str(p) for p in data.get("persons") or [] if p})),
+        opt_out=bool(data.get("opt_out")),
+        source=source,
+    )
+
+
+def run_request_object(bucket: str, key: str, now: datetime, wait: Callable[[list[Any]], None]) -> Ledger:
+    """Carry out the request object ``key`` (``parse_request``), then delete it, every version: it
+    names the person. Raises ValueError for an invalid request (the object is kept for a person to
+    see)."""
+    from forecourt import aws, lake
+
+    body = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    ledger = run(parse_request(body), now, wait)
+    aws.client("s3").delete_object(Bucket=bucket, Key=key)
+    lake.delete_versions(bucket, key, keep=None)
+    return ledger
