@@ -150,7 +150,7 @@ def without_records(
         kept = _without_csv_records(text, upload.get("delimiter") or ",", lines, names)
     else:  # JSON lines and anything line-based
         kept = "".join(
-            line for n, line in enumerate(text.splitlines(keepends=True), 1)
+            line for n, line in enumerate(_physical_lines(text), 1)
             if n not in lines and not (names and names.search(line))
         )  # fmt: skip
     return kept.encode(encoding, errors="surrogateescape")
@@ -166,8 +166,8 @@ def _guess(key: str) -> str:
 def _without_csv_records(text: str, delimiter: str, lines: set[int], names: re.Pattern[str] | None) -> str:
     """Whole CSV records (a quoted cell may span lines) dropped by starting line or content; the
     first record (the header) always kept."""
-    physical = text.splitlines(keepends=True)
-    reader = csv.reader(iter(physical), delimiter=delimiter[:1] or ",")
+    physical = _physical_lines(text)
+    reader = csv.reader(iter(physical), delimiter=delimiter[:1] or ",", quotechar='"', strict=False)
     kept, start = [], 1
     for _ in reader:
         end = reader.line_num
@@ -179,17 +179,23 @@ def _without_csv_records(text: str, delimiter: str, lines: set[int], names: re.P
     return "".join(kept)
 
 
+def _physical_lines(text: str) -> list[str]:
+    """The lines as the readers count them (``formats.delimited``: CR, LF or CRLF ends a line)."""
+    from forecourt.formats.delimited import _LINE
+
+    return [match.group(0) for match in _LINE.finditer(text)]
+
+
 def _without_prospects(
     content: bytes, lines: set[int], names: re.Pattern[str] | None, encoding: str
 ) -> bytes:
-    """ADF without the ``<prospect>`` elements at these ordinals (1-based) or naming an identifier."""
-    ordinal = 0
+    """ADF without the ``<prospect>`` elements starting on these lines (``formats.adf``'s source
+    line: the line of the start tag) or naming an identifier."""
 
     def drop(match: re.Match[bytes]) -> bytes:
-        nonlocal ordinal
-        ordinal += 1
+        line = content.count(b"\n", 0, match.start()) + 1
         text = match.group(0).decode(encoding, errors="replace")
-        return b"" if ordinal in lines or (names and names.search(text)) else match.group(0)
+        return b"" if line in lines or (names and names.search(text)) else match.group(0)
 
     return _PROSPECT.sub(drop, content)
 
