@@ -35,7 +35,8 @@ from forecourt import aws, lake
 from forecourt.config import settings
 
 if TYPE_CHECKING:
-    from forecourt.privacy.erasure import Found, Ledger
+    from forecourt.privacy.erasure import Found
+    from forecourt.privacy.erasure_ledger import Ledger
 
 ERASED_METADATA = "forecourt-erasure"
 """User metadata on an object rewritten by an erasure (its request id): ingest does not ingest it."""
