@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 from conftest import LocalAws, committer
@@ -379,5 +380,12 @@ def test_a_request_object_is_carried_out_by_the_erasure_function_and_then_delete
         done = invoke(key)
     assert done["mode"] == "erasure" and "quillfeather" not in json.dumps(done).lower()
     assert _query(f"SELECT count(*) AS n FROM leads WHERE email = '{email}'")[0]["n"] == 0
+    # ingest's copy of the erased list: read again only when it changed (a conditional GET)
+    from forecourt.privacy import suppression
+
+    listed = suppression.erased_list()
+    assert listed is not None and suppression.erased_list().hashes.equals(listed.hashes)  # type: ignore[union-attr]
+    suppression.add_erased(suppression.keyed_hashes("email", pa.array(["x@example.net"]), listed.secret))
+    assert len(suppression.erased_list().hashes) == len(listed.hashes) + 1  # type: ignore[union-attr]
     versions = s3.list_object_versions(Bucket=bucket, Prefix=key)
     assert not versions.get("Versions") and not versions.get("DeleteMarkers")  # the request named them

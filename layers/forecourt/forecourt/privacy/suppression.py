@@ -126,21 +126,35 @@ class ErasedList:
         return pc.fill_null(pc.is_in(hashed, value_set=self.hashes), False)
 
 
+_erased_cache: dict[str, tuple[str, pa.Array]] = {}
+"""Bucket → (ETag, hashes) of the list last read: a warm ingest asks S3 only whether it changed."""
+
+
 def _read_erased() -> tuple[pa.Array, str | None]:
-    """The list's hashes and its ETag (None when there is no list yet)."""
+    """The list's hashes and its ETag (None when there is no list yet): a conditional GET, the
+    body read only when the list changed since this process last read it."""
     import io
 
     import pyarrow.parquet as pq
+    from botocore.exceptions import ClientError
 
     from forecourt import aws
 
-    s3 = aws.client("s3")
+    s3, bucket = aws.client("s3"), settings().lake_bucket
+    cached = _erased_cache.get(bucket)
+    condition = {"IfNoneMatch": cached[0]} if cached else {}
     try:
-        answer = s3.get_object(Bucket=settings().lake_bucket, Key=ERASED_KEY)
+        answer = s3.get_object(Bucket=bucket, Key=ERASED_KEY, **condition)
     except s3.exceptions.NoSuchKey:
+        _erased_cache.pop(bucket, None)
         return pa.array([], pa.string()), None
-    table = pq.read_table(io.BytesIO(answer["Body"].read()))
-    return table["identifier_hash"].combine_chunks(), str(answer["ETag"])
+    except ClientError as exc:
+        if cached and exc.response.get("Error", {}).get("Code") in ("304", "NotModified"):
+            return cached[1], cached[0]
+        raise
+    hashes = pq.read_table(io.BytesIO(answer["Body"].read()))["identifier_hash"].combine_chunks()
+    _erased_cache[bucket] = (str(answer["ETag"]), hashes)
+    return hashes, str(answer["ETag"])
 
 
 def add_erased(hashes: pa.Array) -> int:
