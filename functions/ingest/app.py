@@ -24,6 +24,10 @@ def record_handler(record: SQSRecord) -> dict[str, Any]:
     """Ingest the raw object named by one EventBridge event."""
     bucket, key, version = intake.parse_event(json.loads(record.body))
     report = intake.ingest_s3_object(bucket, key, version)
+    if report is None:  # rewritten by an erasure: its rows are in the lake already
+        logger.info("object rewritten by an erasure: not ingested again")
+        metrics.add_metric(name="ErasureRewritesSkipped", unit=MetricUnit.Count, value=1)
+        return {"status": "erasure_rewrite"}
     logger.info(
         "upload ingested",
         extra={

@@ -16,7 +16,7 @@ QUEUE_FUNCTIONS = ["IngestFunction", "CommitFunction", "RouteLeadFunction", "Del
 JOB_FUNCTIONS = ["ResolveFunction", "EnrichFunction", "AudiencesFunction"]
 LEDGERS = {"${LakeBucket.Arn}/ledger/audiences/*", "${LakeBucket.Arn}/ledger/conversions/*"}
 """What the audiences job (audience syncs, conversions) writes besides data files."""
-FUNCTIONS = [*QUEUE_FUNCTIONS, "WebhookFunction", *JOB_FUNCTIONS]
+FUNCTIONS = [*QUEUE_FUNCTIONS, "WebhookFunction", *JOB_FUNCTIONS, "ErasureFunction"]
 QUEUE_OF_FUNCTION = {
     "IngestFunction": "IngestQueue",
     "CommitFunction": "CommitQueue",
@@ -306,10 +306,13 @@ def test_athena_results_expire_after_30_days(resources: Resources) -> None:
 # --- IAM ------------------------------------------------------------------------------------------
 
 
-def test_ingest_role_reads_objects_only_under_raw(resources: Resources) -> None:
+def test_ingest_role_reads_objects_only_under_raw_and_the_erased_list(resources: Resources) -> None:
     statements = inline_statements(resources, "IngestFunction")
-    for action in ("s3:GetObject", "s3:GetObjectVersion"):
-        assert resources_granting(statements, action) == {"${LakeBucket.Arn}/raw/*"}
+    erased = "${LakeBucket.Arn}/suppression/erased.parquet"
+    assert resources_granting(statements, "s3:GetObject") == {"${LakeBucket.Arn}/raw/*", erased}
+    assert resources_granting(statements, "s3:GetObjectVersion") == {"${LakeBucket.Arn}/raw/*"}
+    secrets = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:forecourt"
+    assert resources_granting(statements, "secretsmanager:GetSecretValue") == {f"{secrets}/suppression-key-*"}
 
 
 def test_ingest_role_writes_only_table_data_files_and_manifests(resources: Resources) -> None:
@@ -347,7 +350,9 @@ def test_commit_role_reads_and_writes_only_tables_and_its_commit_markers(resourc
     allowed = {"${LakeBucket.Arn}/tables/*", "${LakeBucket.Arn}/manifests/commits/*"}
     assert resources_granting(statements, "s3:GetObject") == allowed
     assert resources_granting(statements, "s3:PutObject") == allowed
-    assert resources_granting(statements, "s3:DeleteObject") == set()
+    # an erasure's expiry deletes data files (every version), nothing else
+    for action in ("s3:DeleteObject", "s3:DeleteObjectVersion"):
+        assert resources_granting(statements, action) == {"${LakeBucket.Arn}/tables/*/data/*"}
     [listing] = [s for s in statements if "s3:ListBucket" in as_list(s["Action"])]
     assert render(listing["Resource"]) == "${LakeBucket.Arn}"
     assert listing["Condition"]["StringLike"]["s3:prefix"] == ["tables/*"]
@@ -409,9 +414,10 @@ def test_forecourt_layer_is_attached_and_the_jobs_layer_only_to_the_jobs(
     resources: Resources, function_id: str
 ) -> None:
     layers = [logical_id(layer) for layer in resources[function_id]["Properties"]["Layers"]]
-    assert len(layers) == (2 if function_id in JOB_FUNCTIONS else 1)
+    with_jobs_layer = [*JOB_FUNCTIONS, "ErasureFunction"]  # erasure queries and rewrites tables too
+    assert len(layers) == (2 if function_id in with_jobs_layer else 1)
     assert layers[0].startswith("ForecourtLayer")
-    if function_id in JOB_FUNCTIONS:
+    if function_id in with_jobs_layer:
         assert layers[1].startswith("JobsLayer")
     assert all(resources[layer]["Type"] == "AWS::Lambda::LayerVersion" for layer in layers)
 
@@ -800,3 +806,40 @@ def test_deliver_function_knows_its_state_registry_dead_letters_and_mail(resourc
     }
     assert variables["FORECOURT_MAIL_TRANSPORT"] == "ses"
     assert render(variables["FORECOURT_MAIL_FROM"]) == "leads@${DeliveryMailDomain}"
+
+
+def test_erasure_runs_on_request_objects_one_at_a_time_with_a_failure_destination(
+    resources: Resources, sam_template: dict[str, Any]
+) -> None:
+    props = sam_template["Resources"]["ErasureFunction"]["Properties"]
+    pattern = props["Events"]["PrivacyRequests"]["Properties"]["Pattern"]
+    assert pattern["detail"]["object"]["key"] == [{"prefix": "privacy/requests/"}]
+    assert props["ReservedConcurrentExecutions"] == 1 and props["Timeout"] == 900
+    assert props["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Type"] == "SQS"
+
+
+def test_erasure_role_rewrites_raw_and_outbound_and_changes_no_catalog(resources: Resources) -> None:
+    statements = inline_statements(resources, "ErasureFunction")
+    bucket = "${LakeBucket.Arn}"
+    assert resources_granting(statements, "s3:DeleteObjectVersion") == {
+        f"{bucket}/raw/*",
+        f"{bucket}/outbound/*",
+        f"{bucket}/privacy/requests/*",
+    }
+    assert f"{bucket}/tables/*/data/*" in resources_granting(statements, "s3:PutObject")
+    assert not any(
+        r.startswith(f"{bucket}/tables") for r in resources_granting(statements, "s3:DeleteObject")
+    )
+    assert resources_granting(statements, "sqs:SendMessage") == {
+        "${CommitQueue.Arn}",
+        "${JobsFailureQueue.Arn}",
+    }
+    assert not any(
+        action.startswith("glue:") and not action.startswith("glue:Get")
+        for statement in statements
+        for action in as_list(statement["Action"])
+    ), "only the committer changes the catalog"
+    assert resources_granting(statements, "dynamodb:Scan") == {
+        "${IdempotencyTable.Arn}",
+        "${DeliveryStateTable.Arn}",
+    }

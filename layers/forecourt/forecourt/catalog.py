@@ -204,3 +204,148 @@ def _marked(table: str, upload: str) -> bool:
 
 def _mark(table: str, upload: str) -> None:
     aws.client("s3").put_object(Bucket=settings().lake_bucket, Key=_marker_key(table, upload), Body=b"")
+
+
+def erase_filter(conditions: list[dict[str, list[Any]]]) -> Any:
+    """The pyiceberg row filter of an erasure: rows matching any condition (column → values, every
+    column of a condition must match)."""
+    from pyiceberg.expressions import AlwaysFalse, And, In, Or
+
+    def condition(columns: dict[str, list[Any]]) -> Any:
+        terms: list[Any] = [In(column, set(values)) for column, values in sorted(columns.items())]  # type: ignore[call-arg,arg-type]
+        return And(*terms) if len(terms) > 1 else terms[0]
+
+    parts = [condition(c) for c in conditions if c and all(c.values())]
+    if not parts:
+        return AlwaysFalse()
+    return Or(*parts) if len(parts) > 1 else parts[0]
+
+
+def erase_rows(table: str, conditions: list[dict[str, list[Any]]], erasure_id: str) -> int:
+    """Delete the rows of ``table`` matching ``conditions`` (``erase_filter``) copy-on-write: each
+    data file holding one is rewritten without it (by the lake's own writer: zstd, statistics only
+    for columns without personal data) in one overwrite commit; then every snapshot older than that
+    is expired and the data files only they held are deleted, so that neither the table nor its time
+    travel can show the rows again. Returns the rows deleted. Callers serialize it with the table's
+    other commits (the commit queue)."""
+    from pyiceberg.expressions import AlwaysFalse
+
+    row_filter = erase_filter(conditions)
+    iceberg_table = load(table)
+    deleted = 0
+    if row_filter != AlwaysFalse() and iceberg_table.current_snapshot() is not None:
+        deleted = _rewrite_without(iceberg_table, table, conditions, row_filter, erasure_id)
+    expire_history(table)
+    _mark(table, erasure_id)
+    return deleted
+
+
+def _matching(rows: Any, conditions: list[dict[str, list[Any]]]) -> Any:
+    """Boolean mask of the ``rows`` matching any condition (null never matches)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    mask = pa.repeat(pa.scalar(False), rows.num_rows)
+    for condition in conditions:
+        hit = pa.repeat(pa.scalar(True), rows.num_rows)
+        for column, values in condition.items():
+            if column not in rows.column_names:
+                hit = pa.repeat(pa.scalar(False), rows.num_rows)
+                break
+            listed = pa.array(values, rows.schema.field(column).type)
+            hit = pc.and_(hit, pc.fill_null(pc.is_in(rows[column], value_set=listed), False))
+        mask = pc.or_(mask, hit)
+    return mask.combine_chunks() if isinstance(mask, pa.ChunkedArray) else mask
+
+
+def _rewrite_without(
+    iceberg_table: Table, table: str, conditions: list[dict[str, list[Any]]], row_filter: Any, erasure_id: str
+) -> int:
+    """Rewrite the data files with matching rows without them, in one overwrite commit."""
+    from datetime import date, timedelta
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+    from pyiceberg.io.pyarrow import parquet_file_to_data_file
+
+    conf = settings()
+    dataset = schemas.get(table)
+    schema = dataset.arrow_schema()
+    fs = aws.s3_filesystem()
+    replaced, written, deleted = [], [], 0
+    for task in iceberg_table.scan(row_filter=row_filter).plan_files():
+        rows = pq.read_table(task.file.file_path.removeprefix("s3://"), filesystem=fs)
+        mask = _matching(rows, conditions)
+        hits = int(pc.sum(mask).as_py() or 0)
+        if not hits:
+            continue
+        deleted += hits
+        replaced.append(task.file)
+        if hits == rows.num_rows:
+            continue
+        for name in dataset.column_names:  # a file from before a column was added
+            if name not in rows.column_names:
+                rows = rows.append_column(name, pa.nulls(rows.num_rows, schema.field(name).type))
+        days = task.file.partition[0] if len(task.file.partition) else None
+        day = date(1970, 1, 1) + timedelta(days=int(days)) if isinstance(days, int) else date(1970, 1, 1)
+        writer = lake.DataFileWriter(fs, conf.lake_bucket, table, schema, erasure_id, day)
+        writer.row_group_rows, writer.file_rows = conf.row_group_rows, conf.file_rows
+        writer.write(rows.select(dataset.column_names).cast(schema), keep=pc.invert(mask))
+        written += [f"s3://{path}" for path in writer.close()]
+    if not replaced:
+        return 0
+    with (
+        iceberg_table.transaction() as tx,
+        tx.update_snapshot(snapshot_properties={"forecourt.erasure": erasure_id}).overwrite() as overwrite,
+    ):
+        for data_file in replaced:
+            overwrite.delete_data_file(data_file)
+        for path in written:
+            overwrite.append_data_file(parquet_file_to_data_file(tx._table.io, tx.table_metadata, path))
+    return deleted
+
+
+def expire_history(table: str) -> int:
+    """Expire every snapshot but the current one and delete the data files no longer referenced
+    (those referenced only by the expired snapshots: files written but not yet committed are never
+    touched). Returns the data files deleted."""
+    iceberg_table = load(table)
+    current = iceberg_table.current_snapshot()
+    old = [s for s in iceberg_table.snapshots() if current is None or s.snapshot_id != current.snapshot_id]
+    if not old:
+        return 0
+    io = iceberg_table.io
+    seen_manifests: dict[str, set[str]] = {}
+
+    def files_of(snapshot: Any) -> set[str]:
+        found: set[str] = set()
+        for manifest in snapshot.manifests(io):
+            if manifest.manifest_path not in seen_manifests:
+                entries = manifest.fetch_manifest_entry(io, discard_deleted=True)
+                seen_manifests[manifest.manifest_path] = {e.data_file.file_path for e in entries}
+            found |= seen_manifests[manifest.manifest_path]
+        return found
+
+    live = files_of(current) if current is not None else set()
+    stale = set().union(*(files_of(s) for s in old)) - live
+    iceberg_table.maintenance.expire_snapshots().by_ids([s.snapshot_id for s in old]).commit()
+    for path in sorted(stale):  # every version: the lake bucket is versioned
+        bucket, _, key = path.removeprefix("s3://").partition("/")
+        io.delete(path)
+        lake.delete_versions(bucket, key, keep=None)
+    return len(stale)
+
+
+def erased(table: str, conditions: list[dict[str, list[Any]]], erasure_id: str) -> bool:
+    """True when the erasure ``erasure_id`` was applied to ``table`` (its marker is written after the
+    snapshots were expired) and no row matches ``conditions`` now."""
+    from pyiceberg.expressions import AlwaysFalse
+
+    if not _marked(table, erasure_id):
+        return False
+    row_filter = erase_filter(conditions)
+    if row_filter == AlwaysFalse():
+        return True
+    columns = tuple(sorted({column for c in conditions for column in c}))
+    return load(table).scan(row_filter=row_filter, selected_fields=columns).to_arrow().num_rows == 0

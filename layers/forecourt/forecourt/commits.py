@@ -3,6 +3,7 @@ group per table, so that commits to a table never race (ARCHITECTURE §4)."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -25,10 +26,16 @@ class CommitRequest(BaseModel):
     upload_id: str
     files: list[str]
     """s3:// URIs of the new data files (may be empty: the upload then has no rows in this table)."""
+    erase: list[dict[str, list[str | int]]] | None = None
+    """An erasure (``privacy.erasure``) instead of an upload: delete every row matching any of these
+    conditions (each: column → values, all columns must match), then expire the snapshots that
+    could still show them and delete the data files only those snapshots held. Goes through the
+    same queue as the uploads, so it never races a commit to its table."""
 
     @property
     def deduplication_id(self) -> str:
-        return stable_hash(self.table, self.upload_id, *self.files)
+        erase = json.dumps(self.erase, sort_keys=True) if self.erase else ""
+        return stable_hash(self.table, self.upload_id, *self.files, erase)
 
 
 def send(requests: Iterable[CommitRequest]) -> None:
@@ -57,17 +64,26 @@ def apply(requests: list[CommitRequest]) -> None:
     from forecourt import catalog
 
     by_table: dict[str, dict[str, list[str]]] = defaultdict(dict)
+    erasures: dict[str, list[CommitRequest]] = defaultdict(list)
     for request in requests:
-        by_table[request.table][request.upload_id] = request.files
+        if request.erase is not None:
+            erasures[request.table].append(request)
+        else:
+            by_table[request.table][request.upload_id] = request.files
 
     def commit_table(table: str) -> None:
-        uploads = by_table[table]
+        uploads = by_table.get(table, {})
         files = [f for upload_files in uploads.values() for f in upload_files]
-        catalog.commit_uploads(table, sorted(uploads), files)
+        if uploads:
+            catalog.commit_uploads(table, sorted(uploads), files)
+        for erasure in erasures.get(table, []):  # after the uploads: rows of the same batch go too
+            catalog.erase_rows(table, erasure.erase or [], erasure.upload_id)
+
+    tables = sorted(set(by_table) | set(erasures))
 
     # tables are independent (one FIFO message group each): commit them side by side
-    with ThreadPoolExecutor(max_workers=max(1, min(8, len(by_table)))) as pool:
-        for future in [pool.submit(commit_table, table) for table in sorted(by_table)]:
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(tables)))) as pool:
+        for future in [pool.submit(commit_table, table) for table in tables]:
             future.result()
 
 
@@ -80,6 +96,8 @@ def landed(request: CommitRequest) -> bool:
 
     from forecourt import catalog
 
+    if request.erase is not None:
+        return catalog.erased(request.table, request.erase, request.upload_id)
     upload = EqualTo("upload_id", request.upload_id)  # type: ignore[call-arg,arg-type]
     scan = catalog.load(request.table).scan(row_filter=upload)
     return {task.file.file_path for task in scan.plan_files()} == set(request.files)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache, partial
 from operator import methodcaller
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -26,6 +26,9 @@ from forecourt.feeds import ColumnMap, FeedProfile, fold
 from forecourt.formats import RejectedRecord, SourceBatch
 from forecourt.normalize import Locale, normalize_column
 from forecourt.reasons import QuarantineReason, field_issue
+
+if TYPE_CHECKING:
+    from forecourt.privacy.suppression import ErasedList
 
 META_COLUMNS = frozenset(
     {
@@ -95,6 +98,9 @@ class Curator:
     locale: Locale
     ignored_columns: set[str] = field(default_factory=set)
     seen_columns: set[str] = field(default_factory=set)
+    erased: ErasedList | None = None
+    """The erased identifiers (``suppression.erased_list``): a row naming one is quarantined as
+    ``suppressed``, its raw record blanked. None: nothing erased, nothing hashed."""
     _constants: dict[tuple[object, pa.DataType], pa.Array] = field(
         default_factory=dict, init=False, repr=False
     )
@@ -125,8 +131,9 @@ class Curator:
         columns, invalid, issues = self._normalize_all(source, bound)
         summary = self._summary_mask(source)
         reason, reason_field = _contract_failures(primary, columns, invalid, rows)
-        reject = pc.or_(pc.is_valid(reason), summary)
-        quarantined = self._quarantine_rows(batch, reject, reason, reason_field, summary, columns)
+        suppressed = self._suppressed(columns, rows)
+        reject = pc.or_(pc.or_(pc.is_valid(reason), summary), suppressed)
+        quarantined = self._quarantine_rows(batch, reject, reason, reason_field, summary, suppressed)
         keep = pc.invert(reject)
         dropped = bool(quarantined)
         # the tables hold every row; the writer drops the quarantined ones as it sorts a row group
@@ -266,6 +273,17 @@ class Curator:
             shared = self._constants[(value, type_)] = pa.repeat(pa.scalar(value, type_), rows)
         return shared.slice(0, rows)
 
+    def _suppressed(self, columns: dict[str, pa.Array], rows: int) -> pa.Array:
+        """True for the rows whose e-mail or phone columns name an erased identifier."""
+        hit = _repeat(False, pa.bool_(), rows)
+        if self.erased is None:
+            return hit
+        for kind, names in SUPPRESSION_COLUMNS.items():
+            for name in names:
+                if name in columns:
+                    hit = pc.or_(hit, self.erased.matches(kind, columns[name]))
+        return hit
+
     def _quarantine_rows(
         self,
         batch: SourceBatch,
@@ -273,7 +291,7 @@ class Curator:
         reason: pa.Array,
         reason_field: pa.Array,
         summary: pa.Array,
-        columns: dict[str, pa.Array],
+        suppressed: pa.Array,
     ) -> list[QuarantineRow]:
         indices = pc.indices_nonzero(reject)
         if not len(indices):
@@ -285,10 +303,14 @@ class Curator:
         reasons = reason.take(indices).to_pylist()
         fields = reason_field.take(indices).to_pylist()
         summaries = summary.take(indices).to_pylist()
+        erased = suppressed.take(indices).to_pylist()
         rows = []
-        for record, line, code, fld, is_summary in zip(
-            values, lines, reasons, fields, summaries, strict=True
+        for record, line, code, fld, is_summary, is_erased in zip(
+            values, lines, reasons, fields, summaries, erased, strict=True
         ):
+            if is_erased:  # a person who was erased: nothing of the record is kept
+                rows.append(QuarantineRow(line, SUPPRESSED, None, _message(SUPPRESSED.value, None), ""))
+                continue
             raw = _to_json({k: v for k, v in zip(names, record, strict=True) if v not in (None, "")})
             reason_code, where = (
                 (QuarantineReason.REPORT_SUMMARY_ROW.value, None) if is_summary else (code, fld)
@@ -363,6 +385,12 @@ def _contract_failures(
 
 
 _MISSING = QuarantineReason.MISSING_REQUIRED_FIELD
+SUPPRESSED = QuarantineReason.SUPPRESSED
+SUPPRESSION_COLUMNS = {
+    "email": ("email", "alternate_email"),
+    "phone": ("phone", "mobile_phone", "home_phone", "alternate_phone"),
+}
+"""The columns checked against the erased list, by kind (those a dataset has)."""
 _INVALID = QuarantineReason.INVALID_REQUIRED_FIELD
 
 
@@ -377,6 +405,8 @@ def _message(code: str, fld: str | None) -> str:
         return f"required field {fld} has a value that cannot be read"
     if code == QuarantineReason.MISSING_ONE_OF:
         return f"none of {(fld or '').replace('|', ', ')} is usable; at least one is required"
+    if code == QuarantineReason.SUPPRESSED:
+        return "names a person who was erased (suppression list); the record is not kept"
     return "report totals line, not a record"
 
 

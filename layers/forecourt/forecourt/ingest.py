@@ -25,6 +25,7 @@ from forecourt.feeds import FeedProfile
 from forecourt.formats import FileUnreadable, SourceFile, open_source
 from forecourt.lake import DataFileWriter
 from forecourt.normalize import Locale
+from forecourt.privacy import suppression
 from forecourt.reasons import QuarantineReason
 from forecourt.registry import Dealer
 
@@ -194,6 +195,7 @@ def _ingest_records(
     report.schema_version = schemas.get(profile.dataset).version
     meta = UploadMeta(report.upload_id, report.dealer_id, obj.key, report.received_at)
     curator = Curator(profile, meta, Locale(country=dealer.country, timezone=dealer.timezone))
+    curator.erased = suppression.erased_list()  # people erased: their rows are quarantined
     writers = {d.name: writer_for(d.name, d.arrow_schema()) for d in curator.datasets}
     issues: Counter[str] = Counter()
     for batch in source.records(header_line=header_line, batch_rows=batch_rows):

@@ -24,15 +24,22 @@ def parse_event(body: dict[str, Any]) -> tuple[str, str, str | None]:
     return detail["bucket"]["name"], detail["object"]["key"], detail["object"].get("version-id")
 
 
-def ingest_s3_object(bucket: str, key: str, version: str | None) -> UploadReport:
+def ingest_s3_object(bucket: str, key: str, version: str | None) -> UploadReport | None:
     """Ingest one raw object version: data files, manifest, then the commit requests for every table
-    the upload touches (an empty file list still replaces what an earlier attempt committed)."""
+    the upload touches (an empty file list still replaces what an earlier attempt committed).
+    None for an object an erasure rewrote (``privacy.erasure_objects``): its rows are in the lake
+    already, less the erased person's, and ingesting it again would add a new upload of them."""
+    from forecourt.privacy.erasure_objects import ERASED_METADATA
+
     conf = settings()
     s3 = aws.client("s3")
     kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
     if version and version != "null":
         kwargs["VersionId"] = version
     answer = s3.get_object(**kwargs)
+    if ERASED_METADATA in answer.get("Metadata", {}):
+        answer["Body"].close()
+        return None
     version = answer.get("VersionId") or version or answer.get("ETag", "").strip('"')
     raw = lake.parse_raw_key(key)
     dealer = registry.get_dealer(raw.dealer_id)

@@ -334,3 +334,19 @@ def _gathered(holder: list[Any]) -> pa.Table:
             columns[index] = pa.nulls(kept, values.type)
     del values
     return pa.Table.from_arrays(columns, schema=schema)
+
+
+def delete_versions(bucket: str, key: str, keep: str | None) -> int:
+    """Delete every version (and delete marker) of ``key`` in a versioned bucket but ``keep``: what
+    erasure does to an object it rewrote or removed, so no noncurrent version still holds the
+    person. Returns how many were deleted."""
+    from forecourt import aws
+
+    s3 = aws.client("s3")
+    gone = 0
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key):
+        for version in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+            if version["Key"] == key and version.get("VersionId") not in (keep, None, "null"):
+                s3.delete_object(Bucket=bucket, Key=key, VersionId=version["VersionId"])
+                gone += 1
+    return gone

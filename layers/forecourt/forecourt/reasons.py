@@ -31,6 +31,9 @@ class QuarantineReason(StrEnum):
     """None of a group of alternatives is usable (e.g. no name, or neither phone nor e-mail)."""
     REPORT_SUMMARY_ROW = "report_summary_row"
     """A totals line of an ad-platform report download: not a record, kept here for the count."""
+    SUPPRESSED = "suppressed"
+    """The record names an e-mail or phone of a person who was erased (the suppression list,
+    ``privacy.erasure``): it never reaches a curated table, and its raw record is not kept."""
 
 
 def field_issue(field: str, kind: str) -> str:

@@ -198,7 +198,7 @@ def get(name: str) -> Dataset:
 
 
 CURATED = ("leads", "visits", "sales", "sales_finance", "campaigns", "campaign_spend", "lead_events")
-OPERATIONAL = ("uploads", "quarantine", "lead_routes", "deliveries", "suppressions")
+OPERATIONAL = ("uploads", "quarantine", "lead_routes", "deliveries", "suppressions", "erasures")
 DERIVED = (
     "persons",
     "person_links",

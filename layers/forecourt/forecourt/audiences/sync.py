@@ -331,6 +331,8 @@ class _Sending:
             flight = ledger.get("in_flight")
             held = sorted(self.held_now.intersection(self.members(newest).get(audience, [])))
             in_sync = ledger.get("synced_snapshot") == newest and ledger.get("synced_held_back", []) == held
+            # an erasure took a member's records away: only a replace can take them off the platform
+            in_sync = in_sync and not ledger.get("replace_pending")
             if flight is None and in_sync and not self.full and not self._refresh_due(ledger):
                 return done or [ListSync(audience=audience, snapshot=newest, platform=target.name)]
             snapshot = flight["snapshot"] if flight else newest
@@ -388,6 +390,8 @@ class _Sending:
             )
             if mode or refresh or previous is None:
                 ledger["refreshed_at"] = flight["started_at"]  # every member uploaded
+            if mode:
+                ledger.pop("replace_pending", None)
             ledger["synced_snapshot"], ledger["synced_held_back"], ledger["in_flight"] = snapshot, held, None
             save()
             if snapshot == newest:
@@ -398,7 +402,7 @@ class _Sending:
     ) -> tuple[list[tuple[str, list[str]]], bool, bool]:
         """The operations from ``had`` (None: never synced) to ``members``, and whether they are a
         full replace, or a refresh; a sync in flight plans exactly what it planned when it began."""
-        mode = bool(flight["full"]) if flight else self.full
+        mode = bool(flight["full"]) if flight else self.full or bool(ledger.get("replace_pending"))
         refresh = bool(flight.get("refresh")) if flight else not mode and self._refresh_due(ledger)
         steps = plan(had, members, mode)
         if refresh:

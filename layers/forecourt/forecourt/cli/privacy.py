@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -126,3 +127,119 @@ def privacy_suppressions(as_json: bool) -> None:
         .to_pylist()
     )
     emit(rows or [{"reason": "(empty)"}], as_json=as_json, title="Suppression list")
+
+
+def _invalid(labels: list[str], prepared: Any) -> list[str]:
+    """The invalid e-mails and phones of ``prepared``, named by their ``labels`` (never echoed)."""
+    return [
+        f"{label}: {issue.replace(':invalid', ' is not valid')}"
+        for label, issues in zip(labels, prepared["issues"].to_pylist(), strict=True)
+        if issues
+        for issue in issues.split(",")
+        if issue.split(":")[0] in ("email", "phone")
+    ]
+
+
+def _erasure_requests(
+    emails: tuple[str, ...], phones: tuple[str, ...], persons: tuple[str, ...], file: Path | None,
+    country: str, opt_out: bool, source: str,
+) -> list[Any]:  # fmt: skip
+    """The requests named on the command line (one person) and in ``file`` (one a row); fails naming
+    every invalid value by its position."""
+    import pyarrow as pa
+
+    from forecourt.audiences import people
+    from forecourt.privacy.erasure import ErasureRequest
+
+    schema = pa.schema([("email", pa.string()), ("phone", pa.string()), ("person_id", pa.string())])
+    given = [{"email": e} for e in emails] + [{"phone": p} for p in phones]
+    labels = [f"--email #{i + 1}" for i in range(len(emails))] + [
+        f"--phone #{i + 1}" for i in range(len(phones))
+    ]
+    table = pa.Table.from_pylist(given, schema=schema)
+    group = [0] * len(given)  # the request of each row: 0 = the command line's
+    if file is not None:
+        listed = people.with_known_names(read_text_csv(file))
+        if not {"email", "phone", "person_id"} & set(listed.column_names):
+            fail(f"{file}: no email, phone or person_id column in its first line")
+        wanted = [name for name in ("email", "phone", "person_id", "country") if name in listed.column_names]
+        table = pa.concat_tables([table, listed.select(wanted)], promote_options="default")
+        labels += [f"{file} row {i + 2}" for i in range(listed.num_rows)]
+        group += list(range(1, listed.num_rows + 1))
+    try:
+        prepared = people.prepare(table, default_country=country)
+    except ValueError as exc:
+        fail(f"--country: {exc}")
+        raise
+    bad = _invalid(labels, prepared)
+    if bad:
+        fail("nothing erased; fix these and run again:\n  " + "\n  ".join(bad))
+    requests: dict[int, dict[str, set[str]]] = {}
+    if persons:
+        requests[0] = {"emails": set(), "phones": set(), "persons": set(persons)}
+    ids = table["person_id"].to_pylist() if "person_id" in table.column_names else [None] * table.num_rows
+    rows = zip(group, prepared["email"].to_pylist(), prepared["phone"].to_pylist(), ids, strict=True)
+    for number, email, phone, person in rows:
+        named = requests.setdefault(number, {"emails": set(), "phones": set(), "persons": set()})
+        for kind, value in (("emails", email), ("phones", phone), ("persons", person)):
+            if value:
+                named[kind].add(value.strip())
+    return [
+        ErasureRequest(emails=tuple(sorted(r["emails"])), phones=tuple(sorted(r["phones"])),
+                       persons=tuple(sorted(r["persons"])), opt_out=opt_out, source=source)
+        for _, r in sorted(requests.items()) if r["emails"] or r["phones"] or r["persons"]
+    ]  # fmt: skip
+
+
+@privacy.command("erase")
+@click.option("--email", "emails", multiple=True, help="An e-mail address of the person (repeatable).")
+@click.option("--phone", "phones", multiple=True, help="A phone number of the person (repeatable).")
+@click.option("--person", "persons", multiple=True, help="A person id (persons.person_id; repeatable).")
+@click.option(
+    "--file", "file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A CSV of requests, one person a row: email, phone and/or person_id columns (and country).",
+)  # fmt: skip
+@click.option("--opt-out", is_flag=True, help="Opt out of sharing only: keep the dealer's own records.")
+@click.option(
+    "--source", required=True, help="The request's ticket id, kept in the ledger; never an identifier."
+)
+@click.option("--country", default="US", show_default=True, help="Country of national phone numbers.")
+@click.option("--timeout", default=300.0, show_default=True, help="Seconds to wait for each commit.")
+@click.option("--json", "as_json", is_flag=True, help="Print the ledgers as JSON.")
+def privacy_erase(
+    emails: tuple[str, ...], phones: tuple[str, ...], persons: tuple[str, ...], file: Path | None,
+    opt_out: bool, source: str, country: str, timeout: float, as_json: bool,
+) -> None:  # fmt: skip
+    """Erase a person everywhere (or, with --opt-out, stop sharing them): suppressed, taken off
+    every audience, their rows deleted from every table (old snapshots expired), raw files
+    rewritten without them, and every other copy removed; a ledger in the lake proves each step.
+
+    The options name one person; each row of --file is another. A value that is not a valid e-mail
+    or phone is refused (named by its position, not echoed) and nothing is done."""
+    import time
+    from datetime import UTC, datetime
+
+    from forecourt import commits
+    from forecourt.cli.data import _connect
+    from forecourt.privacy import erasure
+
+    if "@" in source or sum(ch.isdigit() for ch in source) >= 7:
+        fail(
+            "--source names the request (a ticket id), never an e-mail or phone: the ledger outlives erasure"
+        )
+    requests = _erasure_requests(emails, phones, persons, file, country, opt_out, source)
+    if not requests:
+        fail("nothing to erase: give --email, --phone, --person or --file")
+    _connect()
+
+    def wait(pending: list[Any]) -> None:
+        deadline = time.monotonic() + timeout
+        commits.wait_landed(pending, lambda: deadline - time.monotonic(), poll_seconds=0.5)
+
+    ledgers = [erasure.run(request, datetime.now(UTC).replace(microsecond=0), wait) for request in requests]
+    if as_json:
+        click.echo(json.dumps([ledger.as_dict() for ledger in ledgers], indent=2))
+        return
+    for ledger in ledgers:
+        rows = [dict(step.items()) for step in ledger.steps]
+        emit(rows, as_json=False, title=f"{ledger.mode} {ledger.request_id} ({ledger.source})")

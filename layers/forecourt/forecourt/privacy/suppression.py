@@ -102,7 +102,99 @@ def add(emails: pa.Array, phones: pa.Array, reason: str, source: str, now: datet
     rows = rows.append_column("received_at", pa.repeat(pa.scalar(now, ts), n))
     request = commits.write_table("suppressions", rows, batch, now.date())
     commits.send([request])
+    if reason == "erasure":
+        add_erased(found["identifier_hash"].combine_chunks())
     return Added(batch=batch, entries=counts, request=request)
+
+
+ERASED_KEY = "suppression/erased.parquet"
+"""The keyed hashes of every erased identifier, one sorted column, in the lake bucket: what ingest
+checks each upload against (one GET, no catalog), rewritten by each erasure."""
+_ERASED_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class ErasedList:
+    """The erased identifiers as ingest checks them: the key and the list's keyed hashes."""
+
+    secret: bytes
+    hashes: pa.Array
+
+    def matches(self, kind: str, values: pa.Array | pa.ChunkedArray) -> pa.Array:
+        """True where a (normalized) value of ``kind`` is on the list; null never is."""
+        hashed = keyed_hashes(kind, values, self.secret)
+        return pc.fill_null(pc.is_in(hashed, value_set=self.hashes), False)
+
+
+_erased_cache: dict[str, tuple[str, pa.Array]] = {}
+"""Bucket → (ETag, hashes) of the list last read: a warm ingest asks S3 only whether it changed."""
+
+
+def _read_erased() -> tuple[pa.Array, str | None]:
+    """The list's hashes and its ETag (None when there is no list yet): a conditional GET, the
+    body read only when the list changed since this process last read it."""
+    import io
+
+    import pyarrow.parquet as pq
+    from botocore.exceptions import ClientError
+
+    from forecourt import aws
+
+    s3, bucket = aws.client("s3"), settings().lake_bucket
+    cached = _erased_cache.get(bucket)
+    condition = {"IfNoneMatch": cached[0]} if cached else {}
+    try:
+        answer = s3.get_object(Bucket=bucket, Key=ERASED_KEY, **condition)
+    except s3.exceptions.NoSuchKey:
+        _erased_cache.pop(bucket, None)
+        return pa.array([], pa.string()), None
+    except ClientError as exc:
+        if cached and exc.response.get("Error", {}).get("Code") in ("304", "NotModified"):
+            return cached[1], cached[0]
+        raise
+    hashes = pq.read_table(io.BytesIO(answer["Body"].read()))["identifier_hash"].combine_chunks()
+    _erased_cache[bucket] = (str(answer["ETag"]), hashes)
+    return hashes, str(answer["ETag"])
+
+
+def add_erased(hashes: pa.Array) -> int:
+    """Add keyed hashes to the erased list (a conditional write: two erasures at once both land);
+    returns the list's size."""
+    import io
+
+    import pyarrow.parquet as pq
+    from botocore.exceptions import ClientError
+
+    from forecourt import aws
+
+    s3 = aws.client("s3")
+    for _ in range(_ERASED_ATTEMPTS):
+        current, etag = _read_erased()
+        merged = pc.unique(pa.concat_arrays([current, hashes.cast(pa.string())])).sort()
+        body = io.BytesIO()
+        pq.write_table(pa.table({"identifier_hash": merged}), body, compression="zstd")
+        condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+        try:
+            s3.put_object(Bucket=settings().lake_bucket, Key=ERASED_KEY, Body=body.getvalue(), **condition)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in (
+                "PreconditionFailed",
+                "ConditionalRequestConflict",
+            ):
+                continue
+            raise
+        return len(merged)
+    raise RuntimeError("the erased list kept changing under us; run the erasure again")
+
+
+def erased_list() -> ErasedList | None:
+    """The erased identifiers, for ingest: None when nothing was ever erased (then no row is hashed).
+    One GET of the list; the key is read only when the list is not empty."""
+    hashes, _ = _read_erased()
+    if not len(hashes):
+        return None
+    secret = key()
+    return ErasedList(secret, hashes) if secret is not None else None
 
 
 COLUMNS = {

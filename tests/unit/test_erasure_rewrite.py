@@ -1,0 +1,49 @@
+"""Raw and outbound files rewritten without an erased person's records: whole records go (a quoted
+CSV cell spanning lines, a JSON line, an ADF prospect), found by source line or by naming one of
+their identifiers however the phone is written; everything else stays byte for byte."""
+
+from __future__ import annotations
+
+import re
+
+from forecourt.privacy.erasure import text_pattern
+from forecourt.privacy.erasure_objects import without_records
+
+NAMES = re.compile(text_pattern(["ada.quill@example.com"], ["+13125550142"]).removeprefix("(?i)"), re.I)  # type: ignore[union-attr]
+
+
+def test_a_csv_record_spanning_lines_goes_whole_and_the_header_stays() -> None:
+    text = (
+        "id,name,email,phone,notes\r\n"
+        '1,Bo,bo@example.com,,"fine"\r\n'
+        '2,Ada,ADA.QUILL@example.com,,"called twice,\r\nsecond line"\r\n'
+        '3,Cy,cy@example.com,312.555.0142,""\r\n'
+        "4,Di,di@example.com,,\r\n"
+    )
+    kept = without_records(text.encode(), {"format": "csv", "delimiter": ","}, set(), NAMES)
+    assert kept == b'id,name,email,phone,notes\r\n1,Bo,bo@example.com,,"fine"\r\n4,Di,di@example.com,,\r\n'
+
+
+def test_records_go_by_source_line_even_without_an_identifier() -> None:
+    text = "id,name\n1,Bo\n2,Ada Quill\n3,Cy\n"
+    kept = without_records(text.encode(), {"format": "csv", "delimiter": ","}, {3}, None)
+    assert kept == b"id,name\n1,Bo\n3,Cy\n"
+
+
+def test_json_lines_and_adf_prospects_go_whole() -> None:
+    jsonl = '{"email": "bo@example.com"}\n{"phone": "(312) 555-0142"}\n{"email": "cy@example.com"}\n'
+    assert without_records(jsonl.encode(), {"format": "jsonl"}, set(), NAMES) == (
+        b'{"email": "bo@example.com"}\n{"email": "cy@example.com"}\n'
+    )
+    adf = (
+        '<?xml version="1.0"?>\n<adf>\n<prospect><customer><contact><email>ada.quill@example.com</email>'
+        "</contact></customer></prospect>\n<prospect>\n<customer>Bo</customer>\n</prospect>\n"
+        "<prospect><customer>Cy</customer></prospect>\n</adf>\n"
+    )
+    kept = without_records(adf.encode("cp1252"), {"format": "adf", "encoding": "cp1252"}, {7}, NAMES)
+    assert kept == b'<?xml version="1.0"?>\n<adf>\n<prospect>\n<customer>Bo</customer>\n</prospect>\n</adf>\n'
+
+
+def test_a_zip_naming_them_cannot_be_rewritten() -> None:
+    assert without_records(b"PK\x03\x04 ada.quill@example.com", {"format": "csv"}, set(), NAMES) is None
+    assert without_records(b"PK\x03\x04 nobody", {"format": "csv"}, set(), NAMES) == b"PK\x03\x04 nobody"
