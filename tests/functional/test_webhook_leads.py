@@ -310,3 +310,31 @@ def test_the_local_http_api_answers_through_the_handler(senders_: dict[str, str]
         assert missing.value.code == 404
     finally:
         server.stop()
+
+
+def test_a_lead_of_an_erased_person_is_neither_kept_nor_routed(
+    local_aws: LocalAws, senders_: dict[str, str], handler: Any
+) -> None:
+    import pyarrow as pa
+    from forecourt import analytics, aws
+    from forecourt.config import settings
+    from forecourt.privacy import suppression
+
+    secret = suppression.key(create=True)
+    assert secret is not None
+    suppression.add_erased(
+        suppression.keyed_hashes("email", pa.array(["erased.webhook@example.com"]), secret)
+    )
+    realtime_messages(local_aws)
+    customer = JSON_LEAD["customer"] | {"email": "Erased.Webhook@Example.com", "phone": None}
+    status, body = post(handler, lead_body(lead_id="W-ERASED-1", customer=customer), secrets=senders_)
+    assert status == 202 and body["status"] == "suppressed" and body["lead_id"] is None
+    (message,) = local_aws.run_realtime()
+    assert message["kind"] == "rejected" and message["raw"] is None and message["record"] is None
+    (row,) = message["quarantined"]
+    assert row["reason"] == "suppressed" and not row["raw_record"]
+    listed = aws.client("s3").list_objects_v2(Bucket=settings().lake_bucket, Prefix="raw/webhooks/")
+    for item in listed.get("Contents", []):
+        got = aws.client("s3").get_object(Bucket=settings().lake_bucket, Key=item["Key"])["Body"].read()
+        assert b"erased.webhook" not in got.lower()
+    assert not analytics.run_query("SELECT * FROM leads WHERE source_key = 'W-ERASED-1'").to_arrow().num_rows

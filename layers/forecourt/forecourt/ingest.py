@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 from pydantic import BaseModel, Field
@@ -254,10 +254,13 @@ class CuratedDocument:
         return self.rows.num_rows + len(self.quarantined)
 
 
-def curate_document(data: bytes, name: str, dealer: Dealer, feed: str, meta: UploadMeta) -> CuratedDocument:
+def curate_document(
+    data: bytes, name: str, dealer: Dealer, feed: str, meta: UploadMeta, erased: Any = None
+) -> CuratedDocument:
     """Map, normalize and check ``data`` (the whole document, in memory) with ``feed``'s profile: the
     same contract, quarantine reasons and ``record_id`` as when the same bytes are ingested as a raw
-    object. Raises FileUnreadable when ``data`` cannot be read as ``feed``'s format at all."""
+    object (``erased``: ``suppression.erased_list()``, whose people are quarantined as suppressed).
+    Raises FileUnreadable when ``data`` cannot be read as ``feed``'s format at all."""
     source = open_source(io.BytesIO(data), name, max_bytes=max(len(data), 1))
     profile = feeds.get(feed)
     if profile.format != source.format:
@@ -265,6 +268,7 @@ def curate_document(data: bytes, name: str, dealer: Dealer, feed: str, meta: Upl
             QuarantineReason.UNKNOWN_FEED, f"{name} reads as {source.format}, not {profile.format}"
         )
     curator = Curator(profile, meta, Locale(country=dealer.country, timezone=dealer.timezone))
+    curator.erased = erased
     dataset = schemas.get(profile.dataset)
     tables, quarantined = [], []
     for batch in source.records():

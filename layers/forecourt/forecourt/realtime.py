@@ -102,6 +102,10 @@ def record_batch(recorded: Sequence[Recorded]) -> list[commits.CommitRequest]:
     return requests
 
 
+NOT_KEPT = "(not kept: the person was erased)"
+"""``object_key`` of the rows of a webhook request whose body was not stored."""
+
+
 def _tables(items: Sequence[Recorded], upload: str) -> dict[str, list[dict[str, Any]]]:
     """The rows each table gets from one day of a batch (empty tables are left out)."""
     started = datetime.now(UTC)
@@ -109,7 +113,8 @@ def _tables(items: Sequence[Recorded], upload: str) -> dict[str, list[dict[str, 
     groups: dict[tuple[str, str, str], list[RealtimeMessage]] = defaultdict(list)
     for item in items:
         message = item.message
-        key = message.raw.key if message.raw else None
+        # no raw body: an erased person's request, of which nothing is kept
+        key = message.raw.key if message.raw else NOT_KEPT
         common = {"upload_id": upload, "object_key": key, "received_at": message.received_at.astimezone(UTC)}
         if message.record is not None:
             tables[message.dataset].append(schemas.get(message.dataset).from_json(message.record) | common)

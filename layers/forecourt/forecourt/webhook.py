@@ -44,6 +44,7 @@ from forecourt.config import settings
 from forecourt.curate import UploadMeta
 from forecourt.formats import FileUnreadable, open_source
 from forecourt.ingest import curate_document
+from forecourt.reasons import QuarantineReason
 from forecourt.registry import Dealer
 
 IDEMPOTENCY_HEADER = "idempotency-key"
@@ -138,12 +139,15 @@ def receive_lead(inbound: Inbound) -> Answer:
     named = _named_dealer(inbound.body, kind)
     dealer = _allowed_dealer(sender, named)
     lead_dealer = dealer.dealer_id if named else lake.OEM_DEALER_ID
+    from forecourt.privacy import suppression
+
     curated = curate_document(
         inbound.body,
         f"lead.{extension}",
         dealer,
         feed,
         UploadMeta("webhook", lead_dealer, "webhook", inbound.received),
+        erased=suppression.erased_list(),  # an erased person's lead is neither kept nor routed
     )
     key = _idempotency_key(inbound, sender, curated.rows, "lead")
     return _accept(_claim(inbound, sender, key, lead_dealer, feed, extension, curated, "lead"))
@@ -261,10 +265,13 @@ def _claim(
     what: str,
 ) -> dict[str, Any]:
     row = curated.rows.to_pylist()[0] if curated.rows.num_rows else None
+    suppressed = any(q.reason == QuarantineReason.SUPPRESSED for q in curated.quarantined)
     return {
         "key": key,
         "body_sha256": hashlib.sha256(inbound.body).hexdigest(),
-        "body": base64.b64encode(inbound.body).decode(),
+        # an erased person's body is not kept, not even raw (the quarantine row is blank too)
+        "body": "" if suppressed else base64.b64encode(inbound.body).decode(),
+        "suppressed": suppressed,
         "what": what,
         "sender": sender.name,
         "dealer_id": dealer_id,
@@ -359,13 +366,16 @@ def accept(claim: dict[str, Any]) -> dict[str, Any]:
     name = f"{claim['sender']}-{hashlib.sha256(claim['key'].encode()).hexdigest()[:24]}.{claim['extension']}"
     source = "webhooks" if claim["what"] == "lead" else "events"
     key = lake.raw_key(claim["dealer_id"], date.fromisoformat(claim["day"]), name, source=source)
-    stored = aws.client("s3").put_object(
-        Bucket=conf.lake_bucket,
-        Key=key,
-        Body=body,
-        ContentType="application/xml" if claim["extension"] == "xml" else "application/json",
-        Metadata={"feed": claim["feed"], "sender": claim["sender"]},
-    )
+    raw = None
+    if not claim.get("suppressed"):
+        stored = aws.client("s3").put_object(
+            Bucket=conf.lake_bucket,
+            Key=key,
+            Body=body,
+            ContentType="application/xml" if claim["extension"] == "xml" else "application/json",
+            Metadata={"feed": claim["feed"], "sender": claim["sender"]},
+        )
+        raw = {"bucket": conf.lake_bucket, "key": key, "version": stored.get("VersionId")}
     record = claim["record"]
     kind = "rejected" if record is None else claim["what"]
     message = realtime.RealtimeMessage.model_validate(
@@ -375,7 +385,7 @@ def accept(claim: dict[str, Any]) -> dict[str, Any]:
             "dealer_id": claim["dealer_id"],
             "sender": claim["sender"],
             "received_at": claim["received_at"],
-            "raw": {"bucket": conf.lake_bucket, "key": key, "version": stored.get("VersionId")},
+            "raw": raw,
             "feed": claim["feed"],
             "dataset": claim["dataset"],
             "record": record,
@@ -383,6 +393,11 @@ def accept(claim: dict[str, Any]) -> dict[str, Any]:
         }
     )
     aws.client("sqs").send_message(QueueUrl=conf.realtime_queue_url, MessageBody=message.model_dump_json())
+    if claim.get("suppressed"):
+        # the person was erased: nothing of the lead is kept or routed (the count still adds up:
+        # one record in, one quarantined, blank); the sender is told it will not be processed
+        body_out = {"lead_id": None, "status": "suppressed", "received_at": claim["received_at"]}
+        return {"status": 202, "body": body_out}
     if record is None:
         reason = ProblemReason.LEAD_CONTRACT if claim["what"] == "lead" else ProblemReason.EVENT_CONTRACT
         errors = [{k: q[k] for k in ("field", "reason", "message")} for q in claim["quarantined"]]
