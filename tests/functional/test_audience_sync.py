@@ -453,3 +453,62 @@ def test_two_syncs_of_one_list_never_overwrite_each_others_ledger(local_aws: Loc
         Bucket=settings().lake_bucket, Key=sync.ledger_key("race/list", "google")
     )
     assert sync.ETAG not in json.loads(stored["Body"].read())  # the ETag is not part of the ledger
+
+
+def test_a_list_left_with_nobody_is_emptied_on_both_platforms(
+    local_aws: LocalAws, registered_dealers: dict[str, Any], tmp_path: Path
+) -> None:
+    import pyarrow as pa
+    from forecourt.audiences import google_ads_api, sync
+    from forecourt.audiences.meta_api import MetaApi
+    from forecourt.audiences.people import prepare
+    from forecourt.local.fake_google_ads import FakeGoogleAds
+    from forecourt.local.fake_meta import FakeMeta
+    from forecourt.privacy import suppression
+
+    as_of = datetime(2027, 4, 1, 6, tzinfo=UTC)  # after the other tests' snapshots
+    solo = "model_shoppers/chevrolet-solitaire"
+    path = tmp_path / "solo.csv"
+    day = (as_of - timedelta(days=3)).date().isoformat()
+    path.write_text(
+        HEADER + f"SOLO-1,{day}T10:00:00-05:00,Dealer Website,Ottoline,Single,ottoline.single@example.com,"
+        "(312) 555-0399,60601,2027,Chevrolet,Solitaire,\n"
+    )
+    local_aws.ingest_file(path, "D100", feed="generic-leads", arrival=as_of.date())
+    _build(local_aws, as_of)
+    from forecourt import aws
+    from forecourt.config import settings
+
+    s3 = aws.client("s3")  # the lists other tests synced to their own fakes: these fakes start empty
+    for item in s3.list_objects_v2(Bucket=settings().lake_bucket, Prefix=sync.LEDGER_PREFIX).get(
+        "Contents", []
+    ):
+        s3.delete_object(Bucket=settings().lake_bucket, Key=item["Key"])
+    with FakeMeta() as meta, FakeGoogleAds() as google:
+        apis = [
+            MetaApi(meta.url, "v21.0", "test-token", "act_1234"),
+            google_ads_api.GoogleAdsApi(**google.credentials()),
+        ]
+        for api in apis:
+            sync.run(as_of, api, wait=0)
+        meta_id, google_id = (
+            sync.load_ledger(solo, "meta")["audience_id"],
+            sync.load_ledger(solo, "google")["audience_id"],
+        )
+        assert len(meta.members(meta_id)) == 1 and len(google.members(google_id)) == 1
+        # her only member asks never to be contacted: a full sync leaves both lists empty (Meta's
+        # usersreplace cannot carry nobody: the audience is deleted, and made again when needed)
+        her = prepare(pa.table({"email": ["ottoline.single@example.com"]}))
+        suppression.add(her["email"], her["phone"], "do_not_contact", "ticket SOLO", as_of)
+        local_aws.drain_commits()
+        done = {
+            r.platform: r
+            for api in apis
+            for r in sync.run(as_of, api, full=True, wait=0)
+            if r.audience == solo
+        }
+        assert done["meta"].operations == {"clear": 0} and done["google"].operations == {"clear": 0}
+        assert meta_id not in meta.audiences and sync.load_ledger(solo, "meta")["audience_id"] is None
+        assert google.members(google_id) == set()
+        again = {r.platform: r for api in apis for r in sync.run(as_of, api, wait=0) if r.audience == solo}
+        assert again["meta"].operations == {} and again["google"].operations == {}

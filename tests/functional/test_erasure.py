@@ -240,6 +240,17 @@ def _emails(fake: Any) -> set[str]:
     }
 
 
+def _google_emails(fake: Any) -> set[str]:
+    """The e-mail hashes of every user list on the fake Google Ads."""
+    return {
+        value
+        for user_list in list(fake.user_lists)
+        for member in fake.members(user_list)
+        for key, value, *_ in member
+        if key == "hashedEmail"
+    }
+
+
 def _erase(*args: str) -> dict[str, Any]:
     from forecourt.cli import main
 
@@ -257,7 +268,9 @@ def test_an_erased_person_has_no_row_left_in_any_table_and_a_rerun_finds_nothing
     local_aws: LocalAws, registered_dealers: dict[str, Any], stack_home: Path, tmp_path: Path
 ) -> None:
     from forecourt.audiences import sync
+    from forecourt.audiences.google_ads_api import GoogleAdsApi
     from forecourt.audiences.meta_api import MetaApi
+    from forecourt.local.fake_google_ads import FakeGoogleAds
     from forecourt.local.fake_meta import FakeMeta
 
     with _own_audiences(), contextlib.ExitStack() as stack:
@@ -273,6 +286,10 @@ def test_an_erased_person_has_no_row_left_in_any_table_and_a_rerun_finds_nothing
         sync.run(AS_OF, api)
         on_meta = _emails(fake)
         assert {_sha(EMAIL), _sha(OTHER_EMAIL), _sha(OPTED_OUT)} <= on_meta
+        google = stack.enter_context(FakeGoogleAds())
+        google_api = GoogleAdsApi(**google.credentials())
+        sync.run(AS_OF, google_api, wait=0)
+        assert {_sha(EMAIL), _sha(OTHER_EMAIL), _sha(OPTED_OUT)} <= _google_emails(google)
 
         with _committing(local_aws):
             ledger = _erase("--email", EMAIL.upper())
@@ -286,6 +303,10 @@ def test_an_erased_person_has_no_row_left_in_any_table_and_a_rerun_finds_nothing
         on_meta = _emails(fake)
         assert _sha(OTHER_EMAIL) in on_meta and not {_sha(EMAIL), _sha(OPTED_OUT)} & on_meta
         assert not [name for name, ledger in sync.ledgers().items() if ledger.get("replace_pending")]
+        sync.run(AS_OF, google_api, wait=0)  # and Google: the lists that held her replaced whole
+        on_google = _google_emails(google)
+        assert _sha(OTHER_EMAIL) in on_google and not {_sha(EMAIL), _sha(OPTED_OUT)} & on_google
+        assert not [name for name, ledger in sync.ledgers("google").items() if ledger.get("replace_pending")]
         # the opt-out kept the dealer's records of her, and suppressed her from sharing only
         assert _query(f"SELECT count(*) AS n FROM leads WHERE email = '{OPTED_OUT}'")[0]["n"] == 1
         assert [s["result"] for s in opted["steps"] if s["step"] == "audiences"] == [

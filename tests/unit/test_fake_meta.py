@@ -65,7 +65,8 @@ def test_a_plan_sends_removals_then_additions_and_a_full_sync_replaces() -> None
     assert plan(["a", "b", "c"], ["b", "c", "d"], full=False) == [("remove", ["a"]), ("add", ["d"])]
     assert plan(["a"], ["a"], full=False) == []
     assert plan(["a"], ["b"], full=True) == [("replace", ["b"])]
-    assert plan(["a"], [], full=True) == [("remove", ["a"])]  # Meta cannot replace with nobody
+    assert plan(["a"], [], full=True) == [("clear", [])]  # a replace cannot carry nobody
+    assert plan([], [], full=True) == [] and plan(None, [], full=True) == []
 
 
 def test_the_audiences_survive_a_restart_and_are_listed_without_members() -> None:

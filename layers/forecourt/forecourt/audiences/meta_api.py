@@ -58,6 +58,10 @@ class MetaApi:
         answer = self._call("POST", f"act_{self.ad_account_id.removeprefix('act_')}/customaudiences", fields)
         return str(answer["id"])
 
+    def delete_audience(self, audience_id: str) -> None:
+        """Delete a custom audience (``DELETE /<audience id>``)."""
+        self._call("DELETE", audience_id, {})
+
     def send(self, audience_id: str, operation: str, fields: dict[str, str]) -> dict[str, Any]:
         """One batch of ``operation`` (add, remove, replace) with ``request_fields``' fields."""
         method, edge = OPERATIONS[operation]

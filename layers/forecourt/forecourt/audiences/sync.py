@@ -187,6 +187,8 @@ def plan(previous: list[str] | None, target: list[str], full: bool) -> list[tupl
     ``target``: [(operation, sorted person ids)], operations without members left out."""
     if full and target:
         return [("replace", target)]
+    if full and previous:
+        return [("clear", [])]  # nobody left: a replace cannot carry an empty list
     if previous is None:
         return [("add", target)] if target else []
     before, after = set(previous), set(target)
@@ -361,7 +363,8 @@ class _Sending:
                 if self.dry_run is None:
                     ledger["in_flight"] = flight
                     save()
-                    self._attempt(ledger, lambda: target.ensure_list(ledger, save))
+                    if any(op != "clear" for op, _ in steps):
+                        self._attempt(ledger, lambda: target.ensure_list(ledger, save))
             report.started_at = flight["started_at"]
             for operation, persons in steps:
                 report.operations[operation] = len(persons)
@@ -440,6 +443,24 @@ class _Sending:
         applied it (False: still processing, the next run polls again). A dry run writes the
         requests instead."""
         target, audience = self.target, ledger["audience"]
+        if operation == "clear":
+            if self.dry_run is not None:
+                for stem, request in target.request(audience, operation, state, 1, [], True, 0):
+                    write_request(self.dry_run / target.name, audience, stem, request)
+                    report.requests.append(request)
+                return True
+            if state["done"] == 0:
+                self._attempt(ledger, partial(target.clear, ledger, state, save))
+                state["done"] = 1
+                report.batches += 1
+                save()
+            if not self._attempt(
+                ledger, partial(target.close, ledger, operation, state, self.wait, self.sleep, save)
+            ):
+                return False
+            state["applied"] = True
+            save()
+            return True
         written = self.rows(persons)
         # every member is sent, one without any identifier left too (the platform counts it
         # invalid): batch boundaries stay where they were if someone's records go between a crash

@@ -76,6 +76,9 @@ class Target(Protocol):
     ) -> tuple[int, int]:
         """Send batch ``seq``; (members received, members refused). Raises ``rate_limited`` or Stopped."""
 
+    def clear(self, ledger: dict[str, Any], state: dict[str, Any], save: Callable[[], None]) -> None:
+        """Leave the platform's list without any member (nobody is left in it)."""
+
     def close(
         self,
         ledger: dict[str, Any],
@@ -182,6 +185,21 @@ class MetaTarget:
     ) -> bool:
         return True  # Meta applies each acknowledged batch
 
+    def clear(self, ledger: dict[str, Any], state: dict[str, Any], save: Callable[[], None]) -> None:
+        # /usersreplace needs at least one row: the audience is deleted, and made again when the
+        # list has members again
+        assert self.api is not None
+        if ledger.get("audience_id") is not None:
+            try:
+                self.api.delete_audience(ledger["audience_id"])
+            except meta_api.RateLimited:
+                raise
+            except meta_api.MetaError as error:
+                if not error.object_gone:
+                    raise Stopped(str(error)) from None
+            ledger["audience_id"] = None
+            save()
+
     def request(
         self,
         audience: str,
@@ -194,6 +212,10 @@ class MetaTarget:
     ) -> list[tuple[str, dict[str, Any]]]:
         from forecourt.audiences import meta
 
+        if operation == "clear":
+            return [
+                ("clear-0001", {"method": "DELETE", "path": f"/<audience id of {audience}>", "fields": {}})
+            ]
         fields = meta_api.request_fields(list(meta.SCHEMA), batch, state["session_id"], seq, last, total)
         method, edge = meta_api.OPERATIONS[operation]
         body = {"payload": json.loads(fields["payload"]), "session": json.loads(fields["session"])}
@@ -262,6 +284,14 @@ class GoogleTarget:
         )
         return len(batch) - refused, refused
 
+    def clear(self, ledger: dict[str, Any], state: dict[str, Any], save: Callable[[], None]) -> None:
+        if ledger.get("audience_id") is None:
+            return  # no list on Google, nobody on it
+        state["job"] = self._call(lambda api: api.create_job(ledger["audience_id"], GOOGLE_CONSENT))
+        save()
+        body = {"operations": [{"removeAll": True}], "enablePartialFailure": True}
+        self._call(lambda api: api.add_operations(state["job"], body), state, save)
+
     def close(
         self,
         ledger: dict[str, Any],
@@ -306,7 +336,12 @@ class GoogleTarget:
         total: int,
     ) -> list[tuple[str, dict[str, Any]]]:
         job = f"customers/<customer id>/offlineUserDataJobs/<job of {audience} {operation}>"
-        add = {"method": "POST", "path": f"{job}:addOperations", "body": _operations(operation, batch, seq)}
+        body = (
+            {"operations": [{"removeAll": True}], "enablePartialFailure": True}
+            if operation == "clear"
+            else _operations(operation, batch, seq)
+        )
+        add = {"method": "POST", "path": f"{job}:addOperations", "body": body}
         if seq > 1:
             return [(f"{operation}-{seq:04d}", add)]
         create = {

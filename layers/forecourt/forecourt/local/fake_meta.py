@@ -66,6 +66,7 @@ UNHASHED = frozenset({"MADID", "EXTERN_ID"})
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 _CREATE = re.compile(r"^/v\d+\.\d+/act_(\d+)/customaudiences/?$")
 _USERS = re.compile(r"^/v\d+\.\d+/(\d+)/(users|usersreplace)/?$")
+_AUDIENCE = re.compile(r"^/v\d+\.\d+/(\d+)/?$")
 
 
 class MetaError(Exception):
@@ -254,6 +255,11 @@ class FakeMeta:
         created = _CREATE.match(path)
         if created and method == "POST":
             return self._create(created.group(1), fields)
+        whole = _AUDIENCE.match(path)
+        if whole and method == "DELETE":
+            if self.audiences.pop(whole.group(1), None) is None:
+                raise MetaError(100, "Unsupported request. Object does not exist", 33, "GraphMethodException")
+            return {"success": True}
         users = _USERS.match(path)
         if not users:
             raise MetaError(100, f"Unknown path components: {path}", kind="GraphMethodException")
