@@ -338,3 +338,47 @@ def test_a_lead_of_an_erased_person_is_neither_kept_nor_routed(
         got = aws.client("s3").get_object(Bucket=settings().lake_bucket, Key=item["Key"])["Body"].read()
         assert b"erased.webhook" not in got.lower()
     assert not analytics.run_query("SELECT * FROM leads WHERE source_key = 'W-ERASED-1'").to_arrow().num_rows
+
+
+def test_an_erasure_deletes_the_raw_webhook_bodies_naming_the_person(
+    local_aws: LocalAws, senders_: dict[str, str], handler: Any, stack_home: Any
+) -> None:
+    import json as json_module
+
+    from click.testing import CliRunner
+    from conftest import committer
+    from forecourt import aws
+    from forecourt.cli import main
+    from forecourt.config import settings
+
+    realtime_messages(local_aws)
+    customer = JSON_LEAD["customer"] | {"email": "Hooked.Erasable@Example.com", "phone": "(312) 555-0177"}
+    status, body = post(handler, lead_body(lead_id="W-ERASE-2", customer=customer), secrets=senders_)
+    assert status == 202 and body["status"] == "accepted"
+    assert post(handler, lead_body(lead_id="W-KEEP-2"), secrets=senders_)[0] == 202
+    local_aws.run_realtime()
+    local_aws.drain_commits()
+    s3, bucket = aws.client("s3"), settings().lake_bucket
+
+    def bodies_naming(text: bytes) -> list[str]:
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix="raw/webhooks/").get("Contents", [])
+        return [
+            i["Key"]
+            for i in listed
+            if text in s3.get_object(Bucket=bucket, Key=i["Key"])["Body"].read().lower()
+        ]
+
+    assert bodies_naming(b"hooked.erasable") and bodies_naming(b"w-keep-2")
+    with committer(local_aws):
+        result = CliRunner().invoke(
+            main, ["privacy", "erase", "--email", "hooked.erasable@example.com", "--source", "ticket HOOK",
+                   "--timeout", "60", "--json"],
+        )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (ledger,) = json_module.loads(result.output)
+    assert bodies_naming(b"hooked.erasable") == [] and bodies_naming(b"w-keep-2")  # the other lead stays
+    versions = s3.list_object_versions(Bucket=bucket, Prefix="raw/webhooks/").get("Versions", [])
+    for version in versions:
+        got = s3.get_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])["Body"].read()
+        assert b"hooked.erasable" not in got.lower()
+    assert next(s for s in ledger["steps"] if s["step"] == "raw")["deleted"] >= 1

@@ -631,7 +631,9 @@ def test_webhook_role_stores_only_raw_webhooks_and_sends_only_to_the_realtime_qu
         "${LakeBucket.Arn}/raw/events/*",
         "${LakeBucket.Arn}/raw/files/*",
     }
-    assert resources_granting(statements, "s3:GetObject") == set()
+    # it reads only the erased list (a lead naming an erased person is neither kept nor routed)
+    assert resources_granting(statements, "s3:GetObject") == {"${LakeBucket.Arn}/suppression/erased.parquet"}
+    assert resources_granting(statements, "s3:ListBucket") == {"${LakeBucket.Arn}"}
     assert resources_granting(statements, "sqs:SendMessage") == {"${RealtimeQueue.Arn}"}
     assert resources_granting(statements, "dynamodb:GetItem") == {
         "${DealerRegistryTable.Arn}",
@@ -640,8 +642,18 @@ def test_webhook_role_stores_only_raw_webhooks_and_sends_only_to_the_realtime_qu
     }
     assert resources_granting(statements, "dynamodb:PutItem") == {"${IdempotencyTable.Arn}"}
     assert resources_granting(statements, "secretsmanager:GetSecretValue") == {
-        "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:forecourt/senders/*"
+        "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:forecourt/senders/*",
+        "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:forecourt/suppression-key-*",
     }
+
+
+def test_reading_the_erased_list_may_list_only_that_object(resources: Resources) -> None:
+    """S3 answers a GET of a missing object with 403 unless the role may list: the roles that read
+    the erased list may list exactly its key, so before the first erasure they get a 404."""
+    for function in ("IngestFunction", "WebhookFunction"):
+        statements = inline_statements(resources, function)
+        (listing,) = [st for st in statements if st.get("Sid") == "ListErasedList"]
+        assert listing["Condition"] == {"StringEquals": {"s3:prefix": "suppression/erased.parquet"}}, function
 
 
 # --- routing: RealtimeQueue → route_lead → DeliveryQueue / FallbackQueue -----------------------------

@@ -158,7 +158,7 @@ def find(request: ErasureRequest) -> Found:
             if dataset == "sales":
                 sales_lines.setdefault(upload, set()).add(line)
     own_emails, own_phones, shared = _not_shared(sorted(emails), sorted(phones), records, request)
-    quarantined = _quarantined(sorted(emails), sorted(phones))
+    quarantined = _quarantined(own_emails, own_phones)  # not a shared household phone's other rows
     for upload, quarantine_lines in quarantined.items():
         lines.setdefault(upload, set()).update(quarantine_lines)
     return Found(

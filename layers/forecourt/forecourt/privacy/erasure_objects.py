@@ -54,7 +54,7 @@ def erase(found: Found, ledger: Ledger) -> None:
     ids = [*found.record_ids, *found.persons]
     every = "|".join(filter(None, [identifiers and identifiers.removeprefix("(?i)"), *map(re.escape, ids)]))
     outbound_names = re.compile(every, re.IGNORECASE) if every else None
-    _outbound_files(sorted({u["dealer_id"] for u in uploads}), outbound_names, ledger)
+    _outbound_files(outbound_names, ledger)
     ledger.step("manifests", "manifests/", "kept: counts only, no identifier", uploads=len(uploads))
     _identity_index(found, ledger)
     for table in (settings().idempotency_table, settings().delivery_state_table):
@@ -79,6 +79,13 @@ def _raw_files(
 ) -> None:
     rewritten = deleted = versions = 0
     for (bucket, key), group in _by_object(uploads).items():
+        if key.endswith("/"):
+            # a webhook batch: its upload names the day's folder, one body per request; every body
+            # of that folder naming them goes, with all its versions (one record a body)
+            gone, purged = _webhook_bodies(bucket, key, names)
+            deleted += gone
+            versions += purged
+            continue
         lines = {line for upload in group for line in found.lines.get(upload["upload_id"], [])}
         outcome, purged = rewrite_object(bucket, key, group[0], lines, names, ledger.request_id)
         rewritten += outcome == "rewritten"
@@ -87,6 +94,22 @@ def _raw_files(
     counts = {"objects": len(_by_object(uploads)), "rewritten": rewritten, "deleted": deleted}
     ledger.step("raw", "raw/", "rewritten without them, marked not to ingest", **counts,
                 old_versions_deleted=versions)  # fmt: skip
+
+
+def _webhook_bodies(bucket: str, folder: str, names: re.Pattern[str] | None) -> tuple[int, int]:
+    """Delete every object of ``folder`` whose body names them; (objects deleted, versions deleted)."""
+    if names is None:
+        return 0, 0
+    s3 = aws.client("s3")
+    deleted = versions = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder):
+        for item in page.get("Contents", []):
+            body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+            if names.search(body.decode("utf-8", errors="replace")):
+                s3.delete_object(Bucket=bucket, Key=item["Key"])
+                deleted += 1
+                versions += lake.delete_versions(bucket, item["Key"], keep=None)
+    return deleted, versions
 
 
 def _by_object(uploads: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
@@ -201,18 +224,20 @@ def _without_prospects(
     return _PROSPECT.sub(drop, content)
 
 
-def _outbound_files(dealers: list[str], names: re.Pattern[str] | None, ledger: Ledger) -> None:
+def _outbound_files(names: re.Pattern[str] | None, ledger: Ledger) -> None:
+    """Every dealer's outbound files (a lead reaches the dealer it was routed to, and enrichment
+    exports go under the lead's dealer: not only the dealers that uploaded their records)."""
     s3, bucket = aws.client("s3"), settings().lake_bucket
     seen = changed = 0
-    for dealer in dealers if names else []:
-        pages = s3.get_paginator("list_objects_v2").paginate(
-            Bucket=bucket, Prefix=f"{lake.OUTBOUND_PREFIX}dealer={dealer}/"
-        )
-        for item in (item for page in pages for item in page.get("Contents", [])):
-            seen += 1
-            upload = {"object_key": item["Key"], "format": _guess(item["Key"])}
-            outcome, _ = rewrite_object(bucket, item["Key"], upload, set(), names, ledger.request_id)
-            changed += outcome in ("rewritten", "deleted")
+    dealers: set[str] = set()
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=lake.OUTBOUND_PREFIX)
+    for item in (item for page in pages for item in page.get("Contents", [])) if names else []:
+        seen += 1
+        upload = {"object_key": item["Key"], "format": _guess(item["Key"])}
+        outcome, _ = rewrite_object(bucket, item["Key"], upload, set(), names, ledger.request_id)
+        if outcome in ("rewritten", "deleted"):
+            changed += 1
+            dealers.add(item["Key"].removeprefix(lake.OUTBOUND_PREFIX).split("/", 1)[0])
     ledger.step("outbound", "outbound/", "rewritten without them", dealers=len(dealers), objects=seen,
                 rewritten=changed)  # fmt: skip
 
@@ -272,7 +297,10 @@ def _local_state(names: re.Pattern[str] | None, ledger: Ledger) -> None:
         ledger.step("local_state", "local state folder", "not local")
         return
     deleted = 0
-    for path in (p for p in home.rglob("*") if p.is_file() and p.name != "stack.json"):
+    # state.json holds the stack itself (tables, secrets — the suppression key among them): the next
+    # checkpoint writes it again from the stack, which no longer holds them
+    kept = {"stack.json", "state.json", "platforms.json"}
+    for path in (p for p in home.rglob("*") if p.is_file() and p.name not in kept):
         data = path.read_bytes()
         if data[:2] == b"\x1f\x8b":
             data = gzip.decompress(data)
