@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import LocalAws
+from conftest import LocalAws, committer
 
 JSON_LEAD = {
     "lead_id": "W-1001",
@@ -346,7 +346,6 @@ def test_an_erasure_deletes_the_raw_webhook_bodies_naming_the_person(
     import json as json_module
 
     from click.testing import CliRunner
-    from conftest import committer
     from forecourt import aws
     from forecourt.cli import main
     from forecourt.config import settings
