@@ -29,6 +29,10 @@ def record_handler(record: SQSRecord) -> realtime.Recorded:
     metrics.add_metric(name=f"RealtimeRecords_{message.kind}", unit=MetricUnit.Count, value=1)
     if message.kind != "lead":
         return realtime.Recorded(record.message_id, message)
+    if realtime.names_erased(message, _erased()):
+        # the person was erased while the lead waited in the queue: neither kept nor routed
+        metrics.add_metric(name="LeadsSuppressed", unit=MetricUnit.Count, value=1)
+        return realtime.Recorded(record.message_id, realtime.suppressed(message))
     row = lead_routing.route_message(message)
     logger.info("lead routed", extra={name: row[name] for name in _LOGGED})  # no reason: it holds the zip
     metrics.add_metric(name="LeadsRouted", unit=MetricUnit.Count, value=1)
@@ -37,9 +41,22 @@ def record_handler(record: SQSRecord) -> realtime.Recorded:
     return realtime.Recorded(record.message_id, message, row)
 
 
+_erased_now: list[Any] = []
+
+
+def _erased() -> Any:
+    """The erased list, read once per batch (``handler`` clears it)."""
+    from forecourt.privacy import suppression
+
+    if not _erased_now:
+        _erased_now.append(suppression.erased_list())
+    return _erased_now[0]
+
+
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    _erased_now.clear()
     with processor(records=event["Records"], handler=record_handler, lambda_context=context):
         outcomes = processor.process()
     realtime.record_batch([recorded for status, recorded, _ in outcomes if status == "success"])

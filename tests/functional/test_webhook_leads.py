@@ -381,3 +381,46 @@ def test_an_erasure_deletes_the_raw_webhook_bodies_naming_the_person(
         got = s3.get_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])["Body"].read()
         assert b"hooked.erasable" not in got.lower()
     assert next(s for s in ledger["steps"] if s["step"] == "raw")["deleted"] >= 1
+
+
+def test_a_lead_queued_before_its_person_was_erased_is_neither_kept_nor_routed(
+    local_aws: LocalAws, senders_: dict[str, str], handler: Any
+) -> None:
+    import pyarrow as pa
+    from forecourt import analytics, aws
+    from forecourt.config import settings
+    from forecourt.privacy import suppression
+
+    realtime_messages(local_aws)
+    customer = JSON_LEAD["customer"] | {"email": "queued.erasure@example.com", "phone": None}
+    status, body = post(handler, lead_body(lead_id="W-QUEUED-1", customer=customer), secrets=senders_)
+    assert status == 202 and body["status"] == "accepted"  # accepted, waiting in the realtime queue
+    stored = aws.client("s3").list_objects_v2(Bucket=settings().lake_bucket, Prefix="raw/webhooks/")[
+        "Contents"
+    ]
+    before = {i["Key"] for i in stored}
+    secret = suppression.key(create=True)
+    assert secret is not None
+    suppression.add_erased(
+        suppression.keyed_hashes("email", pa.array(["queued.erasure@example.com"]), secret)
+    )
+    (message,) = local_aws.run_realtime()
+    assert message["kind"] == "lead"  # it was queued as a lead
+    assert (
+        not analytics.run_query(f"SELECT * FROM leads WHERE record_id = '{body['lead_id']}'")
+        .to_arrow()
+        .num_rows
+    )
+    assert (
+        not analytics.run_query(f"SELECT * FROM lead_routes WHERE lead_id = '{body['lead_id']}'")
+        .to_arrow()
+        .num_rows
+    )
+    quarantined = analytics.run_query(
+        "SELECT reason_code, raw_record FROM quarantine WHERE reason_code = 'suppressed' AND raw_record = ''"
+    ).to_arrow()
+    assert quarantined.num_rows >= 1
+    after = aws.client("s3").list_objects_v2(Bucket=settings().lake_bucket, Prefix="raw/webhooks/")[
+        "Contents"
+    ]
+    assert len({i["Key"] for i in after}) == len(before) - 1  # its stored body went, with its versions

@@ -696,9 +696,14 @@ def test_route_lead_role_is_least_privilege(resources: Resources) -> None:
         "${CommitQueue.Arn}",
     }
     assert resources_granting(statements, "s3:PutObject") == {"${LakeBucket.Arn}/tables/lead_routes/data/*"}
-    assert resources_granting(statements, "s3:GetObject") == set()
+    # the erased list (a lead whose person was erased while queued is neither kept nor routed)
+    assert resources_granting(statements, "s3:GetObject") == {"${LakeBucket.Arn}/suppression/erased.parquet"}
+    assert resources_granting(statements, "s3:DeleteObject") == {"${LakeBucket.Arn}/raw/webhooks/*"}
+    assert resources_granting(statements, "secretsmanager:GetSecretValue") == {
+        "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:forecourt/suppression-key-*"
+    }
     actions = {a for s in statements for a in as_list(s["Action"])}
-    assert not {a for a in actions if a.startswith(("glue:", "secretsmanager:"))}
+    assert not {a for a in actions if a.startswith("glue:")}
 
 
 def test_delivery_queue_is_standard_and_gives_a_60_s_deliver_six_times_its_timeout(

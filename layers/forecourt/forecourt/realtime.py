@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from forecourt import commits, lake, schemas
+from forecourt import aws, commits, lake, schemas
 from forecourt.config import settings
 
 Kind = Literal["lead", "event", "rejected"]
@@ -100,6 +100,36 @@ def record_batch(recorded: Sequence[Recorded]) -> list[commits.CommitRequest]:
         requests = list(pool.map(lambda write: commits.write_records(*write), writes))
     commits.send(requests)
     return requests
+
+
+def names_erased(message: RealtimeMessage, erased: Any) -> bool:
+    """Whether a lead's curated row names an erased identifier (``suppression.erased_list()``;
+    None: nothing was ever erased)."""
+    import pyarrow as pa
+
+    from forecourt.curate import SUPPRESSION_COLUMNS
+
+    if erased is None or message.record is None:
+        return False
+    for kind, columns in SUPPRESSION_COLUMNS.items():
+        values = [message.record.get(column) for column in columns if message.record.get(column)]
+        if values and any(erased.matches(kind, pa.array(values, pa.string())).to_pylist()):
+            return True
+    return False
+
+
+def suppressed(message: RealtimeMessage) -> RealtimeMessage:
+    """The message of a lead whose person was erased while it waited in the queue: its stored body
+    deleted (every version), nothing of it kept — one blank quarantine row, so the batch's count
+    still adds up — and nothing routed."""
+    from forecourt.curate import SUPPRESSED, _message
+
+    if message.raw is not None:
+        aws.client("s3").delete_object(Bucket=message.raw.bucket, Key=message.raw.key)
+        lake.delete_versions(message.raw.bucket, message.raw.key, keep=None)
+    row = QuarantinedRecord(source_line=1, reason=SUPPRESSED.value, message=_message(SUPPRESSED.value, None))
+    return message.model_copy(update={"kind": "rejected", "lead_id": None, "record": None, "raw": None,
+                                      "quarantined": [row]})  # fmt: skip
 
 
 NOT_KEPT = "(not kept: the person was erased)"
