@@ -47,3 +47,17 @@ def test_json_lines_and_adf_prospects_go_whole() -> None:
 def test_a_zip_naming_them_cannot_be_rewritten() -> None:
     assert without_records(b"PK\x03\x04 ada.quill@example.com", {"format": "csv"}, set(), NAMES) is None
     assert without_records(b"PK\x03\x04 nobody", {"format": "csv"}, set(), NAMES) == b"PK\x03\x04 nobody"
+
+
+def test_an_erased_e_mail_is_found_alone_not_inside_another() -> None:
+    import re
+
+    from forecourt.privacy.erasure import text_pattern
+
+    pattern = text_pattern(["ann@example.org"], [])
+    assert pattern is not None
+    found = re.compile(pattern.removeprefix("(?i)"), re.IGNORECASE)
+    assert found.search("1,Ann,ANN@example.org,x") and found.search('{"email": "ann@example.org"}')
+    assert found.search("ann@example.org") and found.search("<email>ann@example.org</email>")
+    assert not found.search("joann@example.org") and not found.search("ann@example.org.uk")
+    assert not found.search("mary.ann@example.org")

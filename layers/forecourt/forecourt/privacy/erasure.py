@@ -208,7 +208,8 @@ def text_pattern(emails: Iterable[str], phones: Iterable[str]) -> str | None:
     text; None without identifiers."""
     import phonenumbers
 
-    parts = [re.escape(e) for e in sorted(set(emails))]
+    # an e-mail only where it stands alone: erasing ann@example.org leaves joann@example.org
+    parts = [rf"(?:^|[^a-z0-9._%+-]){re.escape(e)}(?:$|[^a-z0-9._-])" for e in sorted(set(emails))]
     for phone in sorted(set(phones)):
         try:
             national = str(phonenumbers.parse(phone, None).national_number)
