@@ -1,6 +1,7 @@
-"""Raw and outbound files rewritten without an erased person's records: whole records go (a quoted
-CSV cell spanning lines, a JSON line, an ADF prospect), found by source line or by naming one of
-their identifiers however the phone is written; everything else stays byte for byte."""
+"""Raw and outbound files rewritten without an erased person's records: whole records are blanked
+(a quoted CSV cell spanning lines, a JSON line, an ADF prospect; their lines stay, empty, so the
+records after them keep their line numbers), found by source line or by naming one of their
+identifiers however the phone is written; everything else stays byte for byte."""
 
 from __future__ import annotations
 
@@ -21,19 +22,19 @@ def test_a_csv_record_spanning_lines_goes_whole_and_the_header_stays() -> None:
         "4,Di,di@example.com,,\r\n"
     )
     kept = without_records(text.encode(), {"format": "csv", "delimiter": ","}, set(), NAMES)
-    assert kept == b'id,name,email,phone,notes\r\n1,Bo,bo@example.com,,"fine"\r\n4,Di,di@example.com,,\r\n'
+    assert kept == b'id,name,email,phone,notes\r\n1,Bo,bo@example.com,,"fine"\r\n\r\n\r\n\r\n4,Di,di@example.com,,\r\n'
 
 
 def test_records_go_by_source_line_even_without_an_identifier() -> None:
     text = "id,name\n1,Bo\n2,Ada Quill\n3,Cy\n"
     kept = without_records(text.encode(), {"format": "csv", "delimiter": ","}, {3}, None)
-    assert kept == b"id,name\n1,Bo\n3,Cy\n"
+    assert kept == b"id,name\n1,Bo\n\n3,Cy\n"  # 3,Cy is still line 4
 
 
 def test_json_lines_and_adf_prospects_go_whole() -> None:
     jsonl = '{"email": "bo@example.com"}\n{"phone": "(312) 555-0142"}\n{"email": "cy@example.com"}\n'
     assert without_records(jsonl.encode(), {"format": "jsonl"}, set(), NAMES) == (
-        b'{"email": "bo@example.com"}\n{"email": "cy@example.com"}\n'
+        b'{"email": "bo@example.com"}\n\n{"email": "cy@example.com"}\n'
     )
     adf = (
         '<?xml version="1.0"?>\n<adf>\n<prospect><customer><contact><email>ada.quill@example.com</email>'
@@ -41,7 +42,7 @@ def test_json_lines_and_adf_prospects_go_whole() -> None:
         "<prospect><customer>Cy</customer></prospect>\n</adf>\n"
     )
     kept = without_records(adf.encode("cp1252"), {"format": "adf", "encoding": "cp1252"}, {7}, NAMES)
-    assert kept == b'<?xml version="1.0"?>\n<adf>\n<prospect>\n<customer>Bo</customer>\n</prospect>\n</adf>\n'
+    assert kept == b'<?xml version="1.0"?>\n<adf>\n\n<prospect>\n<customer>Bo</customer>\n</prospect>\n\n</adf>\n'
 
 
 def test_a_zip_naming_them_cannot_be_rewritten() -> None:

@@ -174,8 +174,8 @@ def without_records(
         kept = _without_csv_records(text, upload.get("delimiter") or ",", lines, names)
     else:  # JSON lines and anything line-based
         kept = "".join(
-            line for n, line in enumerate(_physical_lines(text), 1)
-            if n not in lines and not (names and names.search(line))
+            _blank(line) if n in lines or (names and names.search(line)) else line
+            for n, line in enumerate(_physical_lines(text), 1)
         )  # fmt: skip
     return kept.encode(encoding, errors="surrogateescape")
 
@@ -188,7 +188,7 @@ def _guess(key: str) -> str:
 
 
 def _without_csv_records(text: str, delimiter: str, lines: set[int], names: re.Pattern[str] | None) -> str:
-    """Whole CSV records (a quoted cell may span lines) dropped by starting line or content; the
+    """Whole CSV records (a quoted cell may span lines) blanked by starting line or content; the
     first record (the header) always kept."""
     physical = _physical_lines(text)
     reader = csv.reader(iter(physical), delimiter=delimiter[:1] or ",", quotechar='"', strict=False)
@@ -198,9 +198,17 @@ def _without_csv_records(text: str, delimiter: str, lines: set[int], names: re.P
         record = "".join(physical[start - 1 : end])
         if start == 1 or (start not in lines and not (names and names.search(record))):
             kept.append(record)
+        else:  # blank lines in its place: the records after it keep their line numbers
+            kept.extend(_blank(line) for line in physical[start - 1 : end])
         start = end + 1
     kept.append("".join(physical[start - 1 :]))  # anything after the last record
     return "".join(kept)
+
+
+def _blank(line: str) -> str:
+    """A line emptied, its line ending kept (readers skip blank lines; later records keep their
+    line numbers, which the lake's ``source_line`` and a later erasure rely on)."""
+    return line[len(line.rstrip("\r\n")) :]
 
 
 def _physical_lines(text: str) -> list[str]:
@@ -219,7 +227,8 @@ def _without_prospects(
     def drop(match: re.Match[bytes]) -> bytes:
         line = content.count(b"\n", 0, match.start()) + 1
         text = match.group(0).decode(encoding, errors="replace")
-        return b"" if line in lines or (names and names.search(text)) else match.group(0)
+        erased = line in lines or (names and names.search(text))
+        return b"\n" * match.group(0).count(b"\n") if erased else match.group(0)  # line numbers kept
 
     return _PROSPECT.sub(drop, content)
 
