@@ -22,7 +22,10 @@ def test_a_csv_record_spanning_lines_goes_whole_and_the_header_stays() -> None:
         "4,Di,di@example.com,,\r\n"
     )
     kept = without_records(text.encode(), {"format": "csv", "delimiter": ","}, set(), NAMES)
-    assert kept == b'id,name,email,phone,notes\r\n1,Bo,bo@example.com,,"fine"\r\n\r\n\r\n\r\n4,Di,di@example.com,,\r\n'
+    assert (
+        kept
+        == b'id,name,email,phone,notes\r\n1,Bo,bo@example.com,,"fine"\r\n\r\n\r\n\r\n4,Di,di@example.com,,\r\n'
+    )
 
 
 def test_records_go_by_source_line_even_without_an_identifier() -> None:
@@ -42,7 +45,10 @@ def test_json_lines_and_adf_prospects_go_whole() -> None:
         "<prospect><customer>Cy</customer></prospect>\n</adf>\n"
     )
     kept = without_records(adf.encode("cp1252"), {"format": "adf", "encoding": "cp1252"}, {7}, NAMES)
-    assert kept == b'<?xml version="1.0"?>\n<adf>\n\n<prospect>\n<customer>Bo</customer>\n</prospect>\n\n</adf>\n'
+    assert (
+        kept
+        == b'<?xml version="1.0"?>\n<adf>\n\n<prospect>\n<customer>Bo</customer>\n</prospect>\n\n</adf>\n'
+    )
 
 
 def test_a_zip_naming_them_cannot_be_rewritten() -> None:
