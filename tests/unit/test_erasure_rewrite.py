@@ -51,9 +51,24 @@ def test_json_lines_and_adf_prospects_go_whole() -> None:
     )
 
 
-def test_a_zip_naming_them_cannot_be_rewritten() -> None:
-    assert without_records(b"PK\x03\x04 ada.quill@example.com", {"format": "csv"}, set(), NAMES) is None
-    assert without_records(b"PK\x03\x04 nobody", {"format": "csv"}, set(), NAMES) == b"PK\x03\x04 nobody"
+def test_a_zip_is_rewritten_member_by_member() -> None:
+    import io
+    import zipfile
+
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(
+            "leads.csv", "id,email\n1,bo@example.com\n2,ada.quill@example.com\n3,cy@example.com\n"
+        )
+    kept = without_records(packed.getvalue(), {"format": "csv", "delimiter": ","}, set(), NAMES)
+    assert kept is not None
+    with zipfile.ZipFile(io.BytesIO(kept)) as archive:
+        assert archive.read("leads.csv") == b"id,email\n1,bo@example.com\n\n3,cy@example.com\n"
+    nobody = without_records(packed.getvalue(), {"format": "csv", "delimiter": ","}, set(), None)
+    assert nobody == packed.getvalue()  # nothing to erase: the very same bytes
+    assert (
+        without_records(b"PK\x03\x04 broken ada.quill@example.com", {"format": "csv"}, set(), NAMES) is None
+    )
 
 
 def test_an_erased_e_mail_is_found_alone_not_inside_another() -> None:

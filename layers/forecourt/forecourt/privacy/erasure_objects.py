@@ -161,8 +161,8 @@ def without_records(
     """``content`` without the records at ``lines`` or naming an identifier; None when it cannot
     be rewritten (not text) but names one."""
     form = upload.get("format") or _guess(upload.get("object_key", ""))
-    if content[:2] == b"PK":  # a zip: not rewritten
-        return None if names and names.search(content.decode("latin-1")) else content
+    if content[:2] == b"PK":  # a zip: each member rewritten the same way
+        return _without_in_zip(content, upload, lines, names)
     encoding = upload.get("encoding") or "utf-8"
     try:
         text = content.decode(encoding, errors="surrogateescape")
@@ -178,6 +178,32 @@ def without_records(
             for n, line in enumerate(_physical_lines(text), 1)
         )  # fmt: skip
     return kept.encode(encoding, errors="surrogateescape")
+
+
+def _without_in_zip(
+    content: bytes, upload: dict[str, Any], lines: set[int], names: re.Pattern[str] | None
+) -> bytes | None:
+    """A zip with every member rewritten without the records (the lines are those of the member
+    ingest reads: a zip upload holds one file); None when a member cannot be read."""
+    import io
+    import zipfile
+
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(content))
+        members = [(info, archive.read(info)) for info in archive.infolist()]
+    except (zipfile.BadZipFile, OSError, RuntimeError):
+        return None if names and names.search(content.decode("latin-1")) else content
+    rewritten = [(info, without_records(data, {**upload, "object_key": info.filename}, lines, names))
+                 for info, data in members]  # fmt: skip
+    if any(data is None for _, data in rewritten):
+        return None
+    if all(new == old for (_, new), (_, old) in zip(rewritten, members, strict=True)):
+        return content
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as kept:
+        for info, data in rewritten:
+            kept.writestr(info, data or b"")
+    return out.getvalue()
 
 
 def _guess(key: str) -> str:
