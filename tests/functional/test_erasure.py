@@ -120,6 +120,15 @@ def _prepare_lake(local_aws: LocalAws, tmp_path: Path) -> dict[str, Any]:
     assert (leads.rows_in, leads.rows_curated, leads.rows_quarantined) == (4, 3, 1), leads.quarantine_reasons
     sales = _ingest(local_aws, tmp_path, "DealExtract_20270529.csv", SALES, "cdk-sales")
     assert sales.rows_quarantined == 0, (sales.quarantine_reasons, sales.field_issues)
+    # the CRM reports on her lead by its own key (crm_lead_id), and on his
+    events = (
+        '{"event_id": "ERA-EV-1", "crm_lead_id": "ERA-1", "type": "appointment_set", '
+        '"occurred_at": "2027-05-29T10:00:00-05:00", "notes": "called back"}\n'
+        '{"event_id": "ERA-EV-2", "crm_lead_id": "ERA-2", "type": "shown", '
+        '"occurred_at": "2027-05-29T11:00:00-05:00"}\n'
+    )
+    reported = _ingest(local_aws, tmp_path, "era_events.jsonl", events, "lead-events", day=1)
+    assert reported.rows_curated == 2, reported.quarantine_reasons
     resolve(AS_OF)
     local_aws.drain_commits()
     enrich(AS_OF)
@@ -150,6 +159,7 @@ def _footprint(person: str, records: list[str]) -> dict[str, int]:
         "merged_into": f"merged_into = '{person}'",
         "raw_record": "regexp_like(raw_record, '(?i)erasmus')",
         "deal_number": "deal_number = '9901'",
+        "crm_lead_id": "crm_lead_id = 'ERA-1'",
     }
     counts = {}
     for name in sorted(schemas.load_all()):
@@ -279,7 +289,7 @@ def test_an_erased_person_has_no_row_left_in_any_table_and_a_rerun_finds_nothing
         before = _footprint(lake["person"], lake["records"])
         assert _objects_naming_her(), "the scan finds her before the erasure"
         for table in ("leads", "sales", "sales_finance", "person_links", "persons", "enriched_leads",
-                      "audience_members", "quarantine"):  # fmt: skip
+                      "audience_members", "quarantine", "lead_events"):  # fmt: skip
             assert before[table] > 0, table
 
         fake = stack.enter_context(FakeMeta())
@@ -323,6 +333,7 @@ def test_an_erased_person_has_no_row_left_in_any_table_and_a_rerun_finds_nothing
         # the other buyer of the same file is untouched
         assert _query(f"SELECT count(*) AS n FROM persons WHERE person_id = '{lake['other']}'")[0]["n"] == 1
         assert _query("SELECT count(*) AS n FROM sales_finance WHERE deal_number = '9902'")[0]["n"] == 1
+        assert _query("SELECT count(*) AS n FROM lead_events WHERE crm_lead_id = 'ERA-2'")[0]["n"] == 1
         # the ledger, as a table too: every step of the run, each delete proven by zero rows left
         logged = _query(
             f"SELECT step, target, rows_left FROM erasures WHERE request_id = '{ledger['request_id']}' "

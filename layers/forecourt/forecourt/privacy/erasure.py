@@ -248,7 +248,8 @@ def table_conditions(found: Found) -> dict[str, Conditions]:
         "sales_finance": [
             {"upload_id": [u], "source_line": list(lines)} for u, lines in found.sales_lines.items()
         ],
-        "lead_events": [{"lead_id": leads}],
+        # a CRM's event names the lead by our id, or by the CRM's own key within the dealer
+        "lead_events": [{"lead_id": leads}, *_crm_keys(leads)],
         "lead_routes": [{"lead_id": leads}],
         "deliveries": [{"lead_id": leads}],
         "person_links": [{"record_id": records}, {"person_id": persons}],
@@ -263,6 +264,18 @@ def table_conditions(found: Found) -> dict[str, Conditions]:
     }
     cleaned = {table: [c for c in conds if all(c.values())] for table, conds in by.items()}
     return {table: conds for table, conds in cleaned.items() if conds}
+
+
+def _crm_keys(leads: list[str]) -> Conditions:
+    """Per dealer, the source keys of ``leads`` as a CRM's events name them (``crm_lead_id``)."""
+    if not leads:
+        return []
+    rows = _query(f"SELECT DISTINCT dealer_id, source_key FROM leads WHERE record_id IN {_in_list(leads)}")
+    keys: dict[str, list[str]] = {}
+    for dealer, key in zip(rows["dealer_id"].to_pylist(), rows["source_key"].to_pylist(), strict=True):
+        if dealer and key:
+            keys.setdefault(dealer, []).append(key)
+    return [{"dealer_id": [dealer], "crm_lead_id": sorted(found)} for dealer, found in sorted(keys.items())]
 
 
 def remaining(table: str, conditions: Conditions) -> int:
