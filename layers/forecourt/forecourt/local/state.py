@@ -40,6 +40,8 @@ def dump(
     for bucket in made.buckets.values():
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
             for obj in page.get("Contents", []):
+                if obj["Key"].endswith("/"):
+                    continue  # a folder marker (an empty object some writers make): no file to keep
                 marker = f"{bucket}/{obj['Key']}"
                 kept[marker] = obj["ETag"]
                 if etags.get(marker) != obj["ETag"] or not (state_dir / "s3" / marker).exists():
