@@ -335,12 +335,15 @@ def _local_state(names: re.Pattern[str] | None, ledger: Ledger) -> None:
     # state.json holds the stack itself (tables, secrets — the suppression key among them): the next
     # checkpoint writes it again from the stack, which no longer holds them
     kept = {"stack.json", "state.json", "platforms.json"}
-    for path in (p for p in home.rglob("*") if p.is_file() and p.name not in kept):
-        data = path.read_bytes()
-        if data[:2] == b"\x1f\x8b":
-            data = gzip.decompress(data)
+    for path in (p for p in home.rglob("*") if p.is_file() and p.name not in kept and p.suffix != ".tmp"):
+        try:
+            data = path.read_bytes()
+            if data[:2] == b"\x1f\x8b":
+                data = gzip.decompress(data)
+        except (OSError, EOFError):  # a file being written (a checkpoint's .tmp), or gone meanwhile
+            continue
         if names.search(data.decode("utf-8", errors="replace")):
-            path.unlink()
+            path.unlink(missing_ok=True)
             deleted += 1
     ledger.step("local_state", "local state folder", "files naming them deleted", files_deleted=deleted)
 
