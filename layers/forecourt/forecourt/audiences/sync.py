@@ -445,35 +445,24 @@ class _Sending:
         target, audience = self.target, ledger["audience"]
         if operation == "clear":
             if self.dry_run is not None:
-                for stem, request in target.request(audience, operation, state, 1, [], True, 0):
-                    write_request(self.dry_run / target.name, audience, stem, request)
-                    report.requests.append(request)
+                self._write(audience, operation, state, 1, [], report)
                 return True
             if state["done"] == 0:
                 self._attempt(ledger, partial(target.clear, ledger, state, save))
                 state["done"] = 1
                 report.batches += 1
                 save()
-            if not self._attempt(
-                ledger, partial(target.close, ledger, operation, state, self.wait, self.sleep, save)
-            ):
-                return False
-            state["applied"] = True
-            save()
-            return True
-        written = self.rows(persons)
+            return self._close(ledger, operation, state, save)
         # every member is sent, one without any identifier left too (the platform counts it
         # invalid): batch boundaries stay where they were if someone's records go between a crash
         # and the resume, so a resumed batch number always carries the same members
-        sent = written
+        sent = self.rows(persons)
         batches = [sent[i : i + self.batch_rows] for i in range(0, len(sent), self.batch_rows)]
         for seq in range(state["done"] + 1, len(batches) + 1):
             batch, last = batches[seq - 1], seq == len(batches)
             report.batches += 1
             if self.dry_run is not None:
-                for stem, request in target.request(audience, operation, state, seq, batch, last, len(sent)):
-                    write_request(self.dry_run / target.name, audience, stem, request)
-                    report.requests.append(request)
+                self._write(audience, operation, state, seq, batch, report, last, len(sent))
                 continue
             received, invalid = self._attempt(
                 ledger, partial(target.send, ledger, operation, state, seq, batch, last, len(sent), save)
@@ -482,11 +471,24 @@ class _Sending:
             report.invalid += invalid
             state["done"] = seq
             save()
-        if self.dry_run is not None:
-            return True
-        if not self._attempt(
-            ledger, partial(target.close, ledger, operation, state, self.wait, self.sleep, save)
-        ):
+        return True if self.dry_run is not None else self._close(ledger, operation, state, save)
+
+    def _write(
+        self, audience: str, operation: str, state: dict[str, Any], seq: int, batch: list[Row],
+        report: ListSync, last: bool = True, total: int = 0,
+    ) -> None:  # fmt: skip
+        """Dry run: the requests of batch ``seq``, written under ``dry_run`` and kept in ``report``."""
+        assert self.dry_run is not None
+        for stem, request in self.target.request(audience, operation, state, seq, batch, last, total):
+            write_request(self.dry_run / self.target.name, audience, stem, request)
+            report.requests.append(request)
+
+    def _close(
+        self, ledger: dict[str, Any], operation: str, state: dict[str, Any], save: Callable[[], None]
+    ) -> bool:
+        """End an operation whose batches are in; whether the platform has applied it."""
+        closing = partial(self.target.close, ledger, operation, state, self.wait, self.sleep, save)
+        if not self._attempt(ledger, closing):
             return False
         state["applied"] = True
         save()
