@@ -34,7 +34,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import pyarrow as pa
@@ -128,7 +128,7 @@ def run_query(
         wanted = _check_tables(tree, {**known, **catalog_views})
     needed = set().union(*(_base_tables(name, catalog_views) for name in wanted)) if wanted else set()
     chosen = [v for v in views.ordered(catalog_views) if v.name in needed]
-    view_sql = {v.name: _duckdb_sql(_parse(views.configured_sql(v, overrides))) for v in chosen}
+    view_sql = {v.name: _translated_view(views.configured_sql(v, overrides)) for v in chosen}
     duckdb_sql = _duckdb_sql(tree)
     with _connection({name: known[name]() for name in sorted(needed) if name in known}, view_sql) as con:
         try:
@@ -138,6 +138,12 @@ def run_query(
     arrow = _bigint_counts(arrow)
     rows = list(zip(*(column.to_pylist() for column in arrow.columns), strict=True))
     return QueryResult(arrow.column_names, rows, duckdb_sql, truncated, arrow)
+
+
+@lru_cache(maxsize=256)
+def _translated_view(trino_sql: str) -> str:
+    """A view's DuckDB SQL (translated once per SQL text: views are long)."""
+    return _duckdb_sql(_parse(trino_sql))
 
 
 def _queryable_views(known: Mapping[str, object]) -> dict[str, views.View]:
@@ -156,7 +162,7 @@ def _base_tables(name: str, catalog_views: Mapping[str, views.View]) -> set[str]
             continue
         found.add(current)
         if current in catalog_views:
-            todo.extend(catalog_views[current].reads())
+            todo.extend(catalog_views[current].reads)
     return found
 
 

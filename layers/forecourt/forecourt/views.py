@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -66,10 +66,15 @@ class View:
         first = self.description.split("\n\n", 1)[0]
         return " ".join(first.split())
 
-    @property
+    @cached_property
+    def tree(self) -> exp.Expr:
+        """The parsed SQL (parsed once; copy it before changing it)."""
+        return _parse(self.sql, self.name)
+
+    @cached_property
     def defaults(self) -> dict[str, int | float]:
         """The view's settings (name → default value), from its ``settings`` CTE; empty when none."""
-        select = _settings_select(_parse(self.sql, self.name))
+        select = _settings_select(self.tree)
         if select is None:
             return {}
         values: dict[str, int | float] = {}
@@ -83,15 +88,16 @@ class View:
             values[projection.alias] = float(text) if "." in text else int(text)
         return values
 
-    def reads(self) -> set[str]:
+    @cached_property
+    def reads(self) -> frozenset[str]:
         """The tables and views the view reads (lower case, CTE names excluded)."""
-        tree = _parse(self.sql, self.name)
+        tree = self.tree
         ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-        return {
+        return frozenset(
             t.name.lower()
             for t in tree.find_all(exp.Table)
             if isinstance(t.this, exp.Identifier) and t.name.lower() not in ctes
-        }
+        )
 
 
 def views_dir() -> Path:
@@ -109,7 +115,7 @@ def load_all(directory: Path | None = None) -> dict[str, View]:
         if not _NAME.match(name):
             raise ViewError(f"{path.name}: a view's file name must be a lower-case SQL name")
         view = View(name, path.read_text(encoding="utf-8"), path)
-        if not isinstance(_parse(view.sql, name), exp.Query):
+        if not isinstance(view.tree, exp.Query):
             raise ViewError(f"{path.name}: a view is one SELECT (or WITH … SELECT)")
         found[name] = view
     return found
@@ -139,7 +145,7 @@ def configured_sql(view: View, overrides: Mapping[str, float] | None = None) -> 
     wanted = {k: v for k, v in (overrides or {}).items() if k in view.defaults}
     if not wanted:
         return view.sql.strip()
-    tree = _parse(view.sql, view.name)
+    tree = view.tree.copy()
     select = _settings_select(tree)
     assert select is not None  # wanted is non-empty only when the view has settings
     for projection in select.expressions:
@@ -177,7 +183,7 @@ def ordered(views: Mapping[str, View]) -> list[View]:
         if view.name in visiting:
             raise ViewError(f"views read each other in a cycle through {view.name}")
         visiting.add(view.name)
-        for name in sorted(view.reads()):
+        for name in sorted(view.reads):
             if name in views:
                 visit(views[name])
         visiting.discard(view.name)
