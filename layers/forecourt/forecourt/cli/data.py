@@ -371,7 +371,8 @@ def schemas_cmd() -> None:
 @schemas_cmd.command("generate")
 @click.option("--check", is_flag=True, help="Only check that the generated files are up to date.")
 def schemas_generate(check: bool) -> None:
-    """Regenerate what derives from schemas/ (docs/datasets.md, docs/quarantine-reasons.md)."""
+    """Regenerate what derives from schemas/ and queries/views (docs/datasets.md, docs/views.md,
+    docs/quarantine-reasons.md, queries/views/*_current.sql)."""
     from forecourt import docs
     from forecourt.local.resources import REPO_ROOT
 
