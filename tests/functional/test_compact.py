@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from conftest import LocalAws
+from conftest import LocalAws, committer
 
 TABLE = "lead_events"
 
@@ -165,18 +165,31 @@ def test_a_compaction_whose_files_were_rewritten_meanwhile_changes_nothing(local
     assert all(info.size is None for info in fs.get_file_info([p[5:] for p in request.files]))
 
 
-def test_expiry_deletes_the_files_compacted_away_and_keeps_the_rows(local_aws: LocalAws) -> None:
+def test_the_scheduled_function_compacts_and_expires_the_files_compacted_away(local_aws: LocalAws) -> None:
     from forecourt import aws, catalog, compact
+    from forecourt.local.pump import LambdaContext, load_handler
 
     day = date(2031, 1, 9)
     for n in range(2):
         _ingest(local_aws, f"cmp-e-{n}", day, ["D1", "D2"], start=n)
     small = _files(day)
     before = compact.fingerprint(TABLE, small)
+    event = {"tables": [TABLE], "days": [day.isoformat()], "min_age_minutes": 0, "expire_days": 0}
 
-    [result] = _run(local_aws, day, expire_days=0)
+    with committer(local_aws):  # the commit function, beside the job, as on AWS
+        summary = load_handler("compact")(event, LambdaContext("compact"))
 
-    assert result.expired
+    assert summary | {"bytes_in": 0, "bytes_out": 0} == {
+        "partitions_compacted": 1,
+        "partitions_stale": 0,
+        "partitions_left": 0,
+        "files_in": 2,
+        "files_out": 1,
+        "bytes_in": 0,
+        "bytes_out": 0,
+        "rows": 4,
+        "tables_expired": [TABLE],
+    }
     assert len(catalog.load(TABLE).snapshots()) == 1
     fs = aws.s3_filesystem()
     assert all(info.size is None for info in fs.get_file_info([p[5:] for p in small]))

@@ -425,3 +425,21 @@ def _report_outcomes(results: list[TableResult]) -> None:
             if summary["outcome"] == "applied":
                 infos = fs.get_file_info([p.removeprefix("s3://") for p in request.files])
                 summary["bytes_out"] = sum(info.size or 0 for info in infos)
+
+
+def summarize(results: list[TableResult]) -> dict[str, Any]:
+    """A run's counts (JSON-ready): partitions compacted, left stale or for the next run, files and
+    bytes before and after, rows rewritten, tables whose old snapshots were expired."""
+    groups = [group for result in results for group in result.groups]
+    applied = [group for group in groups if group.get("outcome") == "applied"]
+    return {
+        "partitions_compacted": len(applied),
+        "partitions_stale": sum(1 for group in groups if group.get("outcome") == "stale"),
+        "partitions_left": sum(1 for group in groups if group.get("outcome") not in ("applied", "stale")),
+        "files_in": sum(group["files_in"] for group in applied),
+        "files_out": sum(group.get("files_out", 0) for group in applied),
+        "bytes_in": sum(group["bytes_in"] for group in applied),
+        "bytes_out": sum(group.get("bytes_out", 0) for group in applied),
+        "rows": sum(group["rows"] for group in applied),
+        "tables_expired": [result.table for result in results if result.expired],
+    }
