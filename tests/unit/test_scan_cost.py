@@ -51,7 +51,7 @@ def _chunk_bytes(path: str, row_group: int, columns: set[str]) -> int:
 
 
 def _estimate(sql: str, path: str) -> scan_cost.ScanEstimate:
-    return scan_cost.estimate(sql, {TABLE: [path]}, LocalFileSystem())
+    return scan_cost.estimate(sql, {TABLE: [path]}, LocalFileSystem(), views={})
 
 
 def test_only_the_columns_read_are_scanned(events_file: str) -> None:
@@ -117,4 +117,30 @@ def test_a_statement_that_is_not_a_query_is_refused() -> None:
     from forecourt.analytics import QueryError
 
     with pytest.raises(QueryError, match="read-only"):
-        scan_cost.estimate("DELETE FROM lead_events", {}, LocalFileSystem())
+        scan_cost.estimate("DELETE FROM lead_events", {}, LocalFileSystem(), views={})
+
+
+def test_a_view_is_read_through_to_its_tables(
+    events_file: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    folder = tmp_path_factory.mktemp("views")
+    (folder / "sold_events.sql").write_text(
+        "CREATE OR REPLACE VIEW sold_events AS SELECT dealer_id, occurred_at, notes FROM lead_events "
+        "WHERE event_type = 'sold'"
+    )
+    (folder / "late_sales.sql").write_text(
+        "SELECT dealer_id FROM sold_events WHERE occurred_at > DATE '2026-11-15'"
+    )
+    views = scan_cost.view_definitions(folder)
+    assert sorted(views) == ["late_sales", "sold_events"]
+
+    found = scan_cost.estimate(
+        "SELECT count(*) FROM forecourt.late_sales WHERE dealer_id = 'D2'",
+        {TABLE: [events_file]},
+        LocalFileSystem(),
+        views,
+    )
+
+    [scan] = found.tables
+    assert scan.columns == ["dealer_id", "event_type", "occurred_at"]
+    assert scan.row_groups_scanned == 1  # the filters on the views reach the table's row groups

@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlglot
@@ -104,9 +105,48 @@ class ScanEstimate:
 # --- what the query touches ------------------------------------------------------------------
 
 
-def touched(sql: str) -> dict[str, tuple[list[str], list[Filter]]]:
-    """Per table read: the columns read and the simple filters on its rows. Raises
-    analytics.QueryError for a statement ``forecourt query`` would refuse."""
+def view_definitions(folder: Path | None = None) -> dict[str, str]:
+    """View name → its SELECT, from the ``.sql`` files of ``queries/views/`` (``folder``): a file
+    holds ``CREATE [OR REPLACE] VIEW name AS SELECT …`` or a bare query named by the file."""
+    from forecourt import bundled
+
+    folder = folder if folder is not None else bundled.queries_dir() / "views"
+    found: dict[str, str] = {}
+    for path in sorted(folder.glob("*.sql")) if folder.is_dir() else []:
+        tree = sqlglot.parse_one(path.read_text(), read="trino")
+        if isinstance(tree, exp.Create) and isinstance(tree.expression, exp.Query):
+            found[tree.this.name.lower() if isinstance(tree.this, exp.Table) else path.stem] = (
+                tree.expression.sql(dialect="trino")
+            )
+        elif isinstance(tree, exp.Query):
+            found[path.stem.lower()] = tree.sql(dialect="trino")
+    return found
+
+
+def _inline_views(tree: exp.Expr, views: Mapping[str, str], database: str) -> exp.Expr:
+    """``tree`` with every reference to a view replaced by the view's query (views of views too):
+    Athena scans the tables under a view."""
+    for _ in range(8):
+        refs = [
+            ref
+            for ref in tree.find_all(exp.Table)
+            if ref.name.lower() in views and ref.db.lower() in ("", database)
+        ]
+        if not refs:
+            break
+        for ref in refs:
+            query = sqlglot.parse_one(views[ref.name.lower()], read="trino")
+            ref.replace(
+                exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier(ref.alias_or_name)))
+            )
+    return tree
+
+
+def touched(sql: str, views: Mapping[str, str] | None = None) -> dict[str, tuple[list[str], list[Filter]]]:
+    """Per table read: the columns read and the simple filters on its rows; ``views`` (name → query)
+    are read through to their tables. Raises analytics.QueryError for a statement ``forecourt
+    query`` would refuse."""
+    from sqlglot.optimizer.pushdown_predicates import pushdown_predicates
     from sqlglot.optimizer.pushdown_projections import pushdown_projections
     from sqlglot.optimizer.qualify import qualify
     from sqlglot.optimizer.scope import traverse_scope
@@ -117,6 +157,7 @@ def touched(sql: str) -> dict[str, tuple[list[str], list[Filter]]]:
     datasets = schemas.load_all()
     tree = sqlglot.parse_one(sql, read="trino")
     database = settings().glue_database.lower()
+    tree = _inline_views(tree, views or {}, database)
     for ref in tree.find_all(exp.Table):  # forecourt.leads and awsdatacatalog.forecourt.leads
         if ref.db.lower() == database:
             ref.set("db", None)
@@ -124,6 +165,7 @@ def touched(sql: str) -> dict[str, tuple[list[str], list[Filter]]]:
     mapping: dict[str, object] = {n: {c.name: "VARCHAR" for c in d.columns} for n, d in datasets.items()}
     tree = qualify(tree, schema=mapping, dialect="trino", validate_qualify_columns=False)
     tree = pushdown_projections(tree)  # what a CTE selects but nobody reads is not read
+    tree = pushdown_predicates(tree)  # a filter on a view or CTE reaches the table's scan, as in Trino
     columns: dict[str, set[str]] = defaultdict(set)
     filters: dict[str, list[Filter]] = defaultdict(list)
     for scope in traverse_scope(tree):
@@ -137,16 +179,33 @@ def touched(sql: str) -> dict[str, tuple[list[str], list[Filter]]]:
         for column in scope.columns:
             if column.table in tables:
                 columns[tables[column.table]].add(column.name)
-        where = scope.expression.args.get("where") if isinstance(scope.expression, exp.Select) else None
-        if where is not None:
-            for conjunct in where.this.flatten() if isinstance(where.this, exp.And) else [where.this]:
-                found = _filter(conjunct)
-                if found is not None and found[0] in tables:
-                    filters[tables[found[0]]].append(found[1])
+        for alias, rule in _scope_filters(scope.expression):
+            if alias in tables:
+                filters[tables[alias]].append(rule)
     return {
         table: ([c for c in datasets[table].column_names if c in used], filters.get(table, []))
         for table, used in columns.items()
     }
+
+
+def _scope_filters(select: exp.Expr) -> list[tuple[str, Filter]]:
+    """``(table alias, Filter)`` of the simple conjuncts of a SELECT's WHERE, and of its joins' ON
+    on the joined table (not of a RIGHT or FULL join, which keeps that table's other rows)."""
+    if not isinstance(select, exp.Select):
+        return []
+    where = select.args.get("where")
+    found: list[tuple[str | None, exp.Expr]] = [(None, where.this)] if where is not None else []
+    for join in select.args.get("joins") or []:
+        on = join.args.get("on")
+        if on is not None and join.side.upper() not in ("RIGHT", "FULL") and isinstance(join.this, exp.Table):
+            found.append((join.this.alias_or_name, on))
+    rules = []
+    for only, condition in found:
+        for conjunct in condition.flatten() if isinstance(condition, exp.And) else [condition]:
+            rule = _filter(conjunct)
+            if rule is not None and (only is None or rule[0] == only):
+                rules.append(rule)
+    return rules
 
 
 _COMPARISONS: dict[type[exp.Expr], str] = {
@@ -284,18 +343,23 @@ def _current_files(table: str) -> list[str]:
 
 
 def estimate(
-    sql: str, files: Mapping[str, Sequence[str]] | None = None, filesystem: FileSystem | None = None
+    sql: str,
+    files: Mapping[str, Sequence[str]] | None = None,
+    filesystem: FileSystem | None = None,
+    views: Mapping[str, str] | None = None,
 ) -> ScanEstimate:
     """Estimate the bytes Athena would scan for ``sql`` and its cost. ``files``: table → Parquet
-    paths on ``filesystem`` (default: each table's current data files in the lake). Raises
-    analytics.QueryError for a statement ``forecourt query`` would refuse."""
+    paths on ``filesystem`` (default: each table's current data files in the lake); ``views``: view
+    name → query (default: ``view_definitions()``). Raises analytics.QueryError for a statement
+    ``forecourt query`` would refuse."""
     import pyarrow.parquet as pq
 
     from forecourt import aws
 
     fs = filesystem if filesystem is not None else aws.s3_filesystem()
     result = ScanEstimate()
-    for table, (columns, filters) in touched(sql).items():
+    known_views = view_definitions() if views is None else views
+    for table, (columns, filters) in touched(sql, known_views).items():
         scan = TableScan(table, columns, filters)
         paths = list(files.get(table, [])) if files is not None else _current_files(table)
         with ThreadPoolExecutor(max_workers=16) as pool:
