@@ -45,7 +45,7 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory(prefix="forecourt-compact-bench-") as home:
         env = os.environ | {"FORECOURT_HOME": home}
-        subprocess.run([FORECOURT, "local", "up"], check=True, env=env)
+        subprocess.run([FORECOURT, "local", "up"], check=True, env=env, stdout=subprocess.DEVNULL)
         try:
             started = time.perf_counter()
             subprocess.run(
