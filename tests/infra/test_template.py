@@ -16,7 +16,7 @@ QUEUE_FUNCTIONS = ["IngestFunction", "CommitFunction", "RouteLeadFunction", "Del
 JOB_FUNCTIONS = ["ResolveFunction", "EnrichFunction", "AudiencesFunction"]
 LEDGERS = {"${LakeBucket.Arn}/ledger/audiences/*", "${LakeBucket.Arn}/ledger/conversions/*"}
 """What the audiences job (audience syncs, conversions) writes besides data files."""
-FUNCTIONS = [*QUEUE_FUNCTIONS, "WebhookFunction", *JOB_FUNCTIONS, "ErasureFunction"]
+FUNCTIONS = [*QUEUE_FUNCTIONS, "WebhookFunction", *JOB_FUNCTIONS, "ErasureFunction", "CompactFunction"]
 QUEUE_OF_FUNCTION = {
     "IngestFunction": "IngestQueue",
     "CommitFunction": "CommitQueue",
@@ -349,7 +349,8 @@ def test_commit_role_reads_and_writes_only_tables_and_its_commit_markers(resourc
     statements = inline_statements(resources, "CommitFunction")
     allowed = {"${LakeBucket.Arn}/tables/*", "${LakeBucket.Arn}/manifests/commits/*"}
     assert resources_granting(statements, "s3:GetObject") == allowed
-    assert resources_granting(statements, "s3:PutObject") == allowed
+    compactions = "${LakeBucket.Arn}/manifests/compactions/*"  # each compaction's outcome
+    assert resources_granting(statements, "s3:PutObject") == allowed | {compactions}
     # an erasure's expiry deletes data files (every version), nothing else
     for action in ("s3:DeleteObject", "s3:DeleteObjectVersion"):
         assert resources_granting(statements, action) == {"${LakeBucket.Arn}/tables/*/data/*"}
@@ -414,7 +415,7 @@ def test_forecourt_layer_is_attached_and_the_jobs_layer_only_to_the_jobs(
     resources: Resources, function_id: str
 ) -> None:
     layers = [logical_id(layer) for layer in resources[function_id]["Properties"]["Layers"]]
-    with_jobs_layer = [*JOB_FUNCTIONS, "ErasureFunction"]  # erasure queries and rewrites tables too
+    with_jobs_layer = [*JOB_FUNCTIONS, "ErasureFunction", "CompactFunction"]  # they rewrite tables too
     assert len(layers) == (2 if function_id in with_jobs_layer else 1)
     assert layers[0].startswith("ForecourtLayer")
     if function_id in with_jobs_layer:
@@ -474,8 +475,11 @@ def test_resolve_runs_on_its_schedule_enrich_follows_each_success_and_audiences_
     sam_template: dict[str, Any], resources: Resources
 ) -> None:
     schedules = of_type(resources, "AWS::Scheduler::Schedule")
-    assert len(schedules) == 1
-    schedule = next(iter(schedules.values()))["Properties"]
+    [schedule] = [
+        s["Properties"]
+        for s in schedules.values()
+        if logical_id(s["Properties"]["Target"]["Arn"]) != "CompactFunction"
+    ]
     assert schedule["ScheduleExpression"] == {"Ref": "ResolveSchedule"}
     assert schedule["ScheduleExpressionTimezone"] == "UTC"
     assert logical_id(schedule["Target"]["Arn"]) == "ResolveFunction"
@@ -860,3 +864,47 @@ def test_erasure_role_rewrites_raw_and_outbound_and_changes_no_catalog(resources
         "${IdempotencyTable.Arn}",
         "${DeliveryStateTable.Arn}",
     }
+
+
+# --- compaction -----------------------------------------------------------------------------------
+
+
+def test_compaction_runs_alone_on_its_own_schedule_with_a_failure_destination(
+    sam_template: dict[str, Any], resources: Resources
+) -> None:
+    [schedule] = [
+        s["Properties"]
+        for s in of_type(resources, "AWS::Scheduler::Schedule").values()
+        if logical_id(s["Properties"]["Target"]["Arn"]) == "CompactFunction"
+    ]
+    assert schedule["ScheduleExpression"] == {"Ref": "CompactSchedule"}
+    assert schedule["ScheduleExpressionTimezone"] == "UTC"
+    assert sam_template["Parameters"]["CompactSchedule"]["Default"] == "cron(0 3 * * ? *)"
+    config = _invoke_config(resources, "CompactFunction")
+    assert config["MaximumRetryAttempts"] == 1
+    assert logical_id(config["DestinationConfig"]["OnFailure"]["Destination"]) == "JobsFailureQueue"
+    assert "OnSuccess" not in config["DestinationConfig"]
+    props = resources["CompactFunction"]["Properties"]
+    assert props["ReservedConcurrentExecutions"] == 1
+    assert props["Timeout"] == 900
+    assert props["EphemeralStorage"]["Size"] >= props["MemorySize"] >= 4096
+
+
+def test_compaction_writes_only_data_files_and_commits_only_through_the_queue(resources: Resources) -> None:
+    statements = inline_statements(resources, "CompactFunction")
+    assert resources_granting(statements, "s3:GetObject") == {
+        "${LakeBucket.Arn}/tables/*",
+        "${LakeBucket.Arn}/manifests/compactions/*",
+    }
+    assert resources_granting(statements, "s3:PutObject") == {"${LakeBucket.Arn}/tables/*/data/*"}
+    assert resources_granting(statements, "s3:DeleteObject") == {"${LakeBucket.Arn}/tables/*/data/*"}
+    assert resources_granting(statements, "s3:DeleteObjectVersion") == set()
+    assert resources_granting(statements, "sqs:SendMessage") == {
+        "${CommitQueue.Arn}",
+        "${JobsFailureQueue.Arn}",
+    }
+    assert not any(
+        action.startswith("glue:") and not action.startswith("glue:Get")
+        for statement in statements
+        for action in as_list(statement["Action"])
+    ), "only the committer changes the catalog"

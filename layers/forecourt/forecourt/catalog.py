@@ -7,10 +7,10 @@ not on the ingest function's cold-start path.
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -176,8 +176,6 @@ def commit_uploads(table: str, upload_ids: list[str], files: list[str]) -> None:
     uploads without one are committed as a plain append, which does not read every manifest (the
     delete does). Callers serialize commits per table (FIFO message group on AWS, the local pump's
     one committer)."""
-    from pyiceberg.expressions import In
-
     # one small request per upload, side by side: a batch of uploads costs one round trip, not twenty
     with ThreadPoolExecutor(max_workers=max(1, min(16, len(upload_ids)))) as pool:
         seen = list(pool.map(lambda upload: _marked(table, upload), upload_ids))
@@ -187,12 +185,23 @@ def commit_uploads(table: str, upload_ids: list[str], files: list[str]) -> None:
         if files:
             list(pool.map(lambda upload: _mark(table, upload), [u for u in upload_ids if u not in replays]))
     iceberg_table = load(table)
-    with iceberg_table.transaction() as tx, warnings.catch_warnings():
-        # a replay whose earlier attempt never reached the table has nothing to delete: pyiceberg warns
-        warnings.filterwarnings("ignore", message="Delete operation did not match any records")
-        if replays:
-            tx.delete(In("upload_id", set(replays)))  # type: ignore[call-arg,arg-type]
-        if files:
+    replaced: list[Any] = []
+    if replays and iceberg_table.current_snapshot() is not None:
+        # copy-on-write by the lake's writer, not pyiceberg's delete: a compacted file holds the rows
+        # of many uploads, and pyiceberg would rewrite it with statistics of every column (personal
+        # data in the manifests) and needs its Rust core for the day transform
+        conditions: list[dict[str, list[Any]]] = [{"upload_id": list(replays)}]
+        writer_id = f"replay-{lake.stable_hash(*sorted(replays))}"
+        replaced, rewritten, _ = _rewritten_without(
+            iceberg_table, table, conditions, erase_filter(conditions), writer_id
+        )
+        files = [*rewritten, *files]
+    if replaced:
+        replace_files(
+            iceberg_table, replaced, files, {"forecourt.replayed": ",".join(sorted(replays))[:1000]}
+        )
+    elif files:
+        with iceberg_table.transaction() as tx:
             tx.add_files(files, check_duplicate_files=False)
 
 
@@ -271,57 +280,87 @@ def _rewrite_without(
     iceberg_table: Table, table: str, conditions: list[dict[str, list[Any]]], row_filter: Any, erasure_id: str
 ) -> int:
     """Rewrite the data files with matching rows without them, in one overwrite commit."""
+    replaced, written, deleted = _rewritten_without(iceberg_table, table, conditions, row_filter, erasure_id)
+    if replaced:
+        replace_files(iceberg_table, replaced, written, {"forecourt.erasure": erasure_id})
+    return deleted
+
+
+def _rewritten_without(
+    iceberg_table: Table, table: str, conditions: list[dict[str, list[Any]]], row_filter: Any, writer_id: str
+) -> tuple[list[Any], list[str], int]:
+    """The data files holding rows that match ``conditions``, the files written with the rest of their
+    rows (by the lake's writer, named ``writer_id``-…), and the rows matching; nothing committed. A
+    file whose rows all match is only read for the columns of the conditions."""
     from datetime import date, timedelta
 
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
-    from pyiceberg.io.pyarrow import parquet_file_to_data_file
 
     conf = settings()
     dataset = schemas.get(table)
     schema = dataset.arrow_schema()
     fs = aws.s3_filesystem()
+    wanted = sorted({column for condition in conditions for column in condition})
     replaced, written, deleted = [], [], 0
     for task in iceberg_table.scan(row_filter=row_filter).plan_files():
-        rows = pq.read_table(task.file.file_path.removeprefix("s3://"), filesystem=fs)
-        mask = _matching(rows, conditions)
+        parquet = pq.ParquetFile(task.file.file_path.removeprefix("s3://"), filesystem=fs)
+        present = [c for c in wanted if c in parquet.schema_arrow.names]
+        mask = _matching(parquet.read(columns=present), conditions)
         hits = int(pc.sum(mask).as_py() or 0)
         if not hits:
             continue
         deleted += hits
         replaced.append(task.file)
-        if hits == rows.num_rows:
+        if hits == len(mask):
             continue
+        rows = parquet.read()
         for name in dataset.column_names:  # a file from before a column was added
             if name not in rows.column_names:
                 rows = rows.append_column(name, pa.nulls(rows.num_rows, schema.field(name).type))
         days = task.file.partition[0] if len(task.file.partition) else None
         day = date(1970, 1, 1) + timedelta(days=int(days)) if isinstance(days, int) else date(1970, 1, 1)
-        writer = lake.DataFileWriter(fs, conf.lake_bucket, table, schema, erasure_id, day)
+        writer = lake.DataFileWriter(fs, conf.lake_bucket, table, schema, writer_id, day)
         writer.row_group_rows, writer.file_rows = conf.row_group_rows, conf.file_rows
         writer.write(rows.select(dataset.column_names).cast(schema), keep=pc.invert(mask))
         written += [f"s3://{path}" for path in writer.close()]
-    if not replaced:
-        return 0
+    return replaced, written, deleted
+
+
+def replace_files(
+    iceberg_table: Table, replaced: list[Any], written: list[str], properties: dict[str, str]
+) -> None:
+    """One overwrite commit that removes the data files ``replaced`` (pyiceberg DataFiles of the current
+    snapshot) and adds the Parquet files ``written`` (s3:// URIs), with ``properties`` in the snapshot
+    summary: how erasure and compaction rewrite files. Raises pyiceberg's ValidationException, changing
+    nothing, when a file to remove is no longer in the table."""
+    from pyiceberg.io.pyarrow import parquet_file_to_data_file
+
     with (
         iceberg_table.transaction() as tx,
-        tx.update_snapshot(snapshot_properties={"forecourt.erasure": erasure_id}).overwrite() as overwrite,
+        tx.update_snapshot(snapshot_properties=properties).overwrite() as overwrite,
     ):
         for data_file in replaced:
             overwrite.delete_data_file(data_file)
         for path in written:
             overwrite.append_data_file(parquet_file_to_data_file(tx._table.io, tx.table_metadata, path))
-    return deleted
 
 
-def expire_history(table: str) -> int:
-    """Expire every snapshot but the current one and delete the data files no longer referenced
-    (those referenced only by the expired snapshots: files written but not yet committed are never
-    touched). Returns the data files deleted."""
+def expire_history(table: str, older_than: datetime | None = None) -> int:
+    """Expire every snapshot but the current one (with ``older_than``: only those committed before
+    it) and delete the data files no longer referenced (those referenced only by the expired
+    snapshots: files written but not yet committed are never touched). Returns the data files
+    deleted."""
     iceberg_table = load(table)
     current = iceberg_table.current_snapshot()
-    old = [s for s in iceberg_table.snapshots() if current is None or s.snapshot_id != current.snapshot_id]
+    cutoff_ms = None if older_than is None else older_than.timestamp() * 1000
+    old: list[Any] = []
+    kept: list[Any] = [current] if current is not None else []
+    for snapshot in iceberg_table.snapshots():
+        if current is not None and snapshot.snapshot_id == current.snapshot_id:
+            continue
+        (old if cutoff_ms is None or snapshot.timestamp_ms < cutoff_ms else kept).append(snapshot)
     if not old:
         return 0
     io = iceberg_table.io
@@ -336,7 +375,7 @@ def expire_history(table: str) -> int:
             found |= seen_manifests[manifest.manifest_path]
         return found
 
-    live = files_of(current) if current is not None else set()
+    live = set().union(*(files_of(s) for s in kept))
     stale = set().union(*(files_of(s) for s in old)) - live
     iceberg_table.maintenance.expire_snapshots().by_ids([s.snapshot_id for s in old]).commit()
     for path in sorted(stale):  # every version: the lake bucket is versioned

@@ -8,7 +8,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -17,6 +17,19 @@ from pydantic import BaseModel
 from forecourt import aws
 from forecourt.config import settings
 from forecourt.lake import stable_hash
+
+
+class Compaction(BaseModel):
+    """A compaction's half of a commit request (``forecourt.compact``): the small data files that
+    ``files`` (written from exactly their rows, sorted) replace."""
+
+    replaced: list[str]
+    """s3:// URIs of the data files replaced: all must still be in the table, else nothing changes."""
+    day: date | None
+    """The partition (day of ``received_at``)."""
+    rows: int
+    checksum: str
+    """Order-independent checksum of the rows (``compact.fingerprint``), the same before and after."""
 
 
 class CommitRequest(BaseModel):
@@ -31,11 +44,19 @@ class CommitRequest(BaseModel):
     conditions (each: column → values, all columns must match), then expire the snapshots that
     could still show them and delete the data files only those snapshots held. Goes through the
     same queue as the uploads, so it never races a commit to its table."""
+    compact: Compaction | None = None
+    """A compaction (``upload_id``: its id) instead of an upload: ``files`` replace ``compact.replaced``
+    in one commit when those are all still in the table, else nothing changes (``compact.apply``)."""
+    expire_before: datetime | None = None
+    """Snapshot expiry instead of an upload: every snapshot committed before this time but the
+    current one is expired and the data files only those held are deleted."""
 
     @property
     def deduplication_id(self) -> str:
         erase = json.dumps(self.erase, sort_keys=True) if self.erase else ""
-        return stable_hash(self.table, self.upload_id, *self.files, erase)
+        compact = self.compact.model_dump_json() if self.compact else ""
+        expire = self.expire_before.isoformat() if self.expire_before else ""
+        return stable_hash(self.table, self.upload_id, *self.files, erase, compact, expire)
 
 
 def send(requests: Iterable[CommitRequest]) -> None:
@@ -61,13 +82,14 @@ def apply(requests: list[CommitRequest]) -> None:
     """Commit a batch of requests: one atomic Iceberg commit per table, in the order given.
 
     Requests for the same upload in one batch: the last one wins (its files replace the earlier)."""
-    from forecourt import catalog
+    from forecourt import catalog, compact
 
     by_table: dict[str, dict[str, list[str]]] = defaultdict(dict)
-    erasures: dict[str, list[CommitRequest]] = defaultdict(list)
+    maintenance: dict[str, list[CommitRequest]] = defaultdict(list)
+    """Per table, in order: compactions, snapshot expiries and erasures."""
     for request in requests:
-        if request.erase is not None:
-            erasures[request.table].append(request)
+        if request.erase is not None or request.compact is not None or request.expire_before is not None:
+            maintenance[request.table].append(request)
         else:
             by_table[request.table][request.upload_id] = request.files
 
@@ -76,10 +98,15 @@ def apply(requests: list[CommitRequest]) -> None:
         files = [f for upload_files in uploads.values() for f in upload_files]
         if uploads:
             catalog.commit_uploads(table, sorted(uploads), files)
-        for erasure in erasures.get(table, []):  # after the uploads: rows of the same batch go too
-            catalog.erase_rows(table, erasure.erase or [], erasure.upload_id)
+        for request in maintenance.get(table, []):  # after the uploads: an erasure's rows of the batch go too
+            if request.compact is not None:
+                compact.apply(request)
+            elif request.expire_before is not None:
+                catalog.expire_history(table, older_than=request.expire_before)
+            else:
+                catalog.erase_rows(table, request.erase or [], request.upload_id)
 
-    tables = sorted(set(by_table) | set(erasures))
+    tables = sorted(set(by_table) | set(maintenance))
 
     # tables are independent (one FIFO message group each): commit them side by side
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(tables)))) as pool:
@@ -98,6 +125,10 @@ def landed(request: CommitRequest) -> bool:
 
     if request.erase is not None:
         return catalog.erased(request.table, request.erase, request.upload_id)
+    if request.compact is not None or request.expire_before is not None:
+        from forecourt import compact
+
+        return compact.landed(request)
     upload = EqualTo("upload_id", request.upload_id)  # type: ignore[call-arg,arg-type]
     scan = catalog.load(request.table).scan(row_filter=upload)
     return {task.file.file_path for task in scan.plan_files()} == set(request.files)

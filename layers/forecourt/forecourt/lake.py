@@ -146,6 +146,9 @@ class DataFileWriter:
     file_rows: int = 2_000_000
     statistics: list[str] | None = None
     """Columns given min/max statistics; None: those of ``table``'s schema without personal data."""
+    file_bytes: int | None = None
+    """Also start a new file once this many bytes (compressed, as written) are in the current one:
+    how ``compact`` sizes its files. None: files rotate by ``file_rows`` only."""
     files: list[str] = field(default_factory=list)
     rows_written: int = 0
     _buffer: list[pa.RecordBatch] = field(default_factory=list)
@@ -154,6 +157,8 @@ class DataFileWriter:
     _buffered: int = 0
     """Buffered rows that are kept."""
     _writer: pq.ParquetWriter | None = None
+    _sink: Any = None
+    """The open output stream of the current file when rotating by ``file_bytes``."""
     _file_rows: int = 0
     _worker: threading.Thread | None = None
     _tasks: queue.Queue[list[Any] | None] = field(default_factory=lambda: queue.Queue(maxsize=1))
@@ -187,10 +192,16 @@ class DataFileWriter:
                 self._tasks.put(None)
         if worker is not None:
             worker.join()
+        self._close_file()
+        return self.files
+
+    def _close_file(self) -> None:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
-        return self.files
+        if self._sink is not None:
+            self._sink.close()
+            self._sink = None
 
     def _flush(self, rows_wanted: int | None = None) -> None:
         """Hand the first ``rows_wanted`` kept buffered rows (all when None) to a worker as a row group."""
@@ -262,9 +273,9 @@ class DataFileWriter:
             return holder
 
     def _write_row_group(self, rows: pa.Table) -> None:
-        if self._writer is not None and self._file_rows >= self.file_rows:
-            self._writer.close()
-            self._writer = None
+        full = self.file_bytes is not None and self._sink is not None and self._sink.tell() >= self.file_bytes
+        if self._writer is not None and (self._file_rows >= self.file_rows or full):
+            self._close_file()
         if self._writer is None:
             self._writer = self._open_next(rows)
         self._writer.write_table(rows, row_group_size=max(rows.num_rows, 1))
@@ -280,10 +291,12 @@ class DataFileWriter:
         self._file_rows = 0
         if self.filesystem.type_name == "local":
             self.filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        if self.file_bytes is not None:  # the stream tells how many bytes the file holds so far
+            self._sink = self.filesystem.open_output_stream(path)
         return pq.ParquetWriter(
-            path,
+            self._sink if self._sink is not None else path,
             self.schema,
-            filesystem=self.filesystem,
+            filesystem=None if self._sink is not None else self.filesystem,
             compression="zstd",
             write_statistics=_statistics_columns(self.table) if self.statistics is None else self.statistics,
             use_dictionary=_dictionary_columns(first),

@@ -53,7 +53,9 @@ FUNCTION_DIRS = tuple(
 )
 """The functions that run on the ForecourtLayer alone."""
 JOBS_LAYER_DIR = REPO_ROOT / "layers" / "jobs"
-JOB_FUNCTION_DIRS = tuple(REPO_ROOT / "functions" / name for name in ("resolve", "enrich", "audiences"))
+JOB_FUNCTION_DIRS = tuple(
+    REPO_ROOT / "functions" / name for name in ("resolve", "enrich", "audiences", "compact")
+)
 """The scheduled jobs: ForecourtLayer + JobsLayer (DuckDB and sqlglot, for the SQL of queries/)."""
 DEFAULT_OUT = REPO_ROOT / "build" / "layer"
 CONSTRAINTS = REPO_ROOT / "constraints.txt"

@@ -6,6 +6,7 @@ import click
 
 from forecourt.cli import (
     audiences,
+    compact,
     conversions,
     data,
     dealer_secrets,
@@ -37,6 +38,7 @@ main.add_command(data.ingest)
 main.add_command(data.feeds_cmd)
 main.add_command(data.query)
 main.add_command(data.catalog_cmd)
+data.catalog_cmd.add_command(compact.catalog_compact)
 main.add_command(data.schemas_cmd)
 main.add_command(data.uploads)
 main.add_command(data.timings_cmd)

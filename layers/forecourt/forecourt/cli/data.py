@@ -300,7 +300,12 @@ def feeds_cmd(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option("--tables", is_flag=True, help="List the tables an analyst can query.")
 @click.option("--max-rows", default=1000, show_default=True, help="Rows to print at most.")
-def query(sql: str | None, fmt: str, as_json: bool, tables: bool, max_rows: int) -> None:
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="Do not run: estimate the bytes Athena would scan (Parquet footers) and the cost.",
+)
+def query(sql: str | None, fmt: str, as_json: bool, tables: bool, max_rows: int, explain: bool) -> None:
     """Run Athena (Trino) SQL on the local lake with DuckDB."""
     import csv
     import sys
@@ -320,6 +325,9 @@ def query(sql: str | None, fmt: str, as_json: bool, tables: bool, max_rows: int)
     if not sql:
         fail('give a SQL statement, e.g. forecourt query "SELECT dealer_id, count(*) FROM leads GROUP BY 1"')
     _connect()
+    if explain:
+        _explain(str(sql), as_json or fmt == "json")
+        return
     try:
         result = analytics.run_query(str(sql), max_rows=max_rows)
     except analytics.QueryError as exc:
@@ -334,6 +342,17 @@ def query(sql: str | None, fmt: str, as_json: bool, tables: bool, max_rows: int)
         writer.writerows(result.rows)
     else:
         emit(records, as_json=False, columns=result.columns)
+
+
+def _explain(sql: str, as_json: bool) -> None:
+    from forecourt import analytics, scan_cost
+
+    try:
+        found = scan_cost.estimate(sql)
+    except analytics.QueryError as exc:
+        fail(str(exc))
+        return
+    emit(scan_cost.as_rows(found), as_json=as_json, title="Estimated Athena scan ($5 per TB, 10 MB minimum)")
 
 
 @click.group("catalog")
