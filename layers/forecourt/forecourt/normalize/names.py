@@ -58,7 +58,8 @@ def normalize_name(cleaned: pa.Array, request: Request) -> Normalized:
     A value without letters or with digits is nulled and flagged invalid; a value that was only
     quotes counts as blank. Raises nothing.
     """
-    unquoted = pc.utf8_trim(cleaned, characters=_QUOTES_AND_SPACE)
+    # whitespace inside the quotes too (`"Ann\r"`): what is left must be canonical as it is
+    unquoted = pc.utf8_trim_whitespace(pc.utf8_trim(cleaned, characters=_QUOTES_AND_SPACE))
     name = collapse_whitespace(pc.if_else(pc.equal(unquoted, ""), NULL_STRING, unquoted))
     usable = pc.match_substring_regex(name, _USABLE_NAME)
     one_case = pc.and_(usable, pc.or_(pc.utf8_is_upper(name), pc.utf8_is_lower(name)))
