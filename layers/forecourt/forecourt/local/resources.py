@@ -231,16 +231,42 @@ def _resolve(value: Any, made: LocalResources) -> Any:
 
 
 def _create_alarms(cloudwatch: Any, template: dict[str, Any], made: LocalResources) -> None:
+    """Every alarm by name, with its metric or metric math (dimensions are left out: locally there is
+    no function or API for them to name, and nothing publishes the AWS metrics they watch)."""
     for logical, props in _resources_of(template, "AWS::CloudWatch::Alarm"):
         name = local_name(logical)
-        cloudwatch.put_metric_alarm(
-            AlarmName=name,
-            MetricName=str(props.get("MetricName", "ApproximateNumberOfMessagesVisible")),
-            Namespace=str(props.get("Namespace", "AWS/SQS")),
-            Statistic=str(props.get("Statistic", "Maximum")),
-            Period=int(props.get("Period", 60)),
-            EvaluationPeriods=int(props.get("EvaluationPeriods", 1)),
-            Threshold=float(props.get("Threshold", 0)),
-            ComparisonOperator=str(props.get("ComparisonOperator", "GreaterThanThreshold")),
-        )
+        common = {
+            "AlarmName": name,
+            "EvaluationPeriods": int(props.get("EvaluationPeriods", 1)),
+            "Threshold": float(props.get("Threshold", 0)),
+            "ComparisonOperator": str(props.get("ComparisonOperator", "GreaterThanThreshold")),
+        }
+        if "Metrics" in props:
+            cloudwatch.put_metric_alarm(**common, Metrics=[_metric_query(q) for q in props["Metrics"]])
+        else:
+            cloudwatch.put_metric_alarm(
+                **common,
+                MetricName=str(props.get("MetricName", "ApproximateNumberOfMessagesVisible")),
+                Namespace=str(props.get("Namespace", "AWS/SQS")),
+                Statistic=str(props.get("Statistic", "Maximum")),
+                Period=int(props.get("Period", 60)),
+            )
         made.alarms[logical] = name
+
+
+def _metric_query(query: dict[str, Any]) -> dict[str, Any]:
+    """A metric-math alarm's query in the API's shape, without dimensions."""
+    converted: dict[str, Any] = {"Id": str(query["Id"]), "ReturnData": bool(query.get("ReturnData", True))}
+    if "Expression" in query:
+        converted["Expression"] = str(query["Expression"])
+    if "Label" in query:
+        converted["Label"] = str(query["Label"])
+    if "MetricStat" in query:
+        stat = query["MetricStat"]
+        metric = stat["Metric"]
+        converted["MetricStat"] = {
+            "Metric": {"Namespace": str(metric["Namespace"]), "MetricName": str(metric["MetricName"])},
+            "Period": int(stat["Period"]),
+            "Stat": str(stat["Stat"]),
+        }
+    return converted
