@@ -44,9 +44,32 @@ class LocalResources:
     workgroups: dict[str, str] = field(default_factory=dict)
     rules: dict[str, str] = field(default_factory=dict)
     alarms: dict[str, str] = field(default_factory=dict)
+    functions: dict[str, str] = field(default_factory=dict)
+    """logical id → function name (on AWS; locally the pump calls the handlers in-process)"""
 
     def to_json(self) -> dict[str, dict[str, str]]:
         return {k: dict(v) for k, v in self.__dict__.items()}
+
+
+def settings_environment(made: LocalResources) -> dict[str, str]:
+    """The ``FORECOURT_*`` settings that name the stack's resources (``forecourt.config``), from
+    their names by logical id: the same for the local stack and a deployed one."""
+    return {
+        "FORECOURT_LAKE_BUCKET": made.buckets.get("LakeBucket", ""),
+        "FORECOURT_REGISTRY_TABLE": made.tables.get("DealerRegistryTable", ""),
+        "FORECOURT_SENDER_TABLE": made.tables.get("SenderRegistryTable", ""),
+        "FORECOURT_COMMIT_QUEUE_URL": made.queues.get("CommitQueue", ""),
+        "FORECOURT_REALTIME_QUEUE_URL": made.queues.get("RealtimeQueue", ""),
+        "FORECOURT_IDEMPOTENCY_TABLE": made.tables.get("IdempotencyTable", ""),
+        "FORECOURT_GLUE_DATABASE": next(iter(made.glue_databases.values()), "forecourt"),
+        # routing (route_lead)
+        "FORECOURT_IDENTITY_INDEX_TABLE": made.tables.get("IdentityIndexTable", ""),
+        "FORECOURT_DELIVERY_QUEUE_URL": made.queues.get("DeliveryQueue", ""),
+        "FORECOURT_FALLBACK_QUEUE_URL": made.queues.get("FallbackQueue", ""),
+        # delivery
+        "FORECOURT_DELIVERY_DEAD_LETTER_QUEUE_URL": made.queues.get("DeliveryDeadLetterQueue", ""),
+        "FORECOURT_DELIVERY_STATE_TABLE": made.tables.get("DeliveryStateTable", ""),
+    }
 
 
 def _resources_of(template: dict[str, Any], kind: str) -> list[tuple[str, dict[str, Any]]]:
