@@ -15,6 +15,7 @@ from forecourt.cli import (
     enrich,
     identity,
     local,
+    operations,
     privacy,
     senders,
 )
@@ -52,7 +53,8 @@ main.add_command(data.feeds_cmd)
 main.add_command(data.query)
 main.add_command(data.catalog_cmd)
 main.add_command(data.schemas_cmd)
-main.add_command(data.uploads)
+main.add_command(operations.uploads)
+main.add_command(operations.queues)
 main.add_command(data.timings_cmd)
 main.add_command(identity.identity)
 main.add_command(enrich.enrich)

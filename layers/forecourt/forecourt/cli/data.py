@@ -1,4 +1,4 @@
-"""Verbs that talk to the lake: ingest, feeds, query, catalog, schemas, uploads."""
+"""Verbs that talk to the lake: ingest, feeds, query, catalog, schemas, timings."""
 
 from __future__ import annotations
 
@@ -190,25 +190,6 @@ def schemas_generate(check: bool) -> None:
     if check and changed:
         fail("stale: " + ", ".join(str(p) for p in changed) + "; run `forecourt schemas generate`")
     console.print("up to date" if check else f"wrote {len(changed)} file(s)")
-
-
-@click.command()
-@click.option("--dealer", "dealer_id", default=None, help="Only this dealer's uploads.")
-@click.option("--limit", default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def uploads(dealer_id: str | None, limit: int, as_json: bool) -> None:
-    """List recent uploads with their counts (from the uploads table)."""
-    from forecourt import analytics
-
-    _connect()
-    where = "WHERE dealer_id = '" + dealer_id.replace("'", "''") + "'" if dealer_id else ""
-    result = analytics.run_query(
-        "SELECT CAST(received_at AS date) AS received, dealer_id AS dealer, "
-        "regexp_extract(object_key, '[^/]+$') AS file, "
-        'feed, status, rows_in AS "in", rows_curated AS curated, rows_quarantined AS quarantined '
-        f"FROM uploads {where} ORDER BY received_at DESC, object_key LIMIT {int(limit)}"
-    )
-    emit([dict(zip(result.columns, r, strict=True)) for r in result.rows], as_json=as_json, title="Uploads")
 
 
 @click.command("timings")
