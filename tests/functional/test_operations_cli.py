@@ -236,16 +236,22 @@ STACK_TEMPLATE = {
 
 
 @pytest.fixture
-def deployed(stack_home: Path) -> Iterator[str]:
-    """A small CloudFormation stack in moto; the process environment as it was afterwards."""
+def restored_environment(stack_home: Path) -> Iterator[None]:
+    """The process environment as it was after the test (``--stack`` points it elsewhere)."""
     from forecourt.local.server import apply_environment
 
-    name = f"forecourt-{uuid.uuid4().hex[:8]}"
-    aws.client("cloudformation").create_stack(StackName=name, TemplateBody=json.dumps(STACK_TEMPLATE))
     before = dict(os.environ)
-    yield name
+    yield
     os.environ.pop("FORECOURT_STACK", None)
     apply_environment(before)
+
+
+@pytest.fixture
+def deployed(restored_environment: None) -> str:
+    """A small CloudFormation stack in moto."""
+    name = f"forecourt-{uuid.uuid4().hex[:8]}"
+    aws.client("cloudformation").create_stack(StackName=name, TemplateBody=json.dumps(STACK_TEMPLATE))
+    return name
 
 
 def test_a_deployed_stack_is_found_by_name_and_the_same_verbs_work_on_it(deployed: str) -> None:
@@ -279,7 +285,7 @@ def test_a_deployed_stack_is_found_by_name_and_the_same_verbs_work_on_it(deploye
     assert {r["name"]: r["dead_letters_of"] for r in listed}["DeliveryDeadLetterQueue"] == "DeliveryQueue"
 
 
-def test_an_unknown_stack_is_named_with_what_to_check(deployed: str) -> None:
+def test_an_unknown_stack_is_named_with_what_to_check(restored_environment: None) -> None:
     answer = forecourt("--stack", "no-such-stack", "dealers", "list")
     assert answer.exit_code == 1 and "no stack 'no-such-stack'" in words(answer.output)
     assert "check AWS_PROFILE / AWS_REGION" in words(answer.output)
