@@ -54,7 +54,7 @@ def test_routing_and_delivery_settings_round_trip_through_the_cli(stack_home: Pa
     ],
 )
 def test_bad_settings_are_refused_with_the_reason(stack_home: Path, args: list[str], message: str) -> None:
-    forecourt("dealers", "add", "D701")
+    forecourt("dealers", "add", "D701", "--name", "Prairie Buick West")
     answer = CliRunner().invoke(main, ["dealers", "update", "D701", *args])
     assert answer.exit_code != 0 and message in " ".join(answer.output.split())
 

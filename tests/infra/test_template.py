@@ -170,7 +170,10 @@ def test_every_dead_letter_queue_has_an_alarm_on_its_first_message(resources: Re
     alarmed = set()
     for alarm in of_type(resources, "AWS::CloudWatch::Alarm").values():
         props = alarm["Properties"]
-        if props["MetricName"] == "ApproximateNumberOfMessagesVisible" and props["Namespace"] == "AWS/SQS":
+        if (
+            props.get("MetricName") == "ApproximateNumberOfMessagesVisible"
+            and props.get("Namespace") == "AWS/SQS"
+        ):
             assert props["Threshold"] == 0
             assert props["ComparisonOperator"] == "GreaterThanThreshold"
             alarmed.update(logical_id(d["Value"]) for d in props["Dimensions"] if d["Name"] == "QueueName")
@@ -725,7 +728,7 @@ def test_fallback_queue_keeps_leads_14_days_and_alarms_when_one_waits(resources:
     [alarm] = [
         a["Properties"]
         for a in of_type(resources, "AWS::CloudWatch::Alarm").values()
-        if any(logical_id(d["Value"]) == "FallbackQueue" for d in a["Properties"]["Dimensions"])
+        if any(logical_id(d["Value"]) == "FallbackQueue" for d in a["Properties"].get("Dimensions", []))
     ]
     assert alarm["MetricName"] == "ApproximateAgeOfOldestMessage"
     assert alarm["ComparisonOperator"] == "GreaterThanThreshold"

@@ -44,6 +44,19 @@ def ensure_secret(dealer_id: str) -> str | None:
     )
 
 
+def issue(dealer_id: str) -> str:
+    """The webhook secret of a dealer being registered, to be shown once: created, or — when a secret
+    of that name is left from an earlier registration (an add that failed after it, a dealer removed
+    and added again) — given a new value with the old one retired at once, since whoever holds the
+    old one is not this registration's CRM."""
+    created = ensure_secret(dealer_id)
+    if created is not None:
+        return created
+    value = rotating_secret.rotate(secret_name(dealer_id))
+    rotating_secret.finish_rotation(secret_name(dealer_id))
+    return value
+
+
 def rotate(dealer_id: str) -> str:
     """Give the dealer a new webhook secret and return it (shown once). Deliveries are signed with the
     new and the previous secret until ``finish_rotation``; rotating again before that retires the

@@ -145,6 +145,29 @@ def put_dealer(dealer: Dealer) -> None:
     aws.client("dynamodb").put_item(TableName=settings().registry_table, Item=_to_item(dealer))
 
 
+class DealerExists(ValueError):
+    """``add_dealer`` of a dealer id already registered."""
+
+    def __init__(self, dealer_id: str) -> None:
+        super().__init__(
+            f"dealer {dealer_id} is already registered; change it with `forecourt dealers update {dealer_id}`"
+        )
+
+
+def add_dealer(dealer: Dealer) -> None:
+    """Register a new dealer; raises DealerExists when its id is taken (a conditional write: two
+    operators adding the same id at once cannot overwrite each other)."""
+    dynamodb = aws.client("dynamodb")
+    try:
+        dynamodb.put_item(
+            TableName=settings().registry_table,
+            Item=_to_item(dealer),
+            ConditionExpression="attribute_not_exists(dealer_id)",
+        )
+    except dynamodb.exceptions.ConditionalCheckFailedException as exc:
+        raise DealerExists(dealer.dealer_id) from exc
+
+
 def list_dealers() -> list[Dealer]:
     """Every registered dealer, sorted by id."""
     paginator = aws.client("dynamodb").get_paginator("scan")

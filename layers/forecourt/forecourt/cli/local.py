@@ -86,6 +86,9 @@ def run_schedule(full: bool, as_of: str | None, as_json: bool) -> None:
         except ValueError as exc:
             fail(f"--as-of {exc}")
             return
+    if running.deployed:
+        _invoke_deployed(running, event, as_json)
+        return
     log = running.state_dir / "jobs.log"
     with console.status("resolve, then enrich (the functions' logs: jobs.log)…"):
         runs = scheduler.invoke_async("resolve", event, log=log)
@@ -109,6 +112,30 @@ def run_schedule(full: bool, as_of: str | None, as_json: bool) -> None:
         console.print(f"logs: {log}")
     if not all(run.succeeded for run in runs):
         raise SystemExit(1)
+
+
+def _invoke_deployed(running: stack.StackInfo, event: dict[str, object], as_json: bool) -> None:
+    """On a deployed stack: invoke ResolveFunction asynchronously with the schedule's input, as
+    EventBridge Scheduler does; Lambda retries, hands over to enrich and records failures itself."""
+    import json
+
+    from forecourt import aws
+
+    function = running.resources.get("functions", {}).get("ResolveFunction")
+    if not function:
+        fail(f"stack {running.deployed} has no ResolveFunction")
+        return
+    answer = aws.client("lambda").invoke(
+        FunctionName=function, InvocationType="Event", Payload=json.dumps(event).encode()
+    )
+    if as_json:
+        click.echo(json.dumps({"function": function, "event": event, "status": answer["StatusCode"]}))
+        return
+    console.print(
+        f"invoked {function} with {json.dumps(event)} (asynchronously, HTTP {answer['StatusCode']}): "
+        "enrich and audiences follow it on success; a failed run lands in JobsFailureQueue. "
+        f"Follow it with `sam logs --stack-name {running.deployed} --name ResolveFunction --tail`."
+    )
 
 
 def _readable(value: object) -> object:

@@ -44,9 +44,33 @@ class LocalResources:
     workgroups: dict[str, str] = field(default_factory=dict)
     rules: dict[str, str] = field(default_factory=dict)
     alarms: dict[str, str] = field(default_factory=dict)
+    functions: dict[str, str] = field(default_factory=dict)
+    """logical id → function name (on AWS; locally the pump calls the handlers in-process)"""
 
     def to_json(self) -> dict[str, dict[str, str]]:
         return {k: dict(v) for k, v in self.__dict__.items()}
+
+
+def settings_environment(made: LocalResources) -> dict[str, str]:
+    """The ``FORECOURT_*`` settings that name the stack's resources (``forecourt.config``), from
+    their names by logical id: the same for the local stack and a deployed one."""
+    return {
+        "FORECOURT_LAKE_BUCKET": made.buckets.get("LakeBucket", ""),
+        "FORECOURT_REGISTRY_TABLE": made.tables.get("DealerRegistryTable", ""),
+        "FORECOURT_SENDER_TABLE": made.tables.get("SenderRegistryTable", ""),
+        "FORECOURT_COMMIT_QUEUE_URL": made.queues.get("CommitQueue", ""),
+        "FORECOURT_REALTIME_QUEUE_URL": made.queues.get("RealtimeQueue", ""),
+        "FORECOURT_IDEMPOTENCY_TABLE": made.tables.get("IdempotencyTable", ""),
+        "FORECOURT_GLUE_DATABASE": next(iter(made.glue_databases.values()), "forecourt"),
+        "FORECOURT_ANALYST_WORKGROUP": made.workgroups.get("AnalystWorkGroup", "primary"),
+        # routing (route_lead)
+        "FORECOURT_IDENTITY_INDEX_TABLE": made.tables.get("IdentityIndexTable", ""),
+        "FORECOURT_DELIVERY_QUEUE_URL": made.queues.get("DeliveryQueue", ""),
+        "FORECOURT_FALLBACK_QUEUE_URL": made.queues.get("FallbackQueue", ""),
+        # delivery
+        "FORECOURT_DELIVERY_DEAD_LETTER_QUEUE_URL": made.queues.get("DeliveryDeadLetterQueue", ""),
+        "FORECOURT_DELIVERY_STATE_TABLE": made.tables.get("DeliveryStateTable", ""),
+    }
 
 
 def _resources_of(template: dict[str, Any], kind: str) -> list[tuple[str, dict[str, Any]]]:
@@ -231,16 +255,42 @@ def _resolve(value: Any, made: LocalResources) -> Any:
 
 
 def _create_alarms(cloudwatch: Any, template: dict[str, Any], made: LocalResources) -> None:
+    """Every alarm by name, with its metric or metric math (dimensions are left out: locally there is
+    no function or API for them to name, and nothing publishes the AWS metrics they watch)."""
     for logical, props in _resources_of(template, "AWS::CloudWatch::Alarm"):
         name = local_name(logical)
-        cloudwatch.put_metric_alarm(
-            AlarmName=name,
-            MetricName=str(props.get("MetricName", "ApproximateNumberOfMessagesVisible")),
-            Namespace=str(props.get("Namespace", "AWS/SQS")),
-            Statistic=str(props.get("Statistic", "Maximum")),
-            Period=int(props.get("Period", 60)),
-            EvaluationPeriods=int(props.get("EvaluationPeriods", 1)),
-            Threshold=float(props.get("Threshold", 0)),
-            ComparisonOperator=str(props.get("ComparisonOperator", "GreaterThanThreshold")),
-        )
+        common = {
+            "AlarmName": name,
+            "EvaluationPeriods": int(props.get("EvaluationPeriods", 1)),
+            "Threshold": float(props.get("Threshold", 0)),
+            "ComparisonOperator": str(props.get("ComparisonOperator", "GreaterThanThreshold")),
+        }
+        if "Metrics" in props:
+            cloudwatch.put_metric_alarm(**common, Metrics=[_metric_query(q) for q in props["Metrics"]])
+        else:
+            cloudwatch.put_metric_alarm(
+                **common,
+                MetricName=str(props.get("MetricName", "ApproximateNumberOfMessagesVisible")),
+                Namespace=str(props.get("Namespace", "AWS/SQS")),
+                Statistic=str(props.get("Statistic", "Maximum")),
+                Period=int(props.get("Period", 60)),
+            )
         made.alarms[logical] = name
+
+
+def _metric_query(query: dict[str, Any]) -> dict[str, Any]:
+    """A metric-math alarm's query in the API's shape, without dimensions."""
+    converted: dict[str, Any] = {"Id": str(query["Id"]), "ReturnData": bool(query.get("ReturnData", True))}
+    if "Expression" in query:
+        converted["Expression"] = str(query["Expression"])
+    if "Label" in query:
+        converted["Label"] = str(query["Label"])
+    if "MetricStat" in query:
+        stat = query["MetricStat"]
+        metric = stat["Metric"]
+        converted["MetricStat"] = {
+            "Metric": {"Namespace": str(metric["Namespace"]), "MetricName": str(metric["MetricName"])},
+            "Period": int(stat["Period"]),
+            "Stat": str(stat["Stat"]),
+        }
+    return converted

@@ -40,39 +40,23 @@ def environment(
             "AWS_SECRET_ACCESS_KEY": "local",
             "AWS_REGION": "us-east-1",
             "AWS_DEFAULT_REGION": "us-east-1",
-            "FORECOURT_LAKE_BUCKET": made.buckets.get("LakeBucket", ""),
-            "FORECOURT_REGISTRY_TABLE": made.tables.get("DealerRegistryTable", ""),
-            "FORECOURT_SENDER_TABLE": made.tables.get("SenderRegistryTable", ""),
-            "FORECOURT_COMMIT_QUEUE_URL": made.queues.get("CommitQueue", ""),
-            "FORECOURT_REALTIME_QUEUE_URL": made.queues.get("RealtimeQueue", ""),
-            "FORECOURT_IDEMPOTENCY_TABLE": made.tables.get("IdempotencyTable", ""),
-            "FORECOURT_GLUE_DATABASE": next(iter(made.glue_databases.values()), "forecourt"),
-            "FORECOURT_ANALYST_WORKGROUP": made.workgroups.get("AnalystWorkGroup", "primary"),
             "POWERTOOLS_METRICS_NAMESPACE": "Forecourt",
             "POWERTOOLS_SERVICE_NAME": "forecourt-local",
         }
-        | {
-            # routing (route_lead)
-            "FORECOURT_IDENTITY_INDEX_TABLE": made.tables.get("IdentityIndexTable", ""),
-            "FORECOURT_DELIVERY_QUEUE_URL": made.queues.get("DeliveryQueue", ""),
-            "FORECOURT_FALLBACK_QUEUE_URL": made.queues.get("FallbackQueue", ""),
-        }
-        | {
-            # delivery
-            "FORECOURT_DELIVERY_DEAD_LETTER_QUEUE_URL": made.queues.get("DeliveryDeadLetterQueue", ""),
-            "FORECOURT_DELIVERY_STATE_TABLE": made.tables.get("DeliveryStateTable", ""),
-            "FORECOURT_MAIL_TRANSPORT": "smtp",
-            "FORECOURT_SMTP_HOST": "127.0.0.1",
-        }
+        | resources.settings_environment(made)
+        | {"FORECOURT_MAIL_TRANSPORT": "smtp", "FORECOURT_SMTP_HOST": "127.0.0.1"}
         | ({"FORECOURT_SMTP_PORT": str(smtp_port)} if smtp_port else {})
     )
 
 
 def apply_environment(env: dict[str, str]) -> None:
-    """Point this process (settings, boto3 clients, pyiceberg) at the local stack."""
+    """Point this process (settings, boto3 clients, pyiceberg) at the local stack (or a deployed one);
+    a no-op when it already is (its clients are kept: every CLI verb connects first)."""
     from forecourt import aws, catalog
     from forecourt.config import settings
 
+    if all(os.environ.get(name) == value for name, value in env.items()):
+        return
     os.environ.update(env)
     settings.cache_clear()
     aws.clear_clients()

@@ -45,6 +45,8 @@ class StackInfo:
     """The local HTTP API (POST /v1/leads …), served through the real webhook handler."""
     platforms: dict[str, str] = field(default_factory=dict)
     """The fake ad platforms' addresses (``meta``, ``google``)."""
+    deployed: str = ""
+    """The CloudFormation stack name when this is a deployed stack on AWS (``--stack``), else ""."""
 
 
 def _alive(pid: int) -> bool:
@@ -164,16 +166,40 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-def connect(state_dir: Path | None = None) -> StackInfo:
-    """Point this process at the running stack; raises StackNotRunning."""
+def connect(state_dir: Path | None = None, *, local: bool = False) -> StackInfo:
+    """Point this process at the running local stack, or at the deployed stack that ``--stack NAME``
+    (``FORECOURT_STACK``) names unless ``local``; raises StackNotRunning, deployment.StackNotFound."""
+    from forecourt import deployment
     from forecourt.local.server import apply_environment
 
+    name = deployment.stack_name()
+    if name and not local:
+        return connect_deployed(name)
     state_dir = state_dir or home()
     running = info(state_dir)
     if running is None:
         raise StackNotRunning(state_dir)
     apply_environment(running.env)
     return running
+
+
+def connect_deployed(name: str) -> StackInfo:
+    """Point this process at deployed stack ``name`` (its resources from CloudFormation); the
+    credentials are the caller's (AWS_PROFILE…); raises deployment.StackNotFound."""
+    from forecourt import deployment
+    from forecourt.local.server import apply_environment
+
+    env, found, outputs = deployment.environment(name, deployment.cloudformation_client())
+    apply_environment(env)
+    return StackInfo(
+        pid=0,
+        endpoint=f"stack {name} ({env['AWS_REGION']})",
+        env=env,
+        resources=found.to_json(),
+        state_dir=home(),
+        api_url=outputs.get("WebhookApiUrl", ""),
+        deployed=name,
+    )
 
 
 CONSUMED_QUEUES = ("IngestQueue", "CommitQueue", "RealtimeQueue", "DeliveryQueue")
