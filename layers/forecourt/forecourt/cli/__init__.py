@@ -13,6 +13,7 @@ from forecourt.cli import (
     identity,
     local,
     privacy,
+    report,
     senders,
 )
 
@@ -45,3 +46,4 @@ main.add_command(enrich.enrich)
 main.add_command(audiences.audiences)
 main.add_command(conversions.conversions)
 main.add_command(privacy.privacy)
+main.add_command(report.report_cmd)
