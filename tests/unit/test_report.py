@@ -181,7 +181,7 @@ def test_page_needs_nothing_from_the_network_and_runs_no_script(rendered, made):
     assert rendered["requests"] == [made.path.resolve().as_uri()]
     assert rendered["scripts"] == 0 and rendered["images"] == 0 and rendered["bold"] == 0
     assert rendered["made"] == "2026-12-07 11:01:02 UTC"
-    assert rendered["lake"] == "fixture lake" and rendered["period"] == "over all data in the lake"
+    assert rendered["lake"] == "fixture lake" and rendered["period"] == "all data in the lake"
     assert HOSTILE_CAMPAIGN in rendered["text"] and HOSTILE_DEALER in rendered["text"]
 
 
@@ -200,13 +200,14 @@ def test_each_query_result_is_written_as_csv_next_to_the_page(made):
     assert {p.name for p in made.csv_files} >= {"funnel.csv", "identity_overlap.csv", "coverage.csv"}
 
 
-def test_a_section_whose_view_is_missing_says_why_and_the_others_are_made(tmp_path):
+def test_a_section_whose_table_is_missing_says_why_and_the_others_are_made(tmp_path):
     tables = report_tables()
-    del tables["lead_funnel"]
+    del tables["person_links"]
     made = report.build(tmp_path, tables=tables, lake="fixture lake", now=MADE)
-    assert [s.key for s in made.failed] == ["funnel"]
-    assert "lead_funnel" in (made.failed[0].error or "")
-    assert "could not be made: table &#39;lead_funnel&#39; does not exist" in made.path.read_text()
+    assert [s.key for s in made.failed] == ["identity-overlap"]
+    assert "person_links" in (made.failed[0].error or "")
+    assert "could not be made: table &#39;person_links&#39; does not exist" in made.path.read_text()
+    assert 'data-chart="funnel"' in made.path.read_text()
 
 
 def test_a_period_bounds_what_each_section_counts(tmp_path):

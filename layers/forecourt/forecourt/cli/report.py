@@ -39,7 +39,7 @@ def report_cmd(out_dir: Path, since: datetime | None, until: datetime | None, as
     Open OUT/index.html in any browser: it needs no network. Each section shows its Athena SQL
     (queries/report/) and OUT/data/ holds every query's full result as CSV.
     """
-    from forecourt import analytics, report
+    from forecourt import report
 
     start, end = (None if t is None else t.replace(tzinfo=UTC) for t in (since, until))
     if start and end and start >= end:
@@ -48,12 +48,8 @@ def report_cmd(out_dir: Path, since: datetime | None, until: datetime | None, as
         stack.connect()
     except stack.StackNotRunning as exc:
         fail(str(exc))
-    try:
-        with console.status("running the report's queries…"):
-            made = report.build(out_dir, since=start, until=end)
-    except analytics.QueryError as exc:
-        fail(f"the lake cannot be read: {exc}")
-        return
+    with console.status("running the report's queries…"):
+        made = report.build(out_dir, since=start, until=end)
     rows = [
         {"section": s.title, "status": "error: " + s.error if s.error else "ok", "charts": len(s.charts)}
         for s in made.sections
@@ -62,5 +58,7 @@ def report_cmd(out_dir: Path, since: datetime | None, until: datetime | None, as
         emit([{"path": str(made.path), "sections": rows}], as_json=True)
     else:
         emit(rows, as_json=False, title=f"Report written: {made.path}")
+    if len(made.failed) == len(made.sections):
+        fail(f"no section could be made (first reason: {made.failed[0].error}); see {made.path}")
     if made.failed:
         console.print(f"[yellow]{len(made.failed)} section(s) could not be made; the page says why.[/]")

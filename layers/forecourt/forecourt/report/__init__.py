@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from forecourt import analytics
 from forecourt.config import settings
 from forecourt.report import page, sections
 from forecourt.report.sections import Runner, Section, Tables
@@ -54,13 +55,16 @@ def build(
 
     ``tables`` are the query engine's tables (default: the lake's Iceberg tables, as ``forecourt
     query``); ``lake`` says in the page where the data came from. A section whose queries fail is
-    written with the reason (see ``Report.failed``). Raises analytics.QueryError only when the
-    report's coverage query itself cannot run (the lake's tables are missing).
+    written with the reason (see ``Report.failed``); so is the coverage table.
     """
     made = (now or datetime.now(UTC)).astimezone(UTC)
     runner = Runner({"since": since or EARLIEST, "until": until or LATEST}, tables)
-    coverage = runner.run("coverage")
-    spans = {str(r["dataset"]): r for r in sections.records(coverage)}
+    try:
+        coverage: sections.Query | None = runner.run("coverage")
+        coverage_error = None
+    except analytics.QueryError as exc:
+        coverage, coverage_error = None, str(exc)
+    spans = {str(r["dataset"]): r for r in sections.records(coverage)} if coverage else {}
     period = _period(since, until)
     unit = _quarantine_unit(since, until, spans.get("quarantine", {}))
     parts = [
@@ -91,12 +95,14 @@ def build(
         ),
     ]
     out_dir.mkdir(parents=True, exist_ok=True)
-    csv_files = page.write_data(out_dir / "data", [coverage, *(q for s in parts for q in s.queries)])
+    queries = [q for s in parts for q in s.queries]
+    csv_files = page.write_data(out_dir / "data", [coverage, *queries] if coverage else queries)
     html = page.render(
         made=made,
         lake=lake or describe_lake(),
         period=period,
         coverage=_coverage_rows(spans),
+        coverage_error=coverage_error,
         sections=parts,
     )
     path = out_dir / "index.html"
@@ -113,7 +119,7 @@ def describe_lake() -> str:
 
 def _period(since: datetime | None, until: datetime | None) -> str:
     if since is None and until is None:
-        return "over all data in the lake"
+        return "all data in the lake"
     start = "the first record" if since is None else f"{since:%Y-%m-%d %H:%M} UTC"
     end = "the last record" if until is None else f"{until:%Y-%m-%d %H:%M} UTC (excluded)"
     return f"from {start} to {end}"

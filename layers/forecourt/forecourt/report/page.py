@@ -17,7 +17,13 @@ TEMPLATE = "report.html.j2"
 
 
 def render(
-    *, made: datetime, lake: str, period: str, coverage: list[list[str]], sections: Sequence[Section]
+    *,
+    made: datetime,
+    lake: str,
+    period: str,
+    coverage: list[list[str]],
+    coverage_error: str | None,
+    sections: Sequence[Section],
 ) -> str:
     """The report page."""
     environment = jinja2.Environment(
@@ -28,7 +34,12 @@ def render(
         lstrip_blocks=True,
     )
     return environment.get_template(TEMPLATE).render(
-        made=made, lake=lake, period=period, coverage=coverage, sections=sections
+        made=made,
+        lake=lake,
+        period=period,
+        coverage=coverage,
+        coverage_error=coverage_error,
+        sections=sections,
     )
 
 

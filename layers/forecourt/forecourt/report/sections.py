@@ -122,12 +122,14 @@ def funnel(runner: Runner, period: str) -> Section:
         "funnel",
         "Lead funnel",
         Markup(
-            "A lead is counted at a stage once its dealer's CRM reported that stage for it (the "
-            "<code>lead_funnel</code> view: leads of the week by dealer, source, model and condition). "
-            "Rates are from the stage before: contact rate = contacted ÷ leads, appointment rate = "
-            "appointments set ÷ contacted, show rate = shown ÷ appointments, close rate = sold ÷ shown."
+            "From the <code>lead_funnel</code> view: leads are enquiries (test leads left out, a "
+            "shopper's repeat leads at the same dealer within the dedupe window counted once), and an "
+            "enquiry counts at a stage when it reached it or a later one within the attribution window "
+            "(a sale reported by the CRM or found in the DMS). Rates are from the stage before: "
+            "contact rate = contacted ÷ leads, appointment rate = appointments set ÷ contacted, show "
+            "rate = shown ÷ appointments, close rate = sold ÷ shown."
         ),
-        f"leads of the weeks {period}",
+        f"enquiries by the week of their request, {period}",
     )
     overall = runner.run("funnel")
     by_dealer = runner.run("funnel_by_dealer")
@@ -193,7 +195,7 @@ def speed_to_lead(runner: Runner, period: str) -> Section:
             "Each lead counts once, in its latest version; leads without a recorded contact are in the "
             "table only."
         ),
-        f"leads requested {period}",
+        f"leads by their request time, {period}",
     )
     query = runner.run("speed_to_lead")
     section.queries.append(query)
@@ -251,7 +253,7 @@ def campaigns(runner: Runner, period: str) -> Section:
             "campaign that touched the buyer (first touch) and once the last (last touch). A campaign "
             "without attributed sales has no cost per sale. Spend is in the ad accounts' currency."
         ),
-        "all spend and sales in the lake (the view is not bounded by the report's period)",
+        "all spend and sales in the lake (the view has no period to bound)",
     )
     query = runner.run("campaign_cost_per_sale")
     section.queries.append(query)
@@ -311,7 +313,7 @@ def quarantine(runner: Runner, period: str, unit: str) -> Section:
             "records that arrived in the same {unit} (<code>uploads.rows_in</code>); the {top} most "
             "frequent reasons are drawn apart, the rest as “other”."
         ).format(unit=unit, top=TOP_REASONS),
-        f"records received {period}",
+        f"records by the time they arrived, {period}",
     )
     query = runner.run("quarantine_over_time", unit=unit)
     section.queries.append(query)
@@ -371,7 +373,7 @@ def identity_overlap(runner: Runner, period: str) -> Section:
             "dealer's people (darkest: the largest share); the diagonal is the dealer's own people. "
             "OEM-level records are left out."
         ),
-        f"records received {period}",
+        f"persons by when their records arrived, {period}",
     )
     pairs = runner.run("identity_overlap")
     spread = runner.run("dealers_per_person")
