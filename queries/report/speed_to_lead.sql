@@ -3,6 +3,7 @@
 -- dealer's CRM reported (lead_events, by our lead id or by the CRM's own key within its dealer).
 -- Each lead counts once, in its latest version; the dealer is the one that made the contact (a lead
 -- that named no dealer is 'oem' in leads). Leads without a recorded contact are counted apart.
+-- count(*) FILTER, not count_if: DuckDB's count_if is null, not 0, when every condition is null.
 WITH lead_versions AS (
   SELECT
     record_id, dealer_id, source_key, requested_at, first_contacted_at,
@@ -41,15 +42,15 @@ timed AS (
 SELECT
   dealer_id,
   count(*) AS leads,
-  count_if(minutes >= 0) AS contacted_leads,
-  count_if(minutes IS NULL OR minutes < 0) AS no_contact_recorded,
-  count_if(minutes >= 0 AND minutes <= 5) AS within_5_min,
-  count_if(minutes > 5 AND minutes <= 15) AS min_5_to_15,
-  count_if(minutes > 15 AND minutes <= 30) AS min_15_to_30,
-  count_if(minutes > 30 AND minutes <= 60) AS min_30_to_60,
-  count_if(minutes > 60 AND minutes <= 240) AS hours_1_to_4,
-  count_if(minutes > 240 AND minutes <= 1440) AS hours_4_to_24,
-  count_if(minutes > 1440) AS over_24_hours,
+  count(*) FILTER (WHERE minutes >= 0) AS contacted_leads,
+  count(*) FILTER (WHERE minutes IS NULL OR minutes < 0) AS no_contact_recorded,
+  count(*) FILTER (WHERE minutes >= 0 AND minutes <= 5) AS within_5_min,
+  count(*) FILTER (WHERE minutes > 5 AND minutes <= 15) AS min_5_to_15,
+  count(*) FILTER (WHERE minutes > 15 AND minutes <= 30) AS min_15_to_30,
+  count(*) FILTER (WHERE minutes > 30 AND minutes <= 60) AS min_30_to_60,
+  count(*) FILTER (WHERE minutes > 60 AND minutes <= 240) AS hours_1_to_4,
+  count(*) FILTER (WHERE minutes > 240 AND minutes <= 1440) AS hours_4_to_24,
+  count(*) FILTER (WHERE minutes > 1440) AS over_24_hours,
   round(approx_percentile(minutes, 0.5) FILTER (WHERE minutes >= 0), 1) AS median_minutes,
   round(approx_percentile(minutes, 0.9) FILTER (WHERE minutes >= 0), 1) AS p90_minutes
 FROM timed

@@ -137,6 +137,7 @@ def _leads() -> list[dict[str, Any]]:
         _lead("l5", HOSTILE_DEALER, 20),
         _lead("l6", HOSTILE_DEALER, None),  # contacted per the CRM's event, two hours later
         _lead("l7", "oem", None),  # named no dealer; D200's CRM reported the contact by our lead id
+        _lead("l8", "D300", None),  # a dealer with no contact recorded at all
     ]
 
 

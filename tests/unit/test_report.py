@@ -117,7 +117,7 @@ def test_funnel_chart_shows_each_stage_with_its_count_and_share_of_leads(rendere
     assert _texts(rendered, "funnel-rates", "category") == ["D100", "D200"]  # by leads
     # D100: 40 of 60 contacted, 18 of 40 appointments, 12 of 18 shown, 6 of 12 sold
     assert _texts(rendered, "funnel-rates", "value")[:4] == ["66.7 %", "45.0 %", "66.7 %", "50.0 %"]
-    assert "100.0 %" in _texts(rendered, "funnel-rates", "tick")
+    assert _texts(rendered, "funnel-rates", "tick") == ["0 %", "20 %", "40 %", "60 %", "80 %", "100 %"]
     assert len(rates["marks"]) == 8
 
 
@@ -138,7 +138,11 @@ def test_speed_to_lead_chart_spreads_each_dealers_contacted_leads_over_time_buck
     assert {(c, round(v, 3)) for c, v in marks if c == "D100"} == {("D100", round(third, 3))}
     assert ("D200", 100.0) in marks  # the lead named no dealer; D200's CRM reported the contact at 4 min
     assert {v for c, v in marks if c == HOSTILE_DEALER} == {50.0}  # 20 min, and 2 h by the CRM's own key
-    assert _texts(rendered, "speed-to-lead", "value") == ["33 %", "33 %", "33 %", "50 %", "50 %", "100 %"]
+    assert _texts(rendered, "speed-to-lead", "value") == [
+        *("33 %", "33 %", "33 %", "n = 3"),
+        *("50 %", "50 %", "n = 2"),
+        *("100 %", "n = 1"),
+    ]
     assert _texts(rendered, "speed-to-lead", "axis-title") == ["share of contacted leads (%)", "dealer"]
 
 
@@ -197,6 +201,7 @@ def test_each_query_result_is_written_as_csv_next_to_the_page(made):
         rows = {r["dealer_id"]: r for r in csv.DictReader(f)}
     assert rows["D100"]["leads"] == "4" and rows["D100"]["no_contact_recorded"] == "1"
     assert rows["D100"]["median_minutes"] == "10"
+    assert rows["D300"]["contacted_leads"] == "0" and rows["D300"]["within_5_min"] == "0"  # 0, not null
     assert {p.name for p in made.csv_files} >= {"funnel.csv", "identity_overlap.csv", "coverage.csv"}
 
 

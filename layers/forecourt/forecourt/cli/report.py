@@ -51,7 +51,11 @@ def report_cmd(out_dir: Path, since: datetime | None, until: datetime | None, as
     with console.status("running the report's queries…"):
         made = report.build(out_dir, since=start, until=end)
     rows = [
-        {"section": s.title, "status": "error: " + s.error if s.error else "ok", "charts": len(s.charts)}
+        {
+            "section": s.title,
+            "status": f"error: {s.error.split(';')[0]}" if s.error else "ok",
+            "charts": len(s.charts),
+        }
         for s in made.sections
     ]
     if as_json:

@@ -48,6 +48,11 @@ def percent(value: float) -> str:
     return f"{value:,.1f} %"
 
 
+def whole_percent(value: float) -> str:
+    """``60 %`` (axis ticks of shares)."""
+    return f"{value:,.0f} %"
+
+
 def amount(value: float) -> str:
     """``1,234`` for large amounts, ``12.50`` below 100."""
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
@@ -128,15 +133,17 @@ def bar_chart(
     value_title: str,
     category_title: str,
     fmt: Formatter = count,
+    tick_fmt: Formatter | None = None,
     stacked: bool = False,
     maximum: float | None = None,
     value_labels: Sequence[Sequence[str | None]] | None = None,
+    end_labels: Sequence[str] | None = None,
 ) -> Markup:
     """Horizontal bars, a category a row: one series, several side by side, or ``stacked``.
 
     ``maximum`` fixes the value axis (100 for shares); ``value_labels`` replaces the text shown at
     each bar (per series, per category; None shows nothing). A stacked segment shows its label only
-    when it is wide enough to hold it.
+    when it is wide enough to hold it; ``end_labels`` are written after each stacked bar.
     """
     values = [list(s.values) for s in series]
     if not categories or all(v is None for row in values for v in row):
@@ -155,7 +162,9 @@ def bar_chart(
         ]
         for j, row in enumerate(values)
     ]
-    longest = 0.0 if stacked else max(text_px(label or "") for row in labels for label in row)
+    ends = list(end_labels or [])
+    shown_at_end = ends if stacked else [label or "" for row in labels for label in row]
+    longest = max((text_px(label) for label in shown_at_end), default=0.0)
     left, right, top = label_room + 32, max(longest + 12, 40), 10 + legend_h
     band = 16 * (1 if stacked else len(series)) + 10
     plot_h = band * len(categories)
@@ -163,7 +172,7 @@ def bar_chart(
     peak = maximum or max(totals if stacked else [v or 0 for row in values for v in row])
     ticks = nice_ticks(peak) if maximum is None else nice_ticks(maximum, 5)
     scale = (WIDTH - left - right) / ticks[-1]
-    body += _value_axis(ticks, scale, left, right, top, plot_h, fmt, value_title)
+    body += _value_axis(ticks, scale, left, right, top, plot_h, tick_fmt or fmt, value_title)
     body.append('<g class="bars">')
     for i, category in enumerate(categories):
         y = top + i * band + 5
@@ -191,6 +200,8 @@ def bar_chart(
                 body.append(_text(x + width / 2, bar_y + 11, shown, "value on-bar", "middle"))
             if stacked:
                 offset += value
+        if stacked and i < len(ends):
+            body.append(_text(left + offset * scale + 4, y + 11, ends[i], "value total"))
     body.append("</g>")
     body.append(
         _text(12, top + plot_h / 2, category_title, "axis-title", "middle", _rotated(12, top + plot_h / 2))
@@ -272,7 +283,7 @@ def column_chart(
                 f"<title>{escape(f'{category} · {s.name}: {fmt(value)}')}</title></rect>"
             )
             height_so_far += h
-        if totals[i] and slot >= text_px(fmt(totals[i])):
+        if totals[i] and (slot >= text_px(fmt(totals[i])) or totals[i] == max(totals)):
             body.append(_text(x + slot / 2, bottom - height_so_far - 4, fmt(totals[i]), "value", "middle"))
         if i % every == 0:
             body.append(_text(x + slot / 2, bottom + 14, category, "category", "middle"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +168,7 @@ def funnel(runner: Runner, period: str) -> Section:
             value_title="conversion from the previous stage (%)",
             category_title="dealer",
             fmt=charts.percent,
+            tick_fmt=charts.whole_percent,
             maximum=100,
         )
     )
@@ -213,9 +214,11 @@ def speed_to_lead(runner: Runner, period: str) -> Section:
             value_title="share of contacted leads (%)",
             category_title="dealer",
             fmt=charts.percent,
+            tick_fmt=charts.whole_percent,
             stacked=True,
             maximum=100,
             value_labels=[[_whole_pct(v) for v in s.values] for s in series],
+            end_labels=[f"n = {_n(d['contacted_leads'])}" for d in shown],
         )
     )
     section.table = Table(
@@ -318,17 +321,21 @@ def quarantine(runner: Runner, period: str, unit: str) -> Section:
     query = runner.run("quarantine_over_time", unit=unit)
     section.queries.append(query)
     rows = records(query)
-    periods = sorted({_day(r["period"]) for r in rows})
     totals: dict[str, int] = {}
     for r in rows:
-        totals[r["reason_code"]] = totals.get(r["reason_code"], 0) + int(r["records"])
-    reasons = sorted(totals, key=lambda k: (-totals[k], k))
-    drawn = reasons[:TOP_REASONS]
+        if r["reason_code"] is not None:
+            totals[r["reason_code"]] = totals.get(r["reason_code"], 0) + int(r["records"])
+    drawn = sorted(totals, key=lambda k: (-totals[k], k))[:TOP_REASONS]
     cells: dict[tuple[str, str], float] = {}
+    arrived: dict[str, int] = {}
     for r in rows:
-        reason = r["reason_code"] if r["reason_code"] in drawn else "other"
-        cells[(_day(r["period"]), reason)] = cells.get((_day(r["period"]), reason), 0) + int(r["records"])
-    names = drawn + (["other"] if len(reasons) > TOP_REASONS else [])
+        period_key = _day(r["period"])
+        arrived[period_key] = int(r["rows_in"] or 0)
+        if r["reason_code"] is not None:
+            key = (period_key, r["reason_code"] if r["reason_code"] in drawn else "other")
+            cells[key] = cells.get(key, 0) + int(r["records"])
+    names = drawn + (["other"] if len(totals) > TOP_REASONS else [])
+    periods = _every_period(sorted(arrived), unit)
     section.charts.append(
         charts.column_chart(
             "quarantine",
@@ -339,23 +346,21 @@ def quarantine(runner: Runner, period: str, unit: str) -> Section:
             category_title=f"{unit} received (UTC)" + (", starting Monday" if unit == "week" else ""),
         )
     )
-    arrived: dict[str, int] = {}
-    for r in rows:
-        arrived[_day(r["period"])] = int(r["rows_in"] or 0)
-    quarantined = {p: sum(v for (q, _), v in cells.items() if q == p) for p in periods}
+    quarantined = {p: sum(v for (q, _), v in cells.items() if q == p) for p in arrived}
+    top = {
+        p: max((v, reason) for (q, reason), v in cells.items() if q == p) for p in arrived if quarantined[p]
+    }
     section.table = Table(
         [unit, "records in", "quarantined", "rate", "top reason"],
         [
             [
                 p,
-                _n(arrived.get(p)),
+                _n(arrived[p]),
                 _n(quarantined[p]),
-                _pct(share(quarantined[p], arrived.get(p))),
-                max((r for r in rows if _day(r["period"]) == p), key=lambda r: int(r["records"]))[
-                    "reason_code"
-                ],
+                _pct(share(quarantined[p], arrived[p])),
+                top[p][1] if p in top else "",
             ]
-            for p in periods
+            for p in sorted(arrived)
         ],
     )
     return section
@@ -434,6 +439,15 @@ def _whole_pct(value: float | None) -> str | None:
 
 def _day(value: date | datetime | str) -> str:
     return value.date().isoformat() if isinstance(value, datetime) else str(value)[:10]
+
+
+def _every_period(periods: Sequence[str], unit: str) -> list[str]:
+    """Every day (or week) from the first of ``periods`` to the last, so that gaps show as gaps."""
+    if not periods:
+        return []
+    step = timedelta(days=7 if unit == "week" else 1)
+    first, last = date.fromisoformat(periods[0]), date.fromisoformat(periods[-1])
+    return [(first + step * i).isoformat() for i in range((last - first) // step + 1)]
 
 
 def _more(total: int, shown: int, what: str) -> str:
