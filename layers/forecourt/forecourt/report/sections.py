@@ -283,6 +283,7 @@ def campaigns(runner: Runner, period: str) -> Section:
             value_title="cost per sale",
             category_title="campaign",
             fmt=charts.amount,
+            tick_fmt=charts.count,
             value_labels=labels,
         )
     )
