@@ -90,3 +90,59 @@ def test_a_table_without_data_files_is_empty_with_its_columns(moto_lake: str) ->
 def test_a_dataset_not_yet_in_the_catalog_says_to_migrate(moto_lake: str) -> None:
     with pytest.raises(analytics.QueryError, match="run `forecourt catalog migrate`"):
         analytics.run_query("SELECT count(*) FROM sales")
+
+
+def test_migrate_writes_column_meanings_as_glue_comments_and_brings_stale_ones_back(moto_lake: str) -> None:
+    def comments() -> dict[str, str]:
+        table = aws.client("glue").get_table(DatabaseName=moto_lake, Name="visits")["Table"]
+        return {c["Name"]: c.get("Comment", "") for c in table["StorageDescriptor"]["Columns"]}
+
+    assert (
+        comments()["email"]
+        == "Primary e-mail, trimmed and lowercased; null when not a valid address. [pii: direct]"
+    )
+    with catalog.load("visits").update_schema() as update:
+        update.update_column("email", doc="an old meaning")
+    assert comments()["email"] == "an old meaning"
+
+    results = {r.table: r for r in catalog.migrate(["leads", "visits"])}
+
+    assert (results["visits"].action, results["leads"].action) == ("documented", "unchanged")
+    assert comments()["email"].endswith("[pii: direct]")
+
+
+def test_migrate_creates_every_view_in_athena_in_dependency_order(moto_lake: str) -> None:
+    from forecourt import athena_views, views
+
+    deployed = athena_views.create_views({"dedupe_window_days": 3})
+
+    athena = aws.client("athena")
+    sent = [
+        athena.get_query_execution(QueryExecutionId=d.query_execution_id)["QueryExecution"] for d in deployed
+    ]
+    ordered = views.ordered(views.load_all())
+    assert [d.view for d in deployed] == [v.name for v in ordered] and len(deployed) == len(views.load_all())
+    assert [s["Query"] for s in sent] == [
+        athena_views.create_statement(v, {"dedupe_window_days": 3}) for v in ordered
+    ]
+    assert {s["QueryExecutionContext"]["Database"] for s in sent} == {moto_lake}
+    assert {s["Status"]["State"] for s in sent} == {"SUCCEEDED"}
+    outcomes = next(
+        s["Query"] for s in sent if s["Query"].startswith('CREATE OR REPLACE VIEW "lead_outcomes" AS')
+    )
+    assert "3 AS dedupe_window_days" in outcomes
+
+
+def test_a_view_athena_refuses_stops_the_migration_naming_it() -> None:
+    from forecourt import athena_views
+
+    class RefusingAthena:
+        def start_query_execution(self, **_: object) -> dict[str, str]:
+            return {"QueryExecutionId": "q1"}
+
+        def get_query_execution(self, **_: object) -> dict[str, object]:
+            status = {"State": "FAILED", "StateChangeReason": "line 3:5: Table 'leads' does not exist"}
+            return {"QueryExecution": {"Status": status}}
+
+    with pytest.raises(athena_views.ViewDeployError, match=r"^view \w+: Athena says FAILED: line 3:5"):
+        athena_views.create_views({}, athena=RefusingAthena())

@@ -156,7 +156,10 @@ def test_a_lazy_pyarrow_dataset_is_a_table_source(tmp_path: Path, leads: pa.Tabl
 
 
 def test_unknown_table_names_the_tables_there_are(lake: Lake) -> None:
-    with pytest.raises(QueryError, match=r"^table 'lead' does not exist; tables: leads, visits$"):
+    with pytest.raises(
+        QueryError,
+        match=r"^table 'lead' does not exist; tables: leads, leads_current, visits, visits_current$",
+    ):
         run_query("SELECT * FROM lead", lake)
 
 
@@ -223,8 +226,9 @@ def test_referenced_tables_exclude_ctes_and_keep_the_database() -> None:
 
 
 def test_show_tables_and_show_columns_answer_from_the_schemas(lake: Lake) -> None:
-    assert run_query("SHOW TABLES", lake).rows == [("leads",), ("visits",)]
-    assert run_query("SHOW TABLES FROM forecourt LIKE 'v%'", lake).rows == [("visits",)]
+    shown = [("leads",), ("leads_current",), ("visits",), ("visits_current",)]
+    assert run_query("SHOW TABLES", lake).rows == shown
+    assert run_query("SHOW TABLES FROM forecourt LIKE 'v%'", lake).rows == [("visits",), ("visits_current",)]
     columns = run_query("SHOW COLUMNS FROM leads", lake)
     described = run_query("DESCRIBE forecourt.leads", lake)
     assert columns.rows == described.rows

@@ -83,3 +83,17 @@ def test_an_erased_e_mail_is_found_alone_not_inside_another() -> None:
     assert found.search("ann@example.org") and found.search("<email>ann@example.org</email>")
     assert not found.search("joann@example.org") and not found.search("ann@example.org.uk")
     assert not found.search("mary.ann@example.org")
+
+
+def test_an_erased_phone_is_found_however_written_but_not_inside_another_number() -> None:
+    import re
+
+    from forecourt.privacy.erasure import text_pattern
+
+    pattern = text_pattern([], ["+13125550100"])
+    assert pattern is not None
+    found = re.compile(pattern.removeprefix("(?i)"), re.IGNORECASE)
+    for written in ("(312) 555-0100", "x,312.555.0100,y", "+1 312 555 0100", "13125550100", '"+13125550100"'):
+        assert found.search(written), written
+    for other in ("1312 555 01009", "23125550100", "31255501007", "phone: 43125550100"):
+        assert not found.search(other), other

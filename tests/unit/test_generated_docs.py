@@ -14,8 +14,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def repo_copy(tmp_path: Path) -> Path:
-    """A scratch repository holding a copy of the checked-in generated documents."""
+    """A scratch repository holding a copy of the checked-in generated documents and views."""
     shutil.copytree(REPO_ROOT / "docs", tmp_path / "docs")
+    shutil.copytree(REPO_ROOT / "queries" / "views", tmp_path / "queries" / "views")
     return tmp_path
 
 
@@ -75,3 +76,20 @@ def test_the_data_dictionary_shows_effective_pii_and_the_contract() -> None:
         "at least one of `email`, `phone`, `mobile_phone`, `alternate_phone`"
     ) in text
     assert "- Partitioning: day(`received_at`)" in text
+
+
+def test_the_views_doc_lists_each_view_with_its_settings_and_current_views_are_generated(
+    repo_copy: Path,
+) -> None:
+    text = (REPO_ROOT / "docs" / "views.md").read_text(encoding="utf-8")
+    assert "| `dedupe_window_days` | 7 | lead_outcomes |" in text
+    assert "| `speed_to_lead_target_minutes` | 30 | dealer_speed_to_lead |" in text
+    assert "## lead_funnel" in text and "close_rate = sold / shown" in text
+    current = repo_copy / "queries" / "views" / "leads_current.sql"
+    current.write_text("SELECT 1\n", encoding="utf-8")
+
+    assert docs.generate(repo_copy, check=True) == [current]
+    docs.generate(repo_copy)
+    assert current.read_text(encoding="utf-8") == (
+        REPO_ROOT / "queries" / "views" / "leads_current.sql"
+    ).read_text(encoding="utf-8")

@@ -6,6 +6,10 @@ are opened lazily as one pyarrow dataset through the lake's S3 filesystem (no Du
 downloaded). Each table is visible as ``leads``, ``forecourt.leads`` and ``"forecourt"."leads"``
 (``forecourt`` being ``settings().glue_database``), as in Athena.
 
+The analysts' views (``queries/views``, ``forecourt.views``) are there too, by name, as on Athena:
+each view a query reads (and each view those read) is created on the connection from its Trino SQL
+with the configured view settings, translated like a query.
+
 Read-only by construction: only SELECT / WITH / VALUES / SHOW / DESCRIBE statements are accepted,
 and the DuckDB connection has external access disabled and its configuration locked before the
 query runs, so a query cannot read or write local files or install extensions.
@@ -27,10 +31,10 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import pyarrow as pa
@@ -39,7 +43,7 @@ import pyarrow.dataset as ds
 import sqlglot
 from sqlglot import exp
 
-from forecourt import schemas
+from forecourt import schemas, views
 from forecourt.config import settings
 
 if TYPE_CHECKING:
@@ -98,21 +102,35 @@ def referenced_tables(sql: str) -> list[tuple[str | None, str]]:
 
 
 def run_query(
-    sql: str, tables: Mapping[str, TableSource] | None = None, *, max_rows: int | None = None
+    sql: str,
+    tables: Mapping[str, TableSource] | None = None,
+    *,
+    max_rows: int | None = None,
+    view_settings: Mapping[str, float] | None = None,
 ) -> QueryResult:
     """Run one Athena (Trino) statement on DuckDB and return its rows (at most ``max_rows``).
 
     ``tables`` maps table names to their data; by default every dataset of ``schemas/`` is a table
-    whose current data files pyiceberg plans. Raises QueryError for a syntax error, a statement that
-    is not read-only, an unknown database, table or column, or any error DuckDB reports.
+    whose current data files pyiceberg plans. Every view of ``queries/views`` whose name is not a
+    table is there too, with ``view_settings`` (default: ``Settings.view_settings``). Raises
+    QueryError for a syntax error, a statement that is not read-only, an unknown database, table or
+    column, a view setting no view has, or any error DuckDB reports.
     """
     import duckdb
 
     tree = _parse(sql)
     known = _known_sources(tables, schema_only=_reads_no_rows(tree))
-    wanted = sorted(known) if tree.meta.get("show_tables") else _check_tables(tree, known)
+    catalog_views = _queryable_views(known)
+    overrides = _view_settings(view_settings, views.load_all().values())
+    if tree.meta.get("show_tables"):
+        wanted = sorted(known) + sorted(catalog_views)
+    else:
+        wanted = _check_tables(tree, {**known, **catalog_views})
+    needed = set().union(*(_base_tables(name, catalog_views) for name in wanted)) if wanted else set()
+    chosen = [v for v in views.ordered(catalog_views) if v.name in needed]
+    view_sql = {v.name: _translated_view(views.configured_sql(v, overrides)) for v in chosen}
     duckdb_sql = _duckdb_sql(tree)
-    with _connection({name: known[name]() for name in wanted}) as con:
+    with _connection({name: known[name]() for name in sorted(needed) if name in known}, view_sql) as con:
         try:
             arrow, truncated = _read(con.sql(duckdb_sql).to_arrow_reader(), max_rows)
         except duckdb.Error as exc:
@@ -120,6 +138,39 @@ def run_query(
     arrow = _bigint_counts(arrow)
     rows = list(zip(*(column.to_pylist() for column in arrow.columns), strict=True))
     return QueryResult(arrow.column_names, rows, duckdb_sql, truncated, arrow)
+
+
+@lru_cache(maxsize=256)
+def _translated_view(trino_sql: str) -> str:
+    """A view's DuckDB SQL (translated once per SQL text: views are long)."""
+    return _duckdb_sql(_parse(trino_sql))
+
+
+def _queryable_views(known: Mapping[str, object]) -> dict[str, views.View]:
+    """The views of ``queries/views`` not shadowed by a table and whose tables are all ``known``."""
+    candidates = {name: v for name, v in views.load_all().items() if name not in known}
+    names = set(known) | set(candidates)
+    return {name: v for name, v in candidates.items() if _base_tables(name, candidates) <= names}
+
+
+def _base_tables(name: str, catalog_views: Mapping[str, views.View]) -> set[str]:
+    """``name`` and, when it is a view, every view and table it reads, transitively."""
+    found, todo = set(), [name]
+    while todo:
+        current = todo.pop()
+        if current in found:
+            continue
+        found.add(current)
+        if current in catalog_views:
+            todo.extend(catalog_views[current].reads)
+    return found
+
+
+def _view_settings(given: Mapping[str, float] | None, known: Iterable[views.View]) -> dict[str, float]:
+    try:
+        return views.check_settings(settings().view_settings if given is None else given, known)
+    except views.ViewError as exc:
+        raise QueryError(str(exc)) from exc
 
 
 def explain_tables() -> list[dict[str, Any]]:
@@ -358,9 +409,12 @@ def configure(con: duckdb.DuckDBPyConnection, spill_dir: str) -> None:
 
 
 @contextmanager
-def _connection(sources: Mapping[str, TableSource]) -> Iterator[duckdb.DuckDBPyConnection]:
+def _connection(
+    sources: Mapping[str, TableSource], view_sql: Mapping[str, str] | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """An in-memory DuckDB connection in UTC with each source as ``<table>`` and ``<database>.<table>``,
-    external access disabled and configuration locked."""
+    then each view (DuckDB SQL, in an order where a view comes after those it reads) likewise, external
+    access disabled and configuration locked."""
     import duckdb
 
     database = settings().glue_database
@@ -375,6 +429,9 @@ def _connection(sources: Mapping[str, TableSource]) -> Iterator[duckdb.DuckDBPyC
             con.register(hidden, source)
             for schema in ("main", database):
                 con.execute(f'CREATE VIEW "{schema}"."{name}" AS SELECT * FROM "{hidden}"')
+        for name, sql in (view_sql or {}).items():
+            for schema in ("main", database):
+                con.execute(f'CREATE VIEW "{schema}"."{name}" AS {sql}')
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         yield con

@@ -115,12 +115,14 @@ def partition_spec(dataset: schemas.Dataset, schema: Schema) -> PartitionSpec:
 @dataclass(frozen=True)
 class MigrationResult:
     table: str
-    action: str  # created | evolved | unchanged
+    action: str  # created | evolved | documented (column comments updated) | unchanged
     added_columns: tuple[str, ...] = ()
 
 
 def migrate(names: Iterable[str] | None = None) -> list[MigrationResult]:
-    """Create missing Iceberg tables and add new columns to existing ones (idempotent)."""
+    """Create missing Iceberg tables, add new columns to existing ones and bring their column comments
+    (the Iceberg field docs, which pyiceberg writes as Glue column comments: the schema's meaning and
+    PII class) up to date (idempotent)."""
     from pyiceberg.exceptions import NoSuchTableError
 
     cat = catalog()
@@ -145,12 +147,19 @@ def migrate(names: Iterable[str] | None = None) -> list[MigrationResult]:
             )
             results.append(MigrationResult(name, "created"))
             continue
-        existing = {f.name for f in table.schema().fields}
+        existing = {f.name: f for f in table.schema().fields}
         added = tuple(c for c in dataset.column_names if c not in existing)
-        if added:
+        redocumented = tuple(
+            c for c in dataset.column_names if c in existing and existing[c].doc != schema.find_field(c).doc
+        )
+        if added or redocumented:
             with table.update_schema() as update:
-                update.union_by_name(schema)
-        results.append(MigrationResult(name, "evolved" if added else "unchanged", added))
+                if added:
+                    update.union_by_name(schema)
+                for column in redocumented:  # Glue column comments follow the schema's meanings
+                    update.update_column(column, doc=schema.find_field(column).doc)
+        action = "evolved" if added else "documented" if redocumented else "unchanged"
+        results.append(MigrationResult(name, action, added))
     return results
 
 

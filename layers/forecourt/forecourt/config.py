@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from functools import cache
@@ -62,6 +63,23 @@ class Settings(BaseModel):
     test_lead_domains: tuple[str, ...] = ("test.com", "example.test", "mailinator.com")
     """E-mail domains of OEM test leads (``FORECOURT_TEST_LEAD_DOMAINS``: a comma-separated list);
     a subdomain counts too. Not example.com: demo and fixture leads use it for real-looking people."""
+
+    # --- analysts' views (queries/views, forecourt.views) ---------------------------------------------
+    view_settings: dict[str, float] = {}
+    """Definitions of the views that differ from their defaults (``FORECOURT_VIEW_SETTINGS``: a JSON
+    object, e.g. ``{"dedupe_window_days": 3, "speed_to_lead_target_minutes": 15}``); the settings and
+    their defaults are listed in docs/views.md. ``forecourt catalog migrate`` creates the Athena
+    views with them and ``forecourt query`` runs the views with them."""
+    analyst_workgroup: str = "primary"
+    """The Athena workgroup ``forecourt catalog migrate`` creates the views in (template
+    ``AnalystWorkGroup``)."""
+
+    @field_validator("view_settings", mode="before")
+    @classmethod
+    def _json_object(cls, value: object) -> object:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
+        return value
 
     @field_validator("test_lead_domains", mode="before")
     @classmethod

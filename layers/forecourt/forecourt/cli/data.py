@@ -305,12 +305,15 @@ def query(sql: str | None, fmt: str, as_json: bool, tables: bool, max_rows: int)
     import csv
     import sys
 
-    from forecourt import analytics, schemas
+    from forecourt import analytics, schemas, views
 
     if tables:
         rows = [
             {"table": f"{d.name}", "kind": d.kind, "columns": len(d.columns), "description": d.description}
             for d in schemas.load_all().values()
+        ] + [
+            {"table": v.name, "kind": "view", "columns": None, "description": v.summary}
+            for v in views.load_all().values()
         ]
         emit(rows, as_json=as_json or fmt == "json", title="Tables (database forecourt)")
         return
@@ -341,13 +344,22 @@ def catalog_cmd() -> None:
 @catalog_cmd.command("migrate")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def catalog_migrate(as_json: bool) -> None:
-    """Create missing tables and add new columns, from schemas/ (run after every deploy)."""
-    from forecourt import catalog
+    """Create missing tables, add new columns and column comments, from schemas/; then create or
+    replace the analysts' views of queries/views in Athena (run after every deploy)."""
+    from forecourt import athena_views, catalog, views
 
     _connect()
     rows = [
-        {"table": r.table, "action": r.action, "added": ", ".join(r.added_columns)} for r in catalog.migrate()
+        {"object": r.table, "kind": "table", "action": r.action, "added": ", ".join(r.added_columns)}
+        for r in catalog.migrate()
     ]
+    try:
+        deployed = athena_views.create_views()
+    except (views.ViewError, athena_views.ViewDeployError) as exc:
+        emit(rows, as_json=as_json, title="Catalog migration")
+        fail(str(exc))
+        return
+    rows += [{"object": d.view, "kind": "view", "action": "replaced", "added": ""} for d in deployed]
     emit(rows, as_json=as_json, title="Catalog migration")
 
 
@@ -359,7 +371,8 @@ def schemas_cmd() -> None:
 @schemas_cmd.command("generate")
 @click.option("--check", is_flag=True, help="Only check that the generated files are up to date.")
 def schemas_generate(check: bool) -> None:
-    """Regenerate what derives from schemas/ (docs/datasets.md, docs/quarantine-reasons.md)."""
+    """Regenerate what derives from schemas/ and queries/views (docs/datasets.md, docs/views.md,
+    docs/quarantine-reasons.md, queries/views/*_current.sql)."""
     from forecourt import docs
     from forecourt.local.resources import REPO_ROOT
 

@@ -47,6 +47,7 @@ def environment(
             "FORECOURT_REALTIME_QUEUE_URL": made.queues.get("RealtimeQueue", ""),
             "FORECOURT_IDEMPOTENCY_TABLE": made.tables.get("IdempotencyTable", ""),
             "FORECOURT_GLUE_DATABASE": next(iter(made.glue_databases.values()), "forecourt"),
+            "FORECOURT_ANALYST_WORKGROUP": made.workgroups.get("AnalystWorkGroup", "primary"),
             "POWERTOOLS_METRICS_NAMESPACE": "Forecourt",
             "POWERTOOLS_SERVICE_NAME": "forecourt-local",
         }

@@ -210,12 +210,16 @@ def text_pattern(emails: Iterable[str], phones: Iterable[str]) -> str | None:
 
     # an e-mail only where it stands alone: erasing ann@example.org leaves joann@example.org
     parts = [rf"(?:^|[^a-z0-9._%+-]){re.escape(e)}(?:$|[^a-z0-9._-])" for e in sorted(set(emails))]
+    # a phone only where its digits stand alone, its country code optional: erasing 312 555 0100
+    # leaves 1312 555 01009 (another number) alone, but finds +1 (312) 555-0100 and 13125550100
     for phone in sorted(set(phones)):
         try:
-            national = str(phonenumbers.parse(phone, None).national_number)
+            parsed = phonenumbers.parse(phone, None)
+            national, country = str(parsed.national_number), rf"(?:\+?{parsed.country_code})?"
         except phonenumbers.NumberParseException:
-            national = re.sub(r"\D", "", phone)
-        parts.append(r"[^0-9]{0,3}".join(national))
+            national, country = re.sub(r"\D", "", phone), ""
+        digits = r"[^0-9]{0,3}".join(national)
+        parts.append(rf"(?:^|[^0-9]){country}[^0-9]{{0,3}}{digits}(?:$|[^0-9])")
     return "(?i)(" + "|".join(parts) + ")" if parts else None
 
 
