@@ -20,6 +20,8 @@ from forecourt import report
 from forecourt.report import charts, sections
 from forecourt.report.charts import Series
 from report_tables import HOSTILE_CAMPAIGN, HOSTILE_DEALER, report_tables
+from sqlglot.errors import ErrorLevel
+from test_trino_sql import unknown_functions
 
 MADE = datetime(2026, 12, 7, 11, 1, 2, tzinfo=UTC)
 CHARTS = (
@@ -131,12 +133,12 @@ def test_speed_to_lead_chart_spreads_each_dealers_contacted_leads_over_time_buck
         "4–24 h",
         "> 24 h",
     ]
-    assert _texts(rendered, "speed-to-lead", "category") == ["D100", HOSTILE_DEALER, "D200"]
+    assert _texts(rendered, "speed-to-lead", "category") == ["D100", HOSTILE_DEALER, "oem"]
     marks = {(m["category"], m["value"]) for m in rendered["charts"]["speed-to-lead"]["marks"]}
     third = 100 / 3
     # D100: 3, 10 and 45 minutes (its uncontacted lead is not drawn; an older version's contact ignored)
     assert {(c, round(v, 3)) for c, v in marks if c == "D100"} == {("D100", round(third, 3))}
-    assert ("D200", 100.0) in marks  # the lead named no dealer; D200's CRM reported the contact at 4 min
+    assert ("oem", 100.0) in marks  # a lead that named no dealer (D200's CRM reported it contacted at 4 min)
     assert {v for c, v in marks if c == HOSTILE_DEALER} == {50.0}  # 20 min, and 2 h by the CRM's own key
     assert _texts(rendered, "speed-to-lead", "value") == [
         *("33 %", "33 %", "33 %", "n = 3"),
@@ -202,16 +204,20 @@ def test_each_query_result_is_written_as_csv_next_to_the_page(made):
     assert rows["D100"]["leads"] == "4" and rows["D100"]["no_contact_recorded"] == "1"
     assert rows["D100"]["median_minutes"] == "10"
     assert rows["D300"]["contacted_leads"] == "0" and rows["D300"]["within_5_min"] == "0"  # 0, not null
-    assert {p.name for p in made.csv_files} >= {"funnel.csv", "identity_overlap.csv", "coverage.csv"}
+    assert {p.name for p in made.csv_files} >= {
+        "funnel_by_dealer.csv",
+        "identity_overlap.csv",
+        "coverage.csv",
+    }
 
 
 def test_a_section_whose_table_is_missing_says_why_and_the_others_are_made(tmp_path):
     tables = report_tables()
-    del tables["person_links"]
+    del tables["uploads"]
     made = report.build(tmp_path, tables=tables, lake="fixture lake", now=MADE)
-    assert [s.key for s in made.failed] == ["identity-overlap"]
-    assert "person_links" in (made.failed[0].error or "")
-    assert "could not be made: table &#39;person_links&#39; does not exist" in made.path.read_text()
+    assert [s.key for s in made.failed] == ["quarantine"]
+    assert "uploads" in (made.failed[0].error or "")
+    assert "could not be made: table &#39;uploads&#39; does not exist" in made.path.read_text()
     assert 'data-chart="funnel"' in made.path.read_text()
 
 
@@ -225,17 +231,19 @@ def test_a_period_bounds_what_each_section_counts(tmp_path):
         now=MADE,
     )
     by_key = {s.key: s for s in made.sections}
-    funnel_rows = by_key["funnel"].queries[0].rows
-    assert funnel_rows == [(60, 30, 16, 9, 4)]  # the week of 2026-11-02 only
+    funnel_rows = {r[0]: r[1:6] for r in by_key["funnel"].queries[0].rows}
+    assert funnel_rows == {"D100": (20, 10, 6, 4, 2), "D200": (40, 20, 10, 5, 2)}  # the week of 2026-11-02
     quarantine = by_key["quarantine"].table
     assert quarantine is not None and [r[0] for r in quarantine.rows] == ["2026-11-02"]
     assert "from 2026-11-02 00:00 UTC to 2026-11-03 00:00 UTC (excluded)" in made.path.read_text()
 
 
 @pytest.mark.parametrize("path", sections.query_files(), ids=lambda p: p.stem)
-def test_report_queries_are_trino_sql(path: Path):
+def test_report_queries_are_trino_sql_with_only_trino_functions(path: Path):
     sql = sections.render(path, {"since": MADE, "until": MADE, "unit": "day"})
-    assert sqlglot.parse_one(sql, read="trino")
+    tree = sqlglot.parse_one(sql, read="trino")
+    assert unknown_functions(sql) == []
+    tree.sql(dialect="trino", unsupported_level=ErrorLevel.RAISE)
 
 
 def test_axis_ticks_are_round_numbers_covering_the_maximum():
@@ -247,3 +255,12 @@ def test_axis_ticks_are_round_numbers_covering_the_maximum():
 def test_a_chart_without_data_says_so():
     svg = charts.bar_chart("x", "Nothing", [], [Series("s", [])], value_title="v", category_title="c")
     assert "No data for this period." in svg and 'data-chart="x"' in svg
+
+
+def test_the_funnel_query_reads_the_lead_funnel_view_over_the_lakes_tables():
+    tables = report_tables()
+    del tables["lead_funnel"]  # the view itself, computed from the fixture leads and events
+    runner = sections.Runner({"since": report.EARLIEST, "until": report.LATEST}, tables)
+    rows = {r[0]: r[1:6] for r in runner.run("funnel_by_dealer").rows}
+    assert rows["D100"] == (4, 3, 0, 0, 0)  # l1-l4; l4's latest version has no contact
+    assert rows["D300"] == (1, 0, 0, 0, 0)

@@ -15,7 +15,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from forecourt import analytics, bundled
+from forecourt import analytics, bundled, schemas, views
 from forecourt.enrich.rules import render
 from forecourt.report import charts
 from forecourt.report.charts import Series
@@ -81,7 +81,12 @@ Tables = Mapping[str, analytics.TableSource] | None
 
 
 class Runner:
-    """Runs the report's SQL files with the period's parameters and keeps what ran."""
+    """Runs the report's SQL files with the period's parameters and keeps what ran.
+
+    Without ``tables``, each lake table the report reads (directly or through a view) is planned
+    once for the whole report, not once per query: every section sees the same snapshot, and a view
+    such as lead_outcomes is computed from it by each query that reads it.
+    """
 
     def __init__(self, params: dict[str, datetime | str], tables: Tables = None) -> None:
         self.params = params
@@ -90,8 +95,39 @@ class Runner:
     def run(self, name: str, **extra: str) -> Query:
         """The rows of ``queries/report/<name>.sql``. Raises analytics.QueryError."""
         sql = render(QUERIES / f"{name}.sql", {**self.params, **extra})
+        if self.tables is None:
+            self.tables = lake_tables()
         result = analytics.run_query(sql, tables=self.tables)
         return Query(name, sql, result.columns, result.rows)
+
+
+def lake_tables() -> dict[str, analytics.TableSource]:
+    """The current data of every lake table the report's SQL reads, directly or through views.
+    A table missing from the catalog is left out (the queries reading it then say so)."""
+    catalog_views = views.load_all()
+    todo = [
+        name for path in query_files() for _, name in analytics.referenced_tables(render(path, _PLACEHOLDERS))
+    ]
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(catalog_views[name].reads if name in catalog_views else ())
+    sources = {}
+    for name in sorted(seen & set(schemas.load_all())):
+        try:
+            sources[name] = analytics.iceberg_source(name)
+        except analytics.QueryError:
+            continue
+    return sources
+
+
+_PLACEHOLDERS: dict[str, int | float | str | datetime] = {
+    "since": datetime(2000, 1, 1),
+    "until": datetime(2000, 1, 1),
+    "unit": "day",
+}
 
 
 def records(query: Query) -> list[dict[str, Any]]:
@@ -131,11 +167,10 @@ def funnel(runner: Runner, period: str) -> Section:
         ),
         f"enquiries by the week of their request, {period}",
     )
-    overall = runner.run("funnel")
     by_dealer = runner.run("funnel_by_dealer")
-    section.queries += [overall, by_dealer]
-    totals = records(overall)[0] if overall.rows else {}
-    counts = [float(totals.get(column) or 0) for column, _ in STAGES]
+    section.queries.append(by_dealer)
+    dealers = records(by_dealer)
+    counts = [float(sum(d[column] or 0 for d in dealers)) for column, _ in STAGES]  # counts add up
     labels = [
         f"{charts.count(c)}" + ("" if i == 0 else f" ({charts.percent(share(c, counts[0]) or 0)} of leads)")
         for i, c in enumerate(counts)
@@ -151,7 +186,6 @@ def funnel(runner: Runner, period: str) -> Section:
             value_labels=[labels],
         )
     )
-    dealers = records(by_dealer)
     shown = dealers[:TOP_DEALERS]
     rates = (
         ("contact_rate", "contact rate"),
@@ -189,14 +223,15 @@ def speed_to_lead(runner: Runner, period: str) -> Section:
         "speed-to-lead",
         "Speed-to-lead per dealer",
         Markup(
-            "Speed-to-lead = the first personal contact minus the customer's request time (the earliest "
-            "of the CRM export's first contact and the first <code>contacted</code> event the dealer's "
-            "CRM reported), actual minutes (business hours: <code>forecourt timings</code>). The bars show "
-            "how the contacted leads spread over time buckets; OEM programs target 30 minutes or less. "
-            "Each lead counts once, in its latest version; leads without a recorded contact are in the "
-            "table only."
+            "Speed-to-lead = an enquiry's first personal contact minus its request time, in actual "
+            "minutes (business hours: <code>forecourt timings</code>), as the <code>lead_outcomes</code> "
+            "view times it: the earliest of the CRM's <code>contacted</code> event and the CRM's own "
+            "first-contact time; enquiries as in the funnel. The bars show how each dealer's contacted "
+            "enquiries spread over time buckets (n: how many); OEM programs target 30 minutes or less. "
+            "Median and p90 are those of the <code>dealer_speed_to_lead</code> view; enquiries without "
+            "a recorded contact are in the table only."
         ),
-        f"leads by their request time, {period}",
+        f"enquiries by their request time, {period}",
     )
     query = runner.run("speed_to_lead")
     section.queries.append(query)
@@ -222,7 +257,7 @@ def speed_to_lead(runner: Runner, period: str) -> Section:
         )
     )
     section.table = Table(
-        ["dealer", "leads", "contacted", "no contact recorded", "median (min)", "p90 (min)", "≤ 30 min"],
+        ["dealer", "enquiries", "contacted", "no contact recorded", "median (min)", "p90 (min)", "≤ 30 min"],
         [
             [
                 str(d["dealer_id"]),
