@@ -54,6 +54,7 @@ RENDERED = """(() => {
   }
   return {charts, scripts: document.scripts.length, images: document.images.length,
           bold: document.querySelectorAll('main b').length,
+          captions: [...document.querySelectorAll('figure > figcaption')].map(c => c.innerText),
           made: document.querySelector('#made').innerText, lake: document.querySelector('#lake').innerText,
           period: document.querySelector('#period').innerText, text: document.body.innerText};
 })()"""
@@ -145,7 +146,7 @@ def test_speed_to_lead_chart_spreads_each_dealers_contacted_leads_over_time_buck
         *("50 %", "50 %", "n = 2"),
         *("100 %", "n = 1"),
     ]
-    assert _texts(rendered, "speed-to-lead", "axis-title") == ["share of contacted leads (%)", "dealer"]
+    assert _texts(rendered, "speed-to-lead", "axis-title") == ["share of contacted enquiries (%)", "dealer"]
 
 
 def test_campaign_chart_compares_first_and_last_touch_cost_per_sale(rendered):
@@ -187,6 +188,7 @@ def test_page_needs_nothing_from_the_network_and_runs_no_script(rendered, made):
     assert rendered["requests"] == [made.path.resolve().as_uri()]
     assert rendered["scripts"] == 0 and rendered["images"] == 0 and rendered["bold"] == 0
     assert rendered["made"] == "2026-12-07 11:01:02 UTC"
+    assert rendered["captions"][:2] == ["Leads reaching each stage", "Stage conversion per dealer"]
     assert rendered["lake"] == "fixture lake" and rendered["period"] == "all data in the lake"
     assert HOSTILE_CAMPAIGN in rendered["text"] and HOSTILE_DEALER in rendered["text"]
 

@@ -90,8 +90,10 @@ def _text(x: float, y: float, content: str, css: str, anchor: str = "start", ext
 
 
 def _svg(chart_id: str, title: str, height: float, body: list[str]) -> Markup:
+    """The chart's caption (for the ``<figure>`` it goes in) and its SVG."""
     # every piece of ``body`` was built by this module with its text and attributes escaped
     return Markup(  # noqa: S704
+        f"<figcaption>{escape(title)}</figcaption>"
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height:.0f}" '
         f'width="{WIDTH}" height="{height:.0f}" role="img" aria-labelledby="{escape(chart_id)}-title" '
         f'class="chart" data-chart="{escape(chart_id)}">'

@@ -243,10 +243,10 @@ def speed_to_lead(runner: Runner, period: str) -> Section:
     section.charts.append(
         charts.bar_chart(
             "speed-to-lead",
-            "Time to first contact, share of contacted leads",
+            "Time to first contact, share of each dealer's contacted enquiries",
             [str(d["dealer_id"]) for d in shown],
             series,
-            value_title="share of contacted leads (%)",
+            value_title="share of contacted enquiries (%)",
             category_title="dealer",
             fmt=charts.percent,
             tick_fmt=charts.whole_percent,
@@ -257,7 +257,15 @@ def speed_to_lead(runner: Runner, period: str) -> Section:
         )
     )
     section.table = Table(
-        ["dealer", "enquiries", "contacted", "no contact recorded", "median (min)", "p90 (min)", "≤ 30 min"],
+        [
+            "dealer",
+            "enquiries",
+            "first contact known",
+            "none recorded",
+            "median (min)",
+            "p90 (min)",
+            "≤ 30 min",
+        ],
         [
             [
                 str(d["dealer_id"]),
