@@ -17,7 +17,7 @@ import pytest
 import sqlglot
 from chromium import Browser
 from forecourt import report
-from forecourt.report import charts, sections
+from forecourt.report import charts, queries
 from forecourt.report.charts import Series
 from report_tables import HOSTILE_CAMPAIGN, HOSTILE_DEALER, report_tables
 from sqlglot.errors import ErrorLevel
@@ -240,9 +240,9 @@ def test_a_period_bounds_what_each_section_counts(tmp_path):
     assert "from 2026-11-02 00:00 UTC to 2026-11-03 00:00 UTC (excluded)" in made.path.read_text()
 
 
-@pytest.mark.parametrize("path", sections.query_files(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", queries.query_files(), ids=lambda p: p.stem)
 def test_report_queries_are_trino_sql_with_only_trino_functions(path: Path):
-    sql = sections.render(path, {"since": MADE, "until": MADE, "unit": "day"})
+    sql = queries.render(path, {"since": MADE, "until": MADE, "unit": "day"})
     tree = sqlglot.parse_one(sql, read="trino")
     assert unknown_functions(sql) == []
     tree.sql(dialect="trino", unsupported_level=ErrorLevel.RAISE)
@@ -262,7 +262,7 @@ def test_a_chart_without_data_says_so():
 def test_the_funnel_query_reads_the_lead_funnel_view_over_the_lakes_tables():
     tables = report_tables()
     del tables["lead_funnel"]  # the view itself, computed from the fixture leads and events
-    runner = sections.Runner({"since": report.EARLIEST, "until": report.LATEST}, tables)
+    runner = queries.Runner({"since": report.EARLIEST, "until": report.LATEST}, tables)
     rows = {r[0]: r[1:6] for r in runner.run("funnel_by_dealer").rows}
     assert rows["D100"] == (4, 3, 0, 0, 0)  # l1-l4; l4's latest version has no contact
     assert rows["D300"] == (1, 0, 0, 0, 0)

@@ -18,8 +18,9 @@ from typing import Any
 
 from forecourt import analytics
 from forecourt.config import settings
-from forecourt.report import page, sections
-from forecourt.report.sections import Runner, Section, Tables
+from forecourt.report import page, queries, sections
+from forecourt.report.queries import Runner, Tables
+from forecourt.report.sections import Section
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9999, 12, 31, tzinfo=UTC)
@@ -60,15 +61,17 @@ def build(
     made = (now or datetime.now(UTC)).astimezone(UTC)
     runner = Runner({"since": since or EARLIEST, "until": until or LATEST}, tables)
     try:
-        coverage: sections.Query | None = runner.run("coverage")
+        coverage: queries.Query | None = runner.run("coverage")
         coverage_error = None
     except analytics.QueryError as exc:
         coverage, coverage_error = None, str(exc)
-    spans = {str(r["dataset"]): r for r in sections.records(coverage)} if coverage else {}
+    spans = {str(r["dataset"]): r for r in queries.records(coverage)} if coverage else {}
     period = _period(since, until)
     unit = _quarantine_unit(since, until, spans.get("quarantine", {}))
     parts = [
-        sections.guarded("funnel", "Lead funnel", lambda: sections.funnel(runner, period), ["funnel"]),
+        sections.guarded(
+            "funnel", "Lead funnel", lambda: sections.funnel(runner, period), ["funnel_by_dealer"]
+        ),
         sections.guarded(
             "speed-to-lead",
             "Speed-to-lead per dealer",
@@ -95,8 +98,8 @@ def build(
         ),
     ]
     out_dir.mkdir(parents=True, exist_ok=True)
-    queries = [q for s in parts for q in s.queries]
-    csv_files = page.write_data(out_dir / "data", [coverage, *queries] if coverage else queries)
+    ran = [q for s in parts for q in s.queries]
+    csv_files = page.write_data(out_dir / "data", [coverage, *ran] if coverage else ran)
     html = page.render(
         made=made,
         lake=lake or describe_lake(),

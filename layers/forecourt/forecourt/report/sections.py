@@ -7,20 +7,18 @@ with the reason instead of its charts; the other sections are unaffected.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from markupsafe import Markup
 
-from forecourt import analytics, bundled, schemas, views
-from forecourt.enrich.rules import render
+from forecourt import analytics
 from forecourt.report import charts
 from forecourt.report.charts import Series
+from forecourt.report.queries import Query, Runner, records
 
-QUERIES = bundled.queries_dir() / "report"
 TOP_DEALERS = 20
 """Dealers drawn in a per-dealer chart (the largest first); the table and the CSV hold all."""
 TOP_MATRIX = 12
@@ -54,16 +52,6 @@ class Table:
 
 
 @dataclass
-class Query:
-    """One SQL file as it ran, and its full result (written next to the report as CSV)."""
-
-    name: str
-    sql: str
-    columns: list[str] = field(default_factory=list)
-    rows: list[tuple[Any, ...]] = field(default_factory=list)
-
-
-@dataclass
 class Section:
     """A part of the report: title, what its figures mean, charts, table, and the queries behind it."""
 
@@ -75,64 +63,6 @@ class Section:
     table: Table | None = None
     queries: list[Query] = field(default_factory=list)
     error: str | None = None
-
-
-Tables = Mapping[str, analytics.TableSource] | None
-
-
-class Runner:
-    """Runs the report's SQL files with the period's parameters and keeps what ran.
-
-    Without ``tables``, each lake table the report reads (directly or through a view) is planned
-    once for the whole report, not once per query: every section sees the same snapshot, and a view
-    such as lead_outcomes is computed from it by each query that reads it.
-    """
-
-    def __init__(self, params: dict[str, datetime | str], tables: Tables = None) -> None:
-        self.params = params
-        self.tables = tables
-
-    def run(self, name: str, **extra: str) -> Query:
-        """The rows of ``queries/report/<name>.sql``. Raises analytics.QueryError."""
-        sql = render(QUERIES / f"{name}.sql", {**self.params, **extra})
-        if self.tables is None:
-            self.tables = lake_tables()
-        result = analytics.run_query(sql, tables=self.tables)
-        return Query(name, sql, result.columns, result.rows)
-
-
-def lake_tables() -> dict[str, analytics.TableSource]:
-    """The current data of every lake table the report's SQL reads, directly or through views.
-    A table missing from the catalog is left out (the queries reading it then say so)."""
-    catalog_views = views.load_all()
-    todo = [
-        name for path in query_files() for _, name in analytics.referenced_tables(render(path, _PLACEHOLDERS))
-    ]
-    seen: set[str] = set()
-    while todo:
-        name = todo.pop()
-        if name not in seen:
-            seen.add(name)
-            todo.extend(catalog_views[name].reads if name in catalog_views else ())
-    sources = {}
-    for name in sorted(seen & set(schemas.load_all())):
-        try:
-            sources[name] = analytics.iceberg_source(name)
-        except analytics.QueryError:
-            continue
-    return sources
-
-
-_PLACEHOLDERS: dict[str, int | float | str | datetime] = {
-    "since": datetime(2000, 1, 1),
-    "until": datetime(2000, 1, 1),
-    "unit": "day",
-}
-
-
-def records(query: Query) -> list[dict[str, Any]]:
-    """A query's rows as dicts."""
-    return [dict(zip(query.columns, row, strict=True)) for row in query.rows]
 
 
 def share(part: float | None, whole: float | None) -> float | None:
@@ -498,9 +428,6 @@ def _more(total: int, shown: int, what: str) -> str:
     return f"The charts show the first {shown} of {total} {what}; the table has all." if total > shown else ""
 
 
-SectionBuilder = Callable[[Runner, str], Section]
-
-
 def guarded(key: str, title: str, build: Callable[[], Section], queries: Sequence[str]) -> Section:
     """``build()``, or the section with the reason it could not be made."""
     try:
@@ -513,8 +440,3 @@ def guarded(key: str, title: str, build: Callable[[], Section], queries: Sequenc
             "",
             error=f"{exc} (queries: {', '.join(f'queries/report/{q}.sql' for q in queries)})",
         )
-
-
-def query_files() -> list[Path]:
-    """Every SQL file of the report."""
-    return sorted(QUERIES.glob("*.sql"))
