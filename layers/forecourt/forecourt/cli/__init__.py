@@ -18,6 +18,7 @@ from forecourt.cli import (
     local,
     operations,
     privacy,
+    report,
     senders,
 )
 
@@ -63,3 +64,4 @@ main.add_command(enrich.enrich)
 main.add_command(audiences.audiences)
 main.add_command(conversions.conversions)
 main.add_command(privacy.privacy)
+main.add_command(report.report_cmd)
