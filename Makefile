@@ -25,6 +25,7 @@ test: $(STAMP)  ## lint, type-check and run the default test suite
 
 test-slow: $(STAMP)  ## load, long fuzzing and browser tests
 	$(BIN)/pytest -q -m slow
+	FORECOURT_FUZZ_EXAMPLES=2000 $(BIN)/pytest -q -n 2 tests/unit/test_fuzz_normalizers.py tests/unit/test_fuzz_ingest.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
