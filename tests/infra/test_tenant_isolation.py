@@ -1,9 +1,9 @@
 """Who may touch which part of the lake, evaluated rather than read (ARCHITECTURE §9): each role's
 policies from the transformed template are attached to a user of moto's IAM, and the user's real S3
 requests go through moto's IAM enforcement (identity policies: Allow, explicit Deny, wildcards in
-resources). moto evaluates no resource-level Glue or Athena ARNs and no conditions, so those
-statements are checked by parliament, a maintained IAM policy linter (unknown actions, actions that
-do not apply to the resources named, malformed conditions)."""
+resources). moto 5.2 evaluates no resource-level Glue or Athena ARNs (it authorizes those calls
+against ``*``) and only trust-policy conditions, so the analyst role's Glue deny and its ListBucket
+prefix condition are not exercised here."""
 
 from __future__ import annotations
 
