@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +49,90 @@ def post_lead(api: str, sender: str, secret: str) -> str:
     status, answer = post_signed(api + "/v1/leads", sender, secret, json.dumps(lead).encode())
     assert status == 202, answer
     return str(answer["lead_id"])
+
+
+# --- PII in logs ----------------------------------------------------------------------------------
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_PHONE = re.compile(r"(?<![\d.])(?:\+?1[ .-]?)?\(?(\d{3})\)?[ .-]?(\d{3})[ .-]?(\d{4})(?![\d.])")
+_COMMON_WORDS = frozenset(
+    re.findall(
+        r"\w+",
+        "young green white hill king park hall grace baker brooks martin wright scott carter foster cruz "
+        "mitchell allen bennett campbell nelson adams roberts thomas taylor moore lewis walker rivera "
+        "washington sullivan clark",
+    )
+)
+"""Generated surnames and first names that are also ordinary words or parts of place, street and
+company names: a log may say them without naming anyone (``Hill``, ``Park``, ``Washington``)."""
+
+
+@dataclass(frozen=True)
+class InputPii:
+    emails: frozenset[str]
+    """Lower case, as written."""
+    phones: frozenset[tuple[str, ...]]
+    """Each phone's spellings: as written, ten digits, E.164."""
+    names: frozenset[str]
+
+
+def input_pii(demo_dir: Path) -> InputPii:
+    """Every e-mail, phone and person name in the files the demo generated (its outbound copies
+    excluded: they are output). Phones: ten digits whose area code is one of the generated metros'.
+    Names: the generator's first names, nicknames and surnames found in the files, ≥ 4 letters and
+    not an ordinary word, a dealer's or a city's name (``_COMMON_WORDS``, ``DEALERS``, ``METROS``)."""
+    from forecourt.local.population import DEALERS, LAST_NAMES, METROS, NICKNAMES, OTHER_FIRST
+
+    area_codes = {code for metro in METROS.values() for code in metro[3]}
+    places = {word.lower() for d in DEALERS for word in re.findall(r"\w+", d.name)}
+    places |= {word.lower() for metro in METROS.values() for _, city in metro[2] for word in city.split()}
+    vocabulary = {*NICKNAMES, *(n for nicks in NICKNAMES.values() for n in nicks), *OTHER_FIRST, *LAST_NAMES}
+    text = "\n".join(
+        path.read_text(errors="replace")
+        for path in sorted(demo_dir.rglob("*"))
+        if path.is_file() and "outbound" not in path.relative_to(demo_dir).parts
+    )
+    phones = {
+        (match.group(0), digits, f"+1{digits}")
+        for match in _PHONE.finditer(text)
+        if match.group(1) in area_codes and (digits := "".join(match.groups()))
+    }
+    names = {
+        name
+        for name in vocabulary
+        if len(re.sub(r"\W", "", name)) >= 4
+        and name.lower() not in _COMMON_WORDS | places
+        and re.search(rf"\b{re.escape(name)}\b", text, re.IGNORECASE)
+    }
+    emails = {email.lower() for email in _EMAIL.findall(text)}
+    return InputPii(frozenset(emails), frozenset(phones), frozenset(names))
+
+
+def pii_leaks(pii: InputPii, logs: str) -> dict[str, list[str]]:
+    """The input's e-mails, phones (any spelling) and names that appear in ``logs``, by kind."""
+    lowered = logs.lower()
+    digits = set(re.findall(r"(?<!\d)\+?\d{10,11}(?!\d)", logs))
+    leaks = {
+        "emails": sorted(e for e in pii.emails if e in lowered),
+        "phones": sorted(p[0] for p in pii.phones if p[0] in logs or {p[1], p[2], p[2][1:]} & digits),
+        "names": sorted(n for n in pii.names if re.search(rf"\b{re.escape(n)}\b", logs, re.IGNORECASE)),
+    }
+    return {kind: found for kind, found in leaks.items() if found}
+
+
+def test_the_pii_scan_finds_an_email_a_phone_in_any_spelling_and_a_name(tmp_path: Path) -> None:
+    (tmp_path / "leads.csv").write_text(
+        "first,last,email,phone\nBrianna,Okafor,b.okafor@gmail.com,(312) 555-0143\nWei,Young,w@x.io,\n"
+    )
+    pii = input_pii(tmp_path)
+    assert pii.names == {"Brianna", "Okafor"}  # Wei is short, Young an ordinary word
+    assert pii_leaks(pii, "INFO lead stored dealer_id=D1001 rows=1") == {}
+    assert pii_leaks(pii, 'INFO {"to": "+13125550143"} for B.Okafor@Gmail.com') == {
+        "emails": ["b.okafor@gmail.com"],
+        "phones": ["(312) 555-0143"],
+        "names": ["Okafor"],
+    }
+    assert pii_leaks(pii, "phone=3125550143 BRIANNA")["phones"] == ["(312) 555-0143"]
 
 
 @pytest.fixture
@@ -129,9 +215,11 @@ def test_ingest_query_and_state_that_survives_down_and_up(home: Path):
     assert len(uploads) == 4
 
 
-def _demo_json(home: Path, *args: str) -> dict[str, Any]:
-    out = forecourt(home, "demo", "--json", *args).stdout
-    document: dict[str, Any] = json.loads(out)  # progress goes to stderr: stdout is the document
+def _demo_json(home: Path, *args: str, printed: list[str] | None = None) -> dict[str, Any]:
+    answer = forecourt(home, "demo", "--json", *args)
+    if printed is not None:
+        printed += [answer.stdout, answer.stderr]
+    document: dict[str, Any] = json.loads(answer.stdout)  # progress goes to stderr: stdout is the document
     return document
 
 
@@ -140,11 +228,18 @@ def test_the_demo_delivers_every_webhook_lead_once_through_injected_faults(tmp_p
     try:
         # a short read timeout keeps the injected CRM timeout short (the server inherits it)
         os.environ["FORECOURT_DELIVERY_READ_TIMEOUT"] = "2"
-        first = _demo_json(home, "--leads", "1500", "--webhook-leads", "30")
-        again = _demo_json(home, "--leads", "1500", "--webhook-leads", "30")
+        printed: list[str] = []
+        first = _demo_json(home, "--leads", "1500", "--webhook-leads", "30", printed=printed)
+        again = _demo_json(home, "--leads", "1500", "--webhook-leads", "30", printed=printed)
     finally:
         os.environ.pop("FORECOURT_DELIVERY_READ_TIMEOUT", None)
         forecourt(home, "local", "down", check=False)
+    # no PII in logs (ARCHITECTURE §9): the stack's logs and what the demo printed name nobody
+    logs = [path.read_text(errors="replace") for path in sorted(home.rglob("*.log"))]
+    assert logs and sum(map(len, logs)) > 10_000  # the stack's server.log and jobs.log were written
+    written = input_pii(next(home.glob("demo-seed*")))
+    assert min(len(written.emails), len(written.phones), len(written.names)) > 100
+    assert pii_leaks(written, "\n".join([*printed, *logs])) == {}
     live = first["realtime"]
     assert live["lead_answers"] == {"202": 28, "422": 2}  # two leads cannot be reached: quarantined
     assert live["delivered_once"] is True

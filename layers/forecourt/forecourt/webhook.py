@@ -220,11 +220,24 @@ def upload_url(inbound: Inbound, dealer_id: str, *, expires_in: int | None = Non
     if feed:
         params["Metadata"] = {"feed": feed}
         headers["x-amz-meta-feed"] = feed
-    url = aws.client("s3").generate_presigned_url("put_object", Params=params, ExpiresIn=seconds)
+    url = _presigner().generate_presigned_url("put_object", Params=params, ExpiresIn=seconds)
     expires = datetime.fromtimestamp(inbound.received.timestamp() + seconds, UTC)
     return Answer(
         201,
         {"method": "PUT", "url": url, "headers": headers, "key": key, "expires_at": expires.isoformat()},
+    )
+
+
+def _presigner() -> Any:
+    """An S3 client that presigns with SigV4 (botocore's default for presigned URLs may be SigV2,
+    which S3 refuses on buckets made since 2020); its signature covers the method, the key and the
+    signed headers, so the URL writes that one dealer's key and nothing else."""
+    import boto3
+    from botocore.config import Config
+
+    conf = settings()
+    return boto3.session.Session().client(
+        "s3", region_name=conf.region, endpoint_url=conf.endpoint_url, config=Config(signature_version="s3v4")
     )
 
 
