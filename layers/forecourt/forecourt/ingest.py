@@ -161,8 +161,7 @@ def ingest_object(
         try:
             _ingest_records(reader, obj, dealer, report, quarantine, writer_for, max_bytes, batch_rows)
         except FileUnreadable as exc:
-            where = f" (line {exc.line}, column {exc.column})" if exc.line else ""
-            _reject_file(report, quarantine, exc.reason, f"{exc.message}{where}", line=exc.line)
+            _reject_file(report, quarantine, exc.reason, _with_position(exc), line=exc.line)
     _drain(reader)
     report.size_bytes = reader.size
     report.checksum_sha256 = reader.sha256.hexdigest()
@@ -277,6 +276,14 @@ def curate_document(
         quarantined += curated.quarantined
     rows = pa.concat_tables(tables) if tables else dataset.arrow_schema().empty_table()
     return CuratedDocument(profile, rows, quarantined)
+
+
+def _with_position(exc: FileUnreadable) -> str:
+    """The error's message, followed by its line and column unless the message already names them."""
+    if not exc.line or f"line {exc.line}" in exc.message:
+        return exc.message
+    column = f", column {exc.column}" if exc.column else ""
+    return f"{exc.message} (line {exc.line}{column})"
 
 
 def _reject_file(

@@ -129,8 +129,9 @@ def feeds_cmd(as_json: bool) -> None:
     help="Do not run: estimate the bytes Athena would scan (Parquet footers) and the cost.",
 )
 def query(sql: str | None, fmt: str, as_json: bool, tables: bool, max_rows: int, explain: bool) -> None:
-    """Run Athena (Trino) SQL on the local lake with DuckDB."""
-    import csv
+    """Run Athena (Trino) SQL on the local lake with DuckDB.
+
+    With --format csv, cells that a spreadsheet would run as a formula are defused (safe_csv)."""
     import sys
 
     from forecourt import analytics, schemas, views
@@ -160,9 +161,9 @@ def query(sql: str | None, fmt: str, as_json: bool, tables: bool, max_rows: int,
     if as_json or fmt == "json":
         emit(records, as_json=True)
     elif fmt == "csv":
-        writer = csv.writer(sys.stdout)
-        writer.writerow(result.columns)
-        writer.writerows(result.rows)
+        from forecourt.safe_csv import write_rows
+
+        write_rows(result.columns, result.rows, sys.stdout)
     else:
         emit(records, as_json=False, columns=result.columns)
 

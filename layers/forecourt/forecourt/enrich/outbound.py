@@ -120,9 +120,7 @@ def csv_bytes(rows: pa.Table, in_adf: list[bool]) -> bytes:
     """The dealer's CSV (formula-like cells defused)."""
     import io
 
-    import pyarrow.csv as pacsv
-
-    from forecourt.safe_csv import neutralize
+    from forecourt.safe_csv import write_csv
 
     columns: dict[str, pa.Array | pa.ChunkedArray] = {}
     for name in CSV_COLUMNS:
@@ -135,5 +133,5 @@ def csv_bytes(rows: pa.Table, in_adf: list[bool]) -> bytes:
         else:
             columns[name] = rows[name]
     sink = io.BytesIO()
-    pacsv.write_csv(pa.table({n: neutralize(v) for n, v in columns.items()}), sink)
+    write_csv(pa.table(columns), sink)
     return sink.getvalue()

@@ -35,6 +35,9 @@ from forecourt.formats.text import TextStream
 from forecourt.reasons import QuarantineReason
 
 PREVIEW_RECORDS = 10
+MAX_DEPTH = 32
+"""Elements nested inside a prospect at most (ADF needs 5: prospect/customer/contact/address/street);
+deeper is hostile (a document nested 100,000 deep would exhaust the stack and, by path, memory)."""
 _CHUNK_CHARS = 1 << 20
 _PREVIEW_CHUNK = 8 << 10
 _SPACE = re.compile(r"\s*")
@@ -85,6 +88,10 @@ class _WrongRoot(Exception):
     """The document's root element is not ``<adf>``."""
 
 
+class _TooDeep(Exception):
+    """A prospect nests elements deeper than ``MAX_DEPTH``."""
+
+
 def _local(name: str) -> str:
     """Element or attribute name without namespace, lower-cased (feeds vary the case)."""
     return name.rsplit("}", 1)[-1].lower()
@@ -95,6 +102,7 @@ class _ProspectCollector:
 
     def __init__(self) -> None:
         self.line_now: Callable[[], int] = lambda: 0
+        self.column_now: Callable[[], int] = lambda: 0
         self.root: str | None = None
         self.records: list[Record] = []
         self.completed = 0
@@ -111,6 +119,8 @@ class _ProspectCollector:
             return
         if not self._stack and name != "prospect":
             return
+        if len(self._stack) >= MAX_DEPTH:
+            raise _TooDeep(tag)
         node = Node(name, {_local(key): value for key, value in attrs.items()})
         if self._stack:
             self._stack[-1].children.append(node)
@@ -140,15 +150,16 @@ def _new_parser(collector: _ProspectCollector) -> DefusedXMLParser:
     parser = DefusedXMLParser(target=collector, forbid_dtd=False, forbid_entities=True, forbid_external=True)
     expat_parser = parser.parser
     collector.line_now = lambda: int(expat_parser.CurrentLineNumber)
+    collector.column_now = lambda: int(expat_parser.CurrentColumnNumber) + 1
     return parser
 
 
 def _feed(
     parser: DefusedXMLParser, collector: _ProspectCollector, chunk: str | None
 ) -> FileUnreadable | None:
-    """Feed ``chunk`` (None: end of input). Returns the error when the XML is not well-formed;
-    raises FileUnreadable for forbidden entities (NOT_WELL_FORMED) and a root other than <adf>
-    (UNREADABLE_FILE)."""
+    """Feed ``chunk`` (None: end of input). Returns the error when the XML is not well-formed or
+    nested deeper than ``MAX_DEPTH``; raises FileUnreadable for forbidden entities (NOT_WELL_FORMED)
+    and a root other than <adf> (UNREADABLE_FILE)."""
     try:
         if chunk is None:
             parser.close()
@@ -161,6 +172,14 @@ def _feed(
             f"XML not well-formed at line {line}, column {column + 1}: {expat.ErrorString(exc.code)}",
             line=line,
             column=column + 1,
+        )
+    except _TooDeep:
+        line, column = collector.line_now(), collector.column_now()
+        return FileUnreadable(
+            QuarantineReason.NOT_WELL_FORMED,
+            f"XML nested deeper than {MAX_DEPTH} elements inside a prospect at line {line}, column {column}",
+            line=line,
+            column=column,
         )
     except DefusedXmlException as exc:
         line = collector.line_now()

@@ -27,7 +27,7 @@ from forecourt.formats.batches import (
     truncate_raw,
 )
 from forecourt.formats.readahead import read_ahead
-from forecourt.formats.text import TextStream, Utf8Bytes
+from forecourt.formats.text import TextStream, Utf8Bytes, drop_controls
 from forecourt.reasons import QuarantineReason
 
 DELIMITERS = (",", "\t", "|", ";")
@@ -106,11 +106,12 @@ def sniff(head_text: str, *, complete: bool) -> CsvPreview:
 
 
 def header_names(cells: list[str]) -> list[str]:
-    """Column names from header cells: trimmed; a repeated name gets `` (2)``, `` (3)``…"""
+    """Column names from header cells: trimmed, control characters dropped (as from every cell); a
+    repeated name gets `` (2)``, `` (3)``…"""
     names: list[str] = []
     seen: set[str] = set()
     for cell in cells:
-        base = cell.strip()
+        base = drop_controls(cell).strip()
         name, copy = base, 1
         while name in seen:
             copy += 1
@@ -350,9 +351,10 @@ def read_records(
     """Stream the records below line ``header_line`` of the preview (lines above it are skipped).
 
     Ragged rows become RejectedRecord(MALFORMED_ROW); blank rows (every cell empty or spaces) are
-    skipped. Parsing runs in a worker thread, a batch ahead. Raises
-    FileUnreadable(UNREADABLE_FILE) when pyarrow cannot parse on (a record longer than
-    ``BLOCK_BYTES``), or what the byte stream raises (FILE_TOO_LARGE, broken compression).
+    skipped; control characters (NUL…, ``text.CONTROL_BYTES``) are dropped from every cell. Parsing
+    runs in a worker thread, a batch ahead. Raises FileUnreadable(UNREADABLE_FILE) when pyarrow cannot
+    parse on (a record longer than ``BLOCK_BYTES``), or what the byte stream raises (FILE_TOO_LARGE,
+    broken compression).
     """
     names = header_names(preview.lines[header_line])
     text.skip(preview.ends[header_line])

@@ -216,8 +216,22 @@ class TextStream:
             count -= len(chunk)
 
 
+CONTROL_BYTES = bytes([*range(0, 9), 11, 12, *range(14, 32), 127])
+"""C0 control characters other than tab, LF and CR, and DEL: no dealer means them in a cell (a NUL
+from a C string, ^Z at the end of a DOS file); a NUL would also merge two cells of a record's hash."""
+
+
+def drop_controls(text: str) -> str:
+    """``text`` without the characters of ``CONTROL_BYTES``."""
+    return text.translate(_CONTROL_TABLE)
+
+
+_CONTROL_TABLE = dict.fromkeys(CONTROL_BYTES)
+
+
 class Utf8Bytes:
-    """A TextStream as a binary UTF-8 stream with ``read(n)``, for pyarrow's CSV reader."""
+    """A TextStream as a binary UTF-8 stream with ``read(n)``, for pyarrow's CSV reader; the bytes of
+    ``CONTROL_BYTES`` are dropped (no UTF-8 character holds them, and line breaks stay where they are)."""
 
     closed = False
 
@@ -231,9 +245,12 @@ class Utf8Bytes:
 
     def at_end(self) -> bool:
         """True when no bytes are left (reads ahead into the buffer to find out)."""
-        if not self._buffer:
-            self._buffer = self._text.read_utf8()
-        return not self._buffer
+        while not self._buffer:
+            chunk = self._text.read_utf8()
+            if not chunk:
+                return True
+            self._buffer = chunk.translate(None, CONTROL_BYTES)
+        return False
 
     def read(self, size: int = -1) -> bytes:
         """Up to ``size`` bytes of UTF-8 (everything left when ``size`` < 0); b"" at the end.
@@ -246,6 +263,7 @@ class Utf8Bytes:
             chunk = self._text.read_utf8(_READ_BYTES if size < 0 else size - have)
             if not chunk:
                 break
+            chunk = chunk.translate(None, CONTROL_BYTES)  # about 1 ms a MiB
             parts.append(chunk)
             have += len(chunk)
         data = parts[0] if len(parts) == 1 else b"".join(parts)
