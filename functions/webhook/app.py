@@ -53,6 +53,13 @@ def post_upload(dealer_id: str) -> Response:
     return _json(answer.status, answer.body)
 
 
+@app.get("/v1/dealers/<dealer_id>/outbound")
+def get_outbound(dealer_id: str) -> Response:
+    answer = webhook.outbound_files(_inbound(), dealer_id, app.current_event.raw_query_string or "")
+    logger.info("outbound listed", extra={"dealer_id": dealer_id, "files": len(answer.body["files"])})
+    return _json(answer.status, answer.body)
+
+
 @app.exception_handler(webhook.Problem)
 def problem(exc: webhook.Problem) -> Response:
     logger.info("request refused", extra={"status": exc.status, "reason": exc.reason.value})

@@ -144,3 +144,121 @@ def test_a_presigned_upload_lands_in_its_dealers_raw_prefix_and_no_other_key(
     ):
         given, computed = _resign(tampered, method, headers)
         assert computed != given, (tampered, method, headers)
+
+
+def get_outbound(handler: Any, sender: str, secret: str, dealer: str, query: str = "") -> tuple[int, Any]:
+    """``GET /v1/dealers/{dealer}/outbound?<query>`` as ``sender``, signed over the path and query."""
+    from forecourt import signing, webhook
+    from forecourt.local.http import api_event
+    from forecourt.local.pump import LambdaContext
+
+    signed = webhook.pickup_signed_text(dealer, query)
+    headers = {
+        "Forecourt-Sender": sender,
+        "Forecourt-Signature": signing.sign([secret], signed, int(time.time())),
+    }
+    path = f"/v1/dealers/{dealer}/outbound"
+    event = api_event(
+        "GET", path, headers, b"", route_key="GET /v1/dealers/{dealer_id}/outbound", query=query
+    )
+    event["pathParameters"] = {"dealer_id": dealer}
+    answer = handler(event, LambdaContext("webhook"))
+    return answer["statusCode"], json.loads(answer["body"])
+
+
+PICKUP_DAY = "2031-03-0"
+"""Days of this test's own outbound files (no other test writes outbound files dated 2031)."""
+
+
+@pytest.fixture(scope="module")
+def outbound(local_aws: LocalAws) -> dict[str, bytes]:
+    """Outbound files of both dealers, as deliver (ADF per lead) and enrich (CSV) write them."""
+    from forecourt import aws
+    from forecourt.config import settings
+
+    files = {
+        f"outbound/dealer=D100/dt={PICKUP_DAY}1/pickup-1.xml": b"<adf>D100 old</adf>",
+        f"outbound/dealer=D100/dt={PICKUP_DAY}2/pickup-2.xml": b"<adf>D100 one</adf>",
+        f"outbound/dealer=D100/dt={PICKUP_DAY}3/pickup-3.xml": b"<adf>D100 two</adf>",
+        f"outbound/dealer=D100/enriched-leads/{PICKUP_DAY}2/enriched-leads-pickup.csv": b"lead_id\nL1\n",
+        f"outbound/dealer=D200/dt={PICKUP_DAY}2/pickup-9.xml": b"<adf>D200</adf>",
+    }
+    for key, body in files.items():
+        aws.client("s3").put_object(Bucket=settings().lake_bucket, Key=key, Body=body)
+    return files
+
+
+def test_a_dealers_pickup_lists_and_fetches_only_its_own_outbound_files(
+    secrets: dict[str, str], handler: Any, outbound: dict[str, bytes]
+) -> None:
+    status, listing = get_outbound(handler, "iso-crm-a", secrets["iso-crm-a"], "D100", f"since={PICKUP_DAY}2")
+    assert status == 200 and listing["dealer_id"] == "D100"
+    assert all(f["key"].startswith("outbound/dealer=D100/") for f in listing["files"])
+    mine = {f["key"]: f for f in listing["files"] if PICKUP_DAY in f["key"]}
+    assert sorted(mine) == sorted(
+        k for k in outbound if k.startswith("outbound/dealer=D100/") and f"{PICKUP_DAY}1" not in k
+    )
+    assert {(f["kind"], f["day"]) for f in mine.values()} == {
+        ("lead", f"{PICKUP_DAY}2"),
+        ("lead", f"{PICKUP_DAY}3"),
+        ("enriched_leads", f"{PICKUP_DAY}2"),
+    }
+    for key, item in mine.items():
+        with urllib.request.urlopen(item["url"], timeout=30) as answer:
+            assert answer.read() == outbound[key]
+
+    # the URL is bound to its key by its signature: the same URL pointed at D200's file is not
+    url = mine[f"outbound/dealer=D100/dt={PICKUP_DAY}2/pickup-2.xml"]["url"]
+    given, computed = _resign(url, "GET", {})
+    assert computed == given
+    tampered = url.replace("dealer%3DD100", "dealer%3DD200").replace("dealer=D100", "dealer=D200")
+    tampered = tampered.replace("pickup-2.xml", "pickup-9.xml")
+    assert tampered != url
+    given, computed = _resign(tampered, "GET", {})
+    assert computed != given
+    given, computed = _resign(url, "PUT", {})
+    assert computed != given
+
+    # pages: limit=1 hands a cursor; following it to the end lists the same files
+    seen, query = [], f"since={PICKUP_DAY}2&limit=1"
+    for _ in range(50):
+        status, page = get_outbound(handler, "iso-crm-a", secrets["iso-crm-a"], "D100", query)
+        assert status == 200 and len(page["files"]) <= 1
+        seen += [f["key"] for f in page["files"]]
+        if page["next_after"] is None:
+            break
+        query = urlencode({"since": f"{PICKUP_DAY}2", "after": page["next_after"], "limit": 1})
+    assert seen == [f["key"] for f in listing["files"]]
+
+
+def test_a_pickup_is_refused_for_another_dealer_a_foreign_cursor_and_a_reused_signature(
+    secrets: dict[str, str], handler: Any, outbound: dict[str, bytes]
+) -> None:
+    from forecourt import signing
+
+    secret = secrets["iso-crm-a"]
+    status, body = get_outbound(handler, "iso-crm-a", secret, "D200")
+    assert (status, body["reason"]) == (403, "dealer_not_allowed")
+    foreign = urlencode({"after": f"outbound/dealer=D200/dt={PICKUP_DAY}1/"})
+    status, body = get_outbound(handler, "iso-crm-a", secret, "D100", foreign)
+    assert (status, body["reason"], body["errors"][0]["field"]) == (422, "pickup_request", "after")
+    status, body = get_outbound(handler, "iso-crm-a", secret, "D100", "since=yesterday")
+    assert (status, body["reason"]) == (422, "pickup_request")
+
+    # a signature is for one dealer's listing with one query: replayed elsewhere it is refused
+    from forecourt.local.http import api_event
+    from forecourt.local.pump import LambdaContext
+    from forecourt.webhook import pickup_signed_text
+
+    signature = signing.sign([secret], pickup_signed_text("D100", ""), int(time.time()))
+    event = api_event(
+        "GET",
+        "/v1/dealers/D100/outbound",
+        {"Forecourt-Sender": "iso-crm-a", "Forecourt-Signature": signature},
+        b"",
+        route_key="GET /v1/dealers/{dealer_id}/outbound",
+        query="since=2000-01-01",
+    )
+    event["pathParameters"] = {"dealer_id": "D100"}
+    answer = handler(event, LambdaContext("webhook"))
+    assert (answer["statusCode"], json.loads(answer["body"])["reason"]) == (401, "bad_signature")

@@ -638,9 +638,15 @@ def test_webhook_role_stores_only_raw_webhooks_and_sends_only_to_the_realtime_qu
         "${LakeBucket.Arn}/raw/events/*",
         "${LakeBucket.Arn}/raw/files/*",
     }
-    # it reads only the erased list (a lead naming an erased person is neither kept nor routed)
-    assert resources_granting(statements, "s3:GetObject") == {"${LakeBucket.Arn}/suppression/erased.parquet"}
+    # it reads the erased list (a lead naming an erased person is neither kept nor routed) and the
+    # dealers' outbound files, which it lists and presigns GET URLs for (the dealers' pickup)
+    assert resources_granting(statements, "s3:GetObject") == {
+        "${LakeBucket.Arn}/suppression/erased.parquet",
+        "${LakeBucket.Arn}/outbound/dealer=*/*",
+    }
     assert resources_granting(statements, "s3:ListBucket") == {"${LakeBucket.Arn}"}
+    (pickup,) = [st for st in statements if st.get("Sid") == "ListOutboundForPickup"]
+    assert pickup["Condition"] == {"StringLike": {"s3:prefix": ["outbound/dealer=*"]}}
     assert resources_granting(statements, "sqs:SendMessage") == {"${RealtimeQueue.Arn}"}
     assert resources_granting(statements, "dynamodb:GetItem") == {
         "${DealerRegistryTable.Arn}",

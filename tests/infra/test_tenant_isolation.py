@@ -38,7 +38,7 @@ TARGETS = {
 Y, N = True, False
 MATRIX = {
     # role (logical id)     put raw, read raw, webhooks, tables, finance, write out, read out, results
-    "WebhookFunctionRole": (Y, N, N, N, N, N, N, N),
+    "WebhookFunctionRole": (Y, N, N, N, N, N, Y, N),  # presigns the dealers' pickup URLs
     "IngestFunctionRole": (N, Y, Y, N, N, N, N, N),
     "RouteLeadFunctionRole": (N, N, N, N, N, N, N, N),
     "DeliverFunctionRole": (N, N, N, N, N, Y, N, N),
@@ -46,8 +46,8 @@ MATRIX = {
     "AnalystRole": (N, N, N, Y, N, N, N, Y),
 }
 """Whether each role may make each request: least privilege, raw/ only for the functions that store
-or ingest it, outbound/ written only by deliver and enrich and read by no role (dealers pick up
-through presigned URLs), the financial table never for analysts."""
+or ingest it, outbound/ written only by deliver and enrich and read only by the webhook (whose presigned GET URLs
+are how dealers pick their files up), the financial table never for analysts."""
 
 
 def _resolve(value: Any) -> Any:

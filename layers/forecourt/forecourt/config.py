@@ -32,6 +32,8 @@ class Settings(BaseModel):
     """How long a webhook answer is kept and given again for the same idempotency key."""
     upload_url_seconds: int = 900
     """How long a presigned upload URL from POST /v1/dealers/{id}/uploads stays valid."""
+    pickup_url_seconds: int = 300
+    """How long each presigned download URL from GET /v1/dealers/{id}/outbound stays valid."""
     webhook_max_bytes: int = 1 << 20
     """Largest webhook body accepted (one lead; ADF with comments is a few KiB); larger → 413."""
     region: str = "us-east-1"

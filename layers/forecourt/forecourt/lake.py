@@ -112,6 +112,13 @@ def table_location(bucket: str, table: str) -> str:
 OUTBOUND_PREFIX = "outbound/"
 
 
+def outbound_dealer_prefix(dealer_id: str) -> str:
+    """Everything a dealer picks up: ``outbound/dealer=<id>/`` (ValueError on an unsafe id)."""
+    if not _ID_SAFE.match(dealer_id):
+        raise ValueError(f"dealer id {dealer_id!r} must be 1–64 letters, digits, '-' or '_'")
+    return f"{OUTBOUND_PREFIX}dealer={dealer_id}/"
+
+
 def outbound_lead_key(dealer_id: str, day: date, delivery_id: str) -> str:
     """Where a lead delivered as a file waits for its dealer: ``outbound/dealer=<id>/dt=<day>/<delivery
     id>.xml`` (``day``: when the lead was received, so a redelivery writes the same key). Raises

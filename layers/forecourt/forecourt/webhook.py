@@ -90,6 +90,8 @@ class ProblemReason(StrEnum):
     """422: the CRM event lacks its minimum content (see ``errors``); it is kept in quarantine."""
     UPLOAD_REQUEST = "upload_request"
     """422: an upload-URL request without a usable ``file_name`` or with an unknown ``feed``."""
+    PICKUP_REQUEST = "pickup_request"
+    """422: a pickup listing with a malformed ``since``, ``after`` or ``limit``."""
 
 
 class Problem(Exception):
@@ -225,6 +227,133 @@ def upload_url(inbound: Inbound, dealer_id: str, *, expires_in: int | None = Non
     return Answer(
         201,
         {"method": "PUT", "url": url, "headers": headers, "key": key, "expires_at": expires.isoformat()},
+    )
+
+
+PICKUP_PAGE = 100
+"""Files in one pickup answer unless ``limit`` asks for fewer (at most ``PICKUP_PAGE_MAX``)."""
+PICKUP_PAGE_MAX = 1000
+PICKUP_SCAN_MAX = 10_000
+"""Keys one answer looks at (with ``since``, most may be older): past it, ``next_after`` goes on."""
+
+
+def pickup_signed_text(dealer_id: str, query: str) -> bytes:
+    """What a sender signs for ``GET /v1/dealers/{dealer_id}/outbound?<query>`` (a GET has no body):
+    the method, the route's path and the query string exactly as sent, so that a signature is good
+    for this dealer's listing with these parameters only (and, like every signature, for 5 minutes)."""
+    return f"GET /v1/dealers/{dealer_id}/outbound?{query}".encode()
+
+
+def outbound_files(inbound: Inbound, dealer_id: str, query: str, *, expires_in: int | None = None) -> Answer:
+    """Handle ``GET /v1/dealers/{dealer_id}/outbound``: the dealer's own outbound files (leads
+    delivered as ADF files, enriched-leads CSVs) under ``outbound/dealer=<id>/``, in key order, each
+    with a short-lived presigned GET URL for exactly that key. ``query`` is the raw query string:
+    ``since=<YYYY-MM-DD>`` (files of that day's partitions and later), ``after=<key>`` (the
+    ``next_after`` of the previous page), ``limit=<1…1000>``. Signed over ``pickup_signed_text``.
+    ``next_after`` is null once the prefix is read to its end."""
+    from urllib.parse import parse_qs
+
+    if len(inbound.body) > 0:
+        raise _pickup_problem("body", "a pickup listing takes no body")
+    sender = authenticate(inbound, signed=pickup_signed_text(dealer_id, query))
+    _path_dealer(sender, dealer_id)
+    prefix = lake.outbound_dealer_prefix(dealer_id)
+    try:
+        params = parse_qs(query, keep_blank_values=True, strict_parsing=bool(query), max_num_fields=10)
+    except ValueError as exc:
+        raise _pickup_problem("query", f"the query string does not parse: {exc}") from exc
+    unknown = sorted(set(params) - {"since", "after", "limit"})
+    if unknown or any(len(values) > 1 for values in params.values()):
+        raise _pickup_problem("query", f"give since, after and limit at most once each (not {unknown})")
+    since: date | None = None
+    if "since" in params:
+        try:
+            since = date.fromisoformat(params["since"][0])
+        except ValueError as exc:
+            raise _pickup_problem("since", "since is a day, YYYY-MM-DD") from exc
+    start = prefix
+    if "after" in params:
+        start = params["after"][0]
+        # the cursor is a key from the user: it must be under this dealer's own prefix
+        if not start.startswith(prefix) or len(start) > 1024:
+            raise _pickup_problem("after", f"after is a key of a previous page, under {prefix}")
+    limit = PICKUP_PAGE
+    if "limit" in params:
+        text = params["limit"][0]
+        if not text.isdigit() or not 1 <= int(text) <= PICKUP_PAGE_MAX:
+            raise _pickup_problem("limit", f"limit is a whole number from 1 to {PICKUP_PAGE_MAX}")
+        limit = int(text)
+    conf = settings()
+    seconds = expires_in or conf.pickup_url_seconds
+    expires = datetime.fromtimestamp(inbound.received.timestamp() + seconds, UTC).isoformat()
+    presigner = _presigner()
+    files: list[dict[str, Any]] = []
+    last, more = start, False
+    pages = (
+        aws.client("s3")
+        .get_paginator("list_objects_v2")
+        .paginate(
+            Bucket=conf.lake_bucket,
+            Prefix=prefix,
+            StartAfter=start,
+            PaginationConfig={"PageSize": PICKUP_PAGE_MAX, "MaxItems": PICKUP_SCAN_MAX},
+        )
+    )
+    for item in (item for page in pages for item in page.get("Contents", [])):
+        key = item["Key"]
+        if not key.startswith(prefix):  # S3 listed under the prefix; never hand out another key
+            raise RuntimeError(f"listing under {prefix} returned {key}")
+        if len(files) == limit:
+            more = True
+            break
+        last = key
+        kind, day = _outbound_kind(key.removeprefix(prefix))
+        if since is not None and (day is None or day < since):
+            continue
+        files.append(
+            {
+                "key": key,
+                "name": key.rpartition("/")[2],
+                "kind": kind,
+                "day": day.isoformat() if day else None,
+                "size": item["Size"],
+                "last_modified": item["LastModified"].astimezone(UTC).isoformat(),
+                "url": presigner.generate_presigned_url(
+                    "get_object", Params={"Bucket": conf.lake_bucket, "Key": key}, ExpiresIn=seconds
+                ),
+                "expires_at": expires,
+            }
+        )
+    else:
+        # the scan stopped at its bound (not at the end of the prefix): the caller goes on from there
+        more = last != start and _more_after(conf.lake_bucket, prefix, last)
+    return Answer(200, {"dealer_id": dealer_id, "files": files, "next_after": last if more else None})
+
+
+def _outbound_kind(rest: str) -> tuple[str, date | None]:
+    """(kind, day) of a key below ``outbound/dealer=<id>/``: ``lead`` for a lead delivered as a file
+    (``dt=<day>/<delivery id>.xml``, the day the lead was received), ``enriched_leads`` for an
+    enrichment CSV (``enriched-leads/<day>/…``), ``other`` otherwise."""
+    first, _, remainder = rest.partition("/")
+    kind, day_text = "other", ""
+    if first.startswith("dt="):
+        kind, day_text = "lead", first[3:]
+    elif first == "enriched-leads":
+        kind, day_text = "enriched_leads", remainder.partition("/")[0]
+    try:
+        return kind, date.fromisoformat(day_text)
+    except ValueError:
+        return kind, None
+
+
+def _more_after(bucket: str, prefix: str, key: str) -> bool:
+    listed = aws.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix, StartAfter=key, MaxKeys=1)
+    return bool(listed.get("Contents"))
+
+
+def _pickup_problem(name: str, message: str) -> Problem:
+    return Problem(
+        422, ProblemReason.PICKUP_REQUEST, message, [{"field": name, "reason": "invalid", "message": message}]
     )
 
 
@@ -451,8 +580,9 @@ def media_kind(content_type: str | None) -> str:
     return _MEDIA_TYPES[media]
 
 
-def authenticate(inbound: Inbound) -> senders.Sender:
-    """The registered sender whose secret signed this request; raises Problem (401)."""
+def authenticate(inbound: Inbound, *, signed: bytes | None = None) -> senders.Sender:
+    """The registered sender whose secret signed this request (its body, or ``signed`` for a request
+    without one); raises Problem (401)."""
     name = inbound.headers.get(signing.SENDER_HEADER.lower(), "").strip()
     if not name:
         raise Problem(
@@ -464,7 +594,7 @@ def authenticate(inbound: Inbound) -> senders.Sender:
     try:
         signing.verify(
             inbound.headers.get(signing.SIGNATURE_HEADER.lower()),
-            inbound.body,
+            inbound.body if signed is None else signed,
             senders.secrets_for(name),
             now=inbound.received.timestamp(),
         )

@@ -11,6 +11,7 @@ import json
 import logging
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +23,7 @@ ROUTES = (
     ("POST", "/v1/leads"),
     ("POST", "/v1/dealers/{dealer_id}/events"),
     ("POST", "/v1/dealers/{dealer_id}/uploads"),
+    ("GET", "/v1/dealers/{dealer_id}/outbound"),
 )
 """The routes template.yaml declares on WebhookApi (method, path)."""
 MAX_BODY_BYTES = 10 * 2**20
@@ -39,6 +41,7 @@ def api_event(
     *,
     route_key: str | None = None,
     received_ms: int | None = None,
+    query: str = "",
 ) -> dict[str, Any]:
     """The HTTP API payload-2.0 event API Gateway sends for one request (text bodies as text,
     others base64, as API Gateway does)."""
@@ -50,11 +53,11 @@ def api_event(
     except UnicodeDecodeError:
         body_text = None
     now_ms = received_ms if received_ms is not None else int(time.time() * 1000)
-    return {
+    event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": route_key or f"{method} {path}",
         "rawPath": path,
-        "rawQueryString": "",
+        "rawQueryString": query,
         "headers": lowered,
         "requestContext": {
             "accountId": "000000000000",
@@ -76,6 +79,13 @@ def api_event(
         "body": body_text if body_text is not None else base64.b64encode(body).decode(),
         "isBase64Encoded": body_text is None,
     }
+    if query:
+        # API Gateway joins a repeated parameter's values with commas
+        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+        event["queryStringParameters"] = {
+            name: ",".join(v for n, v in pairs if n == name) for name in dict(pairs)
+        }
+    return event
 
 
 def _route_key(method: str, path: str) -> tuple[str, dict[str, str]] | None:
@@ -98,17 +108,23 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_POST(self) -> None:
-        path = self.path.split("?", 1)[0]
+        self._answer("POST")
+
+    def do_GET(self) -> None:
+        self._answer("GET")
+
+    def _answer(self, method: str) -> None:
+        path, _, query = self.path.partition("?")
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY_BYTES:
             self._send(413, {"message": "Request Entity Too Large"})
             return
         body = self.rfile.read(length)
-        route = _route_key("POST", path)
+        route = _route_key(method, path)
         if route is None:
             self._send(404, {"message": "Not Found"})
             return
-        event = api_event("POST", path, dict(self.headers.items()), body, route_key=route[0])
+        event = api_event(method, path, dict(self.headers.items()), body, route_key=route[0], query=query)
         if route[1]:
             event["pathParameters"] = route[1]
         try:
