@@ -82,7 +82,7 @@ ACCEPTED = {"leads": 202, "events": 202, "uploads": 201}
 @pytest.mark.parametrize("sender", list(SENDERS))
 @pytest.mark.parametrize("route", list(ACCEPTED))
 def test_a_sender_posts_only_for_its_own_dealer(
-    secrets: dict[str, str], handler: Any, sender: str, route: str
+    local_aws: LocalAws, secrets: dict[str, str], handler: Any, sender: str, route: str
 ) -> None:
     answers = {}
     for dealer in ("D100", "D200"):
@@ -91,6 +91,23 @@ def test_a_sender_posts_only_for_its_own_dealer(
     own = SENDERS[sender]
     other = "D200" if own == "D100" else "D100"
     assert answers == {own: ACCEPTED[route], other: (403, "dealer_not_allowed")}
+    # only the accepted lead went on to routing (and it is taken off the queue the worker's other
+    # tests read)
+    queued = [(m["dealer_id"], m["record"]["source_key"]) for m in _take_realtime(local_aws)]
+    assert queued == ([(own, f"ISO-{sender}-{own}")] if route == "leads" else [])
+
+
+def _take_realtime(local_aws: LocalAws) -> list[dict[str, Any]]:
+    from forecourt import aws
+
+    taken = []
+    while batch := local_aws.sqs_batch("RealtimeQueue"):
+        for message in batch:
+            taken.append(json.loads(message["Body"]))
+            aws.client("sqs").delete_message(
+                QueueUrl=local_aws.resources.queues["RealtimeQueue"], ReceiptHandle=message["ReceiptHandle"]
+            )
+    return taken
 
 
 def _resign(url: str, method: str, headers: dict[str, str]) -> tuple[str, str]:
