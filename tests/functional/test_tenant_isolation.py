@@ -91,10 +91,10 @@ def test_a_sender_posts_only_for_its_own_dealer(
     own = SENDERS[sender]
     other = "D200" if own == "D100" else "D100"
     assert answers == {own: ACCEPTED[route], other: (403, "dealer_not_allowed")}
-    # only the accepted lead went on to routing (and it is taken off the queue the worker's other
-    # tests read)
+    # only what was accepted went on (and it is taken off the queue the worker's other tests read)
     queued = [(m["dealer_id"], m["record"]["source_key"]) for m in _take_realtime(local_aws)]
-    assert queued == ([(own, f"ISO-{sender}-{own}")] if route == "leads" else [])
+    prefix = {"leads": "ISO", "events": "EV"}.get(route)
+    assert queued == ([(own, f"{prefix}-{sender}-{own}")] if prefix else [])
 
 
 def _take_realtime(local_aws: LocalAws) -> list[dict[str, Any]]:
