@@ -87,6 +87,9 @@ def _scalar(sql: str, tables: Lake) -> object:
         (f"SELECT json_extract_scalar(extras, '$.x') {R1}", "blue"),
         (f"SELECT date_diff('minute', requested_at, received_at) {R1}", 30),
         ("SELECT approx_distinct(dealer_id) FROM leads", 2),
+        # Trino counts no row, or only unknown conditions, as 0 (DuckDB's own count_if says NULL)
+        ("SELECT count_if(email = 'nobody@example.com') FROM leads WHERE false", 0),
+        ("SELECT count_if(CAST(NULL AS boolean)) FROM leads", 0),
     ],
 )
 def test_trino_functions_translate_and_run_on_duckdb(sql: str, expected: object, lake: Lake) -> None:

@@ -283,7 +283,15 @@ def _name_columns_like_trino(tree: exp.Expr) -> None:
 
 
 def _duckdb_sql(tree: exp.Expr) -> str:
-    return tree.sql(dialect="duckdb")
+    return tree.transform(_trino_semantics).sql(dialect="duckdb")
+
+
+def _trino_semantics(node: exp.Expr) -> exp.Expr:
+    """Where DuckDB's function of the same name answers differently from Trino's, Trino's answer:
+    ``count_if`` over no row or only null conditions is 0 in Trino, NULL in DuckDB."""
+    if isinstance(node, exp.CountIf):
+        return exp.Count(this=exp.Case(ifs=[exp.If(this=node.this, true=exp.Literal.number(1))]))
+    return node
 
 
 def _table_refs(tree: exp.Expr) -> list[tuple[str | None, str, str]]:
