@@ -177,6 +177,11 @@ def _explain(sql: str, as_json: bool) -> None:
         fail(str(exc))
         return
     emit(scan_cost.as_rows(found), as_json=as_json, title="Estimated Athena scan ($5 per TB, 10 MB minimum)")
+    if not as_json:  # the table shows the columns of the per-table rows: the bill goes below it
+        click.echo(
+            f"scanned {found.bytes_scanned:,} bytes; billed {found.billed_bytes:,} bytes "
+            f"(at least 10 MB a query): ${found.cost_usd:.8f}"
+        )
 
 
 @click.group("catalog")
