@@ -512,9 +512,9 @@ def _partition_files(day: date) -> set[str]:
 def _small_files(local_aws: LocalAws, day: date, tag: str) -> set[str]:
     from forecourt import commits
 
-    for n in range(3):
+    for n in range(3):  # one commit each: three small files, and a history to expire
         commits.append_records("lead_events", _events(f"{tag}-{n}", day), f"{tag}-{n}", day)
-    local_aws.drain_commits()
+        local_aws.drain_commits()
     return _partition_files(day)
 
 
