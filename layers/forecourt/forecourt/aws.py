@@ -11,15 +11,29 @@ from forecourt.config import settings
 if TYPE_CHECKING:
     from pyarrow.fs import S3FileSystem
 
+RETRIES = {"mode": "standard", "total_max_attempts": 8}
+"""botocore's retry settings of every client: the standard mode (the SDKs' recommended one: the
+same rules for every service, throttling errors such as S3 ``SlowDown`` and DynamoDB
+``ProvisionedThroughputExceededException`` / ``ThrottlingException`` retried with jittered
+exponential backoff capped at 20 s, a retry quota against retry storms) with more attempts than its
+default 3 (the first try included): a burst of throttling is waited out inside the invocation
+instead of failing it; what still fails comes back through the queue's redelivery."""
+
 
 @cache
 def client(service: str) -> Any:
     """A boto3 client for ``service`` in the configured region (endpoint from AWS_ENDPOINT_URL)."""
     import boto3
+    from botocore.config import Config
 
     conf = settings()
     session: Any = boto3.session.Session()
-    return session.client(service, region_name=conf.region, endpoint_url=conf.endpoint_url)
+    return session.client(
+        service,
+        region_name=conf.region,
+        endpoint_url=conf.endpoint_url,
+        config=Config(retries=dict(RETRIES)),  # type: ignore[arg-type]  # botocore rewrites the dict it is given
+    )
 
 
 @cache

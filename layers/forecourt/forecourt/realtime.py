@@ -80,14 +80,20 @@ class Recorded:
 def batch_id(message_ids: Sequence[str], day: date) -> str:
     """The ``upload_id`` of a batch's rows of one arrival day: the same batch written again
     replaces them."""
-    return lake.stable_hash("realtime", day.isoformat(), *sorted(message_ids))
+    return lake.stable_hash("realtime", day.isoformat(), *sorted(set(message_ids)))
 
 
 def record_batch(recorded: Sequence[Recorded]) -> list[commits.CommitRequest]:
     """Write a batch's curated rows, quarantine rows, ``uploads`` rows and routing decisions to the
-    lake (one data file per table and arrival day) and queue their commits; returns the requests."""
+    lake (one data file per table and arrival day) and queue their commits; returns the requests.
+
+    A message SQS gave twice in one batch is recorded once: the batch is then the same batch as
+    without the copy (same id: written again, it replaces its rows instead of doubling them)."""
     by_day: dict[date, list[Recorded]] = defaultdict(list)
+    first: dict[str, Recorded] = {}
     for item in recorded:
+        first.setdefault(item.message_id, item)
+    for item in first.values():
         by_day[item.message.received_at.astimezone(UTC).date()].append(item)
     writes = [
         (table, rows, upload, day)
