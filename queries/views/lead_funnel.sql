@@ -4,11 +4,11 @@
 --
 -- Definitions: those of lead_outcomes (test leads left out; dedupe_window_days, 7 by default:
 -- repeat leads of the same shopper at the same dealer are one enquiry; attribution_window_days, 90
--- by default: outcomes count within that many days of the enquiry's first lead; a sale reported by
--- the CRM or found in the DMS). Stages are cumulative, as in a funnel: an enquiry that reached a
--- later stage has passed the earlier ones (a sale without a reported contact was contacted), so
--- every rate is between 0 and 1. Phone and walk-in leads are counted like the others; filter on
--- source to leave them out.
+-- by default: outcomes count within that many days of the enquiry's first lead; a show reported by
+-- the CRM or a showroom visit; a sale reported by the CRM or found in the DMS). Stages are
+-- cumulative, as in a funnel: an enquiry that reached a later stage has passed the earlier ones (a
+-- sale without a reported contact was contacted), so every rate is between 0 and 1. Phone and
+-- walk-in leads are counted like the others; filter on source to leave them out.
 --
 -- Columns:
 -- - dealer_id; source: canonical lead source (leads.lead_source); make, model: the vehicle of
