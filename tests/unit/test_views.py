@@ -206,11 +206,12 @@ def test_a_showroom_visit_after_an_enquiry_is_its_show_credited_to_the_latest_en
         ("C1", None, at(3), "crm", None),
     ]
     funnel = query(
-        "SELECT week, leads, contacted, appointment_set, shown FROM lead_funnel ORDER BY 1", tables
+        "SELECT week, leads, contacted, appointment_set, shown, shows_reported FROM lead_funnel ORDER BY 1",
+        tables,
     )
     assert [tuple(r.values()) for r in funnel] == [
-        (date(2026, 11, 2), 3, 2, 2, 2),
-        (date(2026, 11, 16), 1, 1, 1, 1),
+        (date(2026, 11, 2), 3, 2, 2, 2, 2),
+        (date(2026, 11, 16), 1, 1, 1, 1, 1),
     ]
 
 
