@@ -10,7 +10,9 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from click.testing import CliRunner
 from forecourt import analytics, docs, named_queries, schemas
+from forecourt.cli import main
 
 REPO_ROOT = Path(__file__).parents[2]
 NAMED_DIR = REPO_ROOT / "queries" / "named"
@@ -231,3 +233,10 @@ def test_a_named_query_without_a_leading_comment_is_refused(tmp_path: Path) -> N
     (tmp_path / "bare.sql").write_text("SELECT 1\n", encoding="utf-8")
     with pytest.raises(named_queries.NamedQueryError, match=r"bare\.sql: open with a comment"):
         named_queries.load_all(tmp_path)
+
+
+def test_the_cli_names_the_saved_queries_when_asked_for_one_it_does_not_have() -> None:
+    result = CliRunner().invoke(main, ["query", "--named", "no_such_query"])
+
+    assert result.exit_code == 1
+    assert "--named takes one of" in result.output and "speed_to_lead" in result.output

@@ -16,6 +16,7 @@ word before ``(`` that is not syntax (``IN (``, ``OVER (``, ``AS t (``, a type s
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -173,12 +174,17 @@ def foreign_syntax(sql: str) -> list[str]:
     return found
 
 
+@cache
+def _job_settings() -> tuple[rules.Rules, segments.Segments]:
+    return rules.load(), segments.load()
+
+
 def job_sql(path: Path) -> str:
     """The file's SQL as its job runs it: placeholders rendered with the job's parameters."""
     text = path.read_text(encoding="utf-8")
     if "{{" not in text:
         return text
-    enrichment = rules.load()
+    enrichment, audience_segments = _job_settings()
     params: dict[str, int | str | datetime] = {
         "as_of": AS_OF,
         "since": AS_OF,
@@ -188,7 +194,7 @@ def job_sql(path: Path) -> str:
     for rule in enrichment.tags:
         if path == QUERIES / "enrich" / "tags" / f"{rule.query}.sql":
             params |= rule.params
-    for segment in segments.load().segments:
+    for segment in audience_segments.segments:
         if path == QUERIES / "audiences" / "segments" / f"{segment.query}.sql":
             params |= segment.params
     return rules.render(path, params)
