@@ -37,14 +37,19 @@ ids_by_name AS (
     WHERE campaign_id IS NOT NULL AND campaign_name IS NOT NULL
     GROUP BY campaign_name
 ),
+outcomes AS (
+    SELECT lead_id, enquiry_lead_id, is_duplicate, dealer_id, shopper_key, requested_at, campaign_id,
+        appointment_at, shown_at, sold_at
+    FROM lead_outcomes
+),
 enquiries AS (
     SELECT enquiry_lead_id, dealer_id, shopper_key, requested_at, appointment_at, shown_at, sold_at
-    FROM lead_outcomes
+    FROM outcomes
     WHERE NOT is_duplicate
 ),
 touches AS (
     SELECT shopper_key, lead_id, requested_at, campaign_id
-    FROM lead_outcomes
+    FROM outcomes
     WHERE campaign_id IS NOT NULL
 ),
 touched AS (

@@ -7,6 +7,9 @@
 --   earliest of the CRM's 'contacted' event and the CRM's own first-contact time
 --   (leads.first_contacted_at), within attribution_window_days.
 -- - speed_to_lead_target_minutes (30 by default, the usual OEM program target).
+-- - min_contact_rate (0.5): below this share of enquiries with a reported first contact, whether
+--   the dealer meets the target is unknown (meets_target null): its CRM may not report contacts,
+--   and a median of the few it reports says nothing about the others.
 -- - Times are actual minutes, not business hours (`forecourt timings` prints both).
 -- - Medians and p90 are Athena's approx_percentile (exact on DuckDB for small sets).
 --
@@ -16,12 +19,14 @@
 --   contacted_leads / leads.
 -- - median_minutes, p90_minutes: of the contacted enquiries (null when none).
 -- - target_minutes; within_target: contacted enquiries whose first contact came within the target;
---   within_target_rate = within_target / contacted_leads; meets_target: median_minutes <= target.
+--   within_target_rate = within_target / contacted_leads; meets_target: median_minutes <= target,
+--   null when contact_rate < min_contact_rate (or no contact at all).
 WITH settings AS (
-    SELECT 30 AS speed_to_lead_target_minutes
+    SELECT 30 AS speed_to_lead_target_minutes, 0.5 AS min_contact_rate
 ),
 enquiries AS (
-    SELECT o.dealer_id, o.week, o.minutes_to_contact, s.speed_to_lead_target_minutes AS target_minutes
+    SELECT o.dealer_id, o.week, o.minutes_to_contact, s.speed_to_lead_target_minutes AS target_minutes,
+        s.min_contact_rate
     FROM lead_outcomes o
     CROSS JOIN settings s
     WHERE NOT o.is_duplicate
@@ -33,6 +38,7 @@ timed AS (
         approx_percentile(minutes_to_contact, 0.5) AS median_minutes,
         approx_percentile(minutes_to_contact, 0.9) AS p90_minutes,
         max(target_minutes) AS target_minutes,
+        max(min_contact_rate) AS min_contact_rate,
         count_if(minutes_to_contact <= target_minutes) AS within_target
     FROM enquiries
     GROUP BY GROUPING SETS ((dealer_id, week), (dealer_id))
@@ -41,5 +47,8 @@ SELECT dealer_id, week, leads, contacted_leads,
     CAST(contacted_leads AS double) / nullif(leads, 0) AS contact_rate,
     median_minutes, p90_minutes, target_minutes, within_target,
     CAST(within_target AS double) / nullif(contacted_leads, 0) AS within_target_rate,
-    median_minutes <= target_minutes AS meets_target
+    CASE
+        WHEN contacted_leads >= min_contact_rate * leads AND contacted_leads > 0
+            THEN median_minutes <= target_minutes
+    END AS meets_target
 FROM timed

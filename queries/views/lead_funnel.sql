@@ -4,11 +4,11 @@
 --
 -- Definitions: those of lead_outcomes (test leads left out; dedupe_window_days, 7 by default:
 -- repeat leads of the same shopper at the same dealer are one enquiry; attribution_window_days, 90
--- by default: outcomes count within that many days of the enquiry's first lead; a sale reported by
--- the CRM or found in the DMS). Stages are cumulative, as in a funnel: an enquiry that reached a
--- later stage has passed the earlier ones (a sale without a reported contact was contacted), so
--- every rate is between 0 and 1. Phone and walk-in leads are counted like the others; filter on
--- source to leave them out.
+-- by default: outcomes count within that many days of the enquiry's first lead; a show reported by
+-- the CRM or a showroom visit; a sale reported by the CRM or found in the DMS). Stages are
+-- cumulative, as in a funnel: an enquiry that reached a later stage has passed the earlier ones (a
+-- sale without a reported contact was contacted), so every rate is between 0 and 1. Phone and
+-- walk-in leads are counted like the others; filter on source to leave them out.
 --
 -- Columns:
 -- - dealer_id; source: canonical lead source (leads.lead_source); make, model: the vehicle of
@@ -19,6 +19,9 @@
 --   show_rate = shown / appointment_set; close_rate = sold / shown. Doubles between 0 and 1, null
 --   when the denominator is 0.
 -- - duplicates: leads folded into those enquiries as repeats (their first lead was that week).
+-- - shows_reported: enquiries whose show was reported (a CRM 'shown' event or a showroom visit),
+--   not only inferred from a sale. Where it is 0 the dealer reports no shows (it sends no showroom
+--   traffic), shown counts only its sales, and show_rate and close_rate say nothing.
 WITH enquiries AS (
     SELECT enquiry_lead_id, dealer_id, lead_source, vehicle_make, vehicle_model, condition, week,
         contacted_at, appointment_at, shown_at, sold_at, is_duplicate
@@ -41,7 +44,8 @@ counts AS (
         count_if(coalesce(f.appointment_at, f.shown_at, f.sold_at) IS NOT NULL) AS appointment_set,
         count_if(coalesce(f.shown_at, f.sold_at) IS NOT NULL) AS shown,
         count_if(f.sold_at IS NOT NULL) AS sold,
-        coalesce(sum(r.duplicates), 0) AS duplicates
+        coalesce(sum(r.duplicates), 0) AS duplicates,
+        count_if(f.shown_at IS NOT NULL) AS shows_reported
     FROM firsts f
     LEFT JOIN repeats r ON r.enquiry_lead_id = f.enquiry_lead_id
     GROUP BY f.dealer_id, f.lead_source, f.vehicle_make, f.vehicle_model, f.condition, f.week
@@ -51,5 +55,5 @@ SELECT dealer_id, source, make, model, condition, week, leads, contacted, appoin
     CAST(appointment_set AS double) / nullif(contacted, 0) AS appointment_rate,
     CAST(shown AS double) / nullif(appointment_set, 0) AS show_rate,
     CAST(sold AS double) / nullif(shown, 0) AS close_rate,
-    duplicates
+    duplicates, shows_reported
 FROM counts

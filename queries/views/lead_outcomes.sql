@@ -14,8 +14,11 @@
 --   first lead's request and this many days after it. Outcomes are the stages the dealer's CRM
 --   reported (lead_events_current: contacted, appointment_set, shown, sold; matched to the lead by
 --   our lead id or by the CRM's own key at the same dealer) on any lead of the enquiry, the CRM's
---   own first-contact time (leads.first_contacted_at), and a DMS sale (sales_current) to the same
---   person at the same dealer, credited to the person's latest enquiry at or before the sale date.
+--   own first-contact time (leads.first_contacted_at), a showroom visit (visits_current, visit_type
+--   'showroom') of the same shopper at the same dealer - shown, and an appointment too when the
+--   visit was by appointment (visits.appointment) - and a DMS sale (sales_current) to the same
+--   person at the same dealer. A visit or a DMS sale is credited to the shopper's latest enquiry
+--   at or before it: CRMs often report no appointment or show, and the DMS reports every deal.
 --
 -- Columns:
 -- - lead_id: the lead (leads.record_id); dealer_id, requested_at, lead_source, vehicle_make,
@@ -29,7 +32,10 @@
 --   first lead (the lead itself when not a duplicate).
 -- - contacted_at, appointment_at, shown_at, sold_at: the first time the enquiry reached the stage
 --   within the attribution window (null: not reached, or not reported); the same on every lead of
---   the enquiry. sold_by: 'crm' (a sold event), 'dms' (a DMS deal) or null.
+--   the enquiry. A visit by appointment gives appointment_at its time (when the appointment was
+--   kept; the CRM's appointment_set event, when reported, says when it was set). sold_by: 'crm' (a
+--   sold event), 'dms' (a DMS deal) or null; shown_by: 'crm' (a shown event), 'visit' (a showroom
+--   visit) or null.
 -- - minutes_to_contact: contacted_at − the first lead's requested_at, in minutes.
 WITH settings AS (
     SELECT 7 AS dedupe_window_days, 90 AS attribution_window_days
@@ -118,6 +124,32 @@ crm_contacts AS (
         AND date_diff('second', enquiry_at, first_contacted_at) <= attribution_window_days * 86400
     GROUP BY enquiry_lead_id
 ),
+showroom_visits AS (
+    SELECT v.record_id, v.dealer_id, v.visited_at, coalesce(v.appointment, false) AS by_appointment,
+        coalesce(p.person_id, 'email:' || v.email,
+            'phone:' || coalesce(v.mobile_phone, v.phone, v.alternate_phone), 'visit:' || v.record_id)
+            AS shopper_key
+    FROM visits_current v
+    LEFT JOIN person_links p ON p.record_id = v.record_id
+    WHERE v.visit_type = 'showroom' AND v.visited_at IS NOT NULL
+),
+visit_enquiries AS (
+    SELECT v.visited_at, v.by_appointment, q.enquiry_lead_id,
+        row_number() OVER (PARTITION BY v.record_id ORDER BY q.enquiry_at DESC, q.enquiry_lead_id DESC) AS latest
+    FROM showroom_visits v
+    JOIN enquiry q
+      ON q.shopper_key = v.shopper_key AND q.dealer_id = v.dealer_id AND q.lead_id = q.enquiry_lead_id
+    WHERE v.visited_at >= q.enquiry_at
+        AND date_diff('second', q.enquiry_at, v.visited_at) <= q.attribution_window_days * 86400
+),
+visit_stages AS (
+    SELECT enquiry_lead_id,
+        min(CASE WHEN by_appointment THEN visited_at END) AS appointment_at,
+        min(visited_at) AS shown_at
+    FROM visit_enquiries
+    WHERE latest = 1
+    GROUP BY enquiry_lead_id
+),
 deals AS (
     SELECT s.record_id, s.dealer_id, p.person_id, coalesce(s.delivery_date, s.contract_date) AS sold_on
     FROM sales_current s
@@ -148,9 +180,13 @@ SELECT q.lead_id, q.dealer_id, q.requested_at,
         WHEN f.contacted_at IS NULL THEN c.contacted_at
         ELSE least(c.contacted_at, f.contacted_at)
     END AS contacted_at,
-    c.appointment_at, c.shown_at,
+    -- the earlier of two times either of which may be null (least is null when one is, on Trino)
+    least(coalesce(c.appointment_at, v.appointment_at), coalesce(v.appointment_at, c.appointment_at))
+        AS appointment_at,
+    least(coalesce(c.shown_at, v.shown_at), coalesce(v.shown_at, c.shown_at)) AS shown_at,
     coalesce(c.sold_at, CAST(d.sold_on AS timestamp) AT TIME ZONE 'UTC') AS sold_at,
     CASE WHEN c.sold_at IS NOT NULL THEN 'crm' WHEN d.sold_on IS NOT NULL THEN 'dms' END AS sold_by,
+    CASE WHEN c.shown_at IS NOT NULL THEN 'crm' WHEN v.shown_at IS NOT NULL THEN 'visit' END AS shown_by,
     date_diff('second', q.enquiry_at,
         CASE
             WHEN c.contacted_at IS NULL THEN f.contacted_at
@@ -161,3 +197,4 @@ FROM enquiry q
 LEFT JOIN crm_stages c ON c.enquiry_lead_id = q.enquiry_lead_id
 LEFT JOIN crm_contacts f ON f.enquiry_lead_id = q.enquiry_lead_id
 LEFT JOIN dms_sales d ON d.enquiry_lead_id = q.enquiry_lead_id
+LEFT JOIN visit_stages v ON v.enquiry_lead_id = q.enquiry_lead_id

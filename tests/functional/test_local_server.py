@@ -69,3 +69,18 @@ def test_queue_polls_are_not_activity_but_other_requests_are(server: MotoServer)
     assert server.last_request == before
     s3.put_object(Bucket="activity", Key="k", Body=b"x")
     assert server.last_request > before
+
+
+def test_reads_are_not_changes_but_writes_are(server: MotoServer) -> None:
+    s3, glue, dynamodb = client(server, "s3"), client(server, "glue"), client(server, "dynamodb")
+    s3.create_bucket(Bucket="changes")
+    s3.put_object(Bucket="changes", Key="k", Body=b"x")
+    before = server.last_change
+    s3.get_object(Bucket="changes", Key="k")
+    s3.head_object(Bucket="changes", Key="k")
+    s3.list_objects_v2(Bucket="changes")
+    glue.get_databases()
+    dynamodb.list_tables()
+    assert server.last_change == before and server.last_request > before
+    glue.create_database(DatabaseInput={"Name": "changes"})
+    assert server.last_change > before

@@ -168,6 +168,71 @@ def test_speed_to_lead_per_dealer_and_week_against_the_target(funnel_lake: dict[
     assert 10.0 <= week["median_minutes"] <= 15.0 and week["p90_minutes"] == 20.0
 
 
+def test_a_showroom_visit_after_an_enquiry_is_its_show_credited_to_the_latest_enquiry() -> None:
+    """ann enquires at D1 on the 2nd and again on the 20th (a new enquiry); she visits D1 by
+    appointment on the 5th and walks in on the 22nd, and visits D2 on the 6th; bob enquires and
+    visits 100 days later (past the window); cat's CRM reports a show before her visit."""
+
+    def visit(record_id: str, when: datetime, email: str, **more: Any) -> dict[str, Any]:
+        return {"record_id": record_id, "visit_type": "showroom", "visited_at": when, "email": email} | more
+
+    tables = lake(
+        leads=rows(
+            "leads",
+            lead("A1", at(2), "ann@x.com"),
+            lead("A2", at(20), "ann@x.com"),
+            lead("B1", at(2), "bob@x.com"),
+            lead("C1", at(2), "cat@x.com"),
+        ),
+        visits=rows(
+            "visits",
+            visit("V1", at(5, 15), "ann@x.com", appointment=True),
+            visit("V2", at(22, 11), "ann@x.com", appointment=False),
+            visit("V3", at(6), "ann@x.com", dealer_id="D2", appointment=True),
+            visit("V4", at(2) + timedelta(days=100), "bob@x.com"),
+            visit("V5", at(4), "cat@x.com"),
+            {"record_id": "R1", "visit_type": "service", "visited_at": at(3), "email": "bob@x.com"},
+        ),
+        lead_events=rows("lead_events", event("E1", "shown", at(3), lead_id="C1")),
+    )
+    found = query(
+        "SELECT lead_id, appointment_at, shown_at, shown_by, contacted_at FROM lead_outcomes ORDER BY 1",
+        tables,
+    )
+    assert [tuple(r.values()) for r in found] == [
+        ("A1", at(5, 15), at(5, 15), "visit", None),
+        ("A2", None, at(22, 11), "visit", None),
+        ("B1", None, None, None, None),
+        ("C1", None, at(3), "crm", None),
+    ]
+    funnel = query(
+        "SELECT week, leads, contacted, appointment_set, shown, shows_reported FROM lead_funnel ORDER BY 1",
+        tables,
+    )
+    assert [tuple(r.values()) for r in funnel] == [
+        (date(2026, 11, 2), 3, 2, 2, 2, 2),
+        (date(2026, 11, 16), 1, 1, 1, 1, 1),
+    ]
+
+
+def test_meeting_the_speed_to_lead_target_is_unknown_when_too_few_contacts_are_reported() -> None:
+    tables = lake(
+        leads=rows(
+            "leads",
+            lead("L1", at(2), "a@x.com", first_contacted_at=at(2, 9, 10)),
+            lead("L2", at(2), "b@x.com"),
+            lead("L3", at(2), "c@x.com"),
+        )
+    )
+    sql = "SELECT contact_rate, median_minutes, meets_target FROM dealer_speed_to_lead WHERE week IS NULL"
+
+    assert query(sql, tables) == [{"contact_rate": 1 / 3, "median_minutes": 10.0, "meets_target": None}]
+    assert query(sql, tables, min_contact_rate=0.3)[0]["meets_target"] is True
+    assert (
+        query(sql, tables, min_contact_rate=0.3, speed_to_lead_target_minutes=5)[0]["meets_target"] is False
+    )
+
+
 def test_campaign_spend_is_shared_by_leads_and_adds_up_under_each_attribution() -> None:
     tables = lake(
         leads=rows(

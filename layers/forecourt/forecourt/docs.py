@@ -3,7 +3,8 @@
 ``docs/datasets.md`` derives from ``schemas/*.json``; ``docs/quarantine-reasons.md`` from
 ``forecourt.reasons`` (the members' attribute docstrings, read with ``ast``) and the normalizer kind
 of each column; ``docs/views.md`` from the views' leading comments and settings
-(``queries/views/*.sql``), and the ``*_current`` views themselves from ``schemas/``. Output is
+(``queries/views/*.sql``), and the ``*_current`` views themselves from ``schemas/``; the named
+queries' section of ``template.yaml`` from ``queries/named/*.sql`` (``forecourt.named_queries``). Output is
 deterministic (no clock, stable order) so that a check can compare it with the checked-in files:
 ``forecourt schemas generate [--check]``.
 """
@@ -16,7 +17,7 @@ from collections.abc import Iterable
 from itertools import pairwise
 from pathlib import Path
 
-from forecourt import reasons, schemas, views
+from forecourt import named_queries, reasons, schemas, views
 from forecourt.reasons import QuarantineReason
 
 DATASETS_DOC = Path("docs/datasets.md")
@@ -62,7 +63,8 @@ class DocsError(ValueError):
 
 
 def generate(repo_root: Path, *, check: bool = False) -> list[Path]:
-    """Write ``docs/datasets.md`` and ``docs/quarantine-reasons.md`` under ``repo_root``.
+    """Write ``docs/datasets.md``, ``docs/quarantine-reasons.md``, ``docs/views.md``, the ``*_current``
+    views and template.yaml's named queries under ``repo_root``.
 
     Returns the files whose content differed (and were rewritten). With ``check=True`` nothing is
     written: the returned files are the stale or missing ones. Raises DocsError when a reason code
@@ -74,6 +76,7 @@ def generate(repo_root: Path, *, check: bool = False) -> list[Path]:
         repo_root / VIEWS_DOC: views_markdown(views.load_all().values()),
     }
     documents |= views.current_view_files(repo_root)
+    documents |= named_queries.template_files(repo_root)
     stale = [path for path, text in documents.items() if _current(path) != text]
     if not check:
         for path in stale:

@@ -128,13 +128,16 @@ def feeds_cmd(as_json: bool) -> None:
     is_flag=True,
     help="Do not run: estimate the bytes Athena would scan (Parquet footers) and the cost.",
 )
-def query(sql: str | None, fmt: str, as_json: bool, tables: bool, max_rows: int, explain: bool) -> None:
+@click.option("--named", "named", default=None, help="Run the saved query queries/named/NAME.sql.")
+def query(
+    sql: str | None, fmt: str, as_json: bool, tables: bool, max_rows: int, explain: bool, named: str | None
+) -> None:
     """Run Athena (Trino) SQL on the local lake with DuckDB.
 
     With --format csv, cells that a spreadsheet would run as a formula are defused (safe_csv)."""
     import sys
 
-    from forecourt import analytics, schemas, views
+    from forecourt import analytics, named_queries, schemas, views
 
     if tables:
         rows = [
@@ -146,6 +149,11 @@ def query(sql: str | None, fmt: str, as_json: bool, tables: bool, max_rows: int,
         ]
         emit(rows, as_json=as_json or fmt == "json", title="Tables (database forecourt)")
         return
+    if named is not None:
+        saved = named_queries.load_all()
+        if sql or named not in saved:
+            fail(f"--named takes one of {', '.join(saved)} (and no SQL)")
+        sql = saved[named].sql
     if not sql:
         fail('give a SQL statement, e.g. forecourt query "SELECT dealer_id, count(*) FROM leads GROUP BY 1"')
     _connect()
@@ -219,8 +227,8 @@ def schemas_cmd() -> None:
 @schemas_cmd.command("generate")
 @click.option("--check", is_flag=True, help="Only check that the generated files are up to date.")
 def schemas_generate(check: bool) -> None:
-    """Regenerate what derives from schemas/ and queries/views (docs/datasets.md, docs/views.md,
-    docs/quarantine-reasons.md, queries/views/*_current.sql)."""
+    """Regenerate what derives from schemas/ and queries/ (docs/datasets.md, docs/views.md,
+    docs/quarantine-reasons.md, queries/views/*_current.sql, template.yaml's named queries)."""
     from forecourt import docs
     from forecourt.local.resources import REPO_ROOT
 

@@ -91,10 +91,7 @@ def run_demo(
     ):
         one_view = _resolve_and_enrich(running, out)
     stack.wait_idle(running, timeout=600)
-    from forecourt import analytics
-
-    sources = {"leads": analytics.iceberg_source("leads")}  # every demo query reads leads: plan it once
-    results = {name: _run_named(name, sources) for name in DEMO_QUERIES}
+    results = {name: _run_named(name) for name in DEMO_QUERIES}
     elapsed = time.monotonic() - started
     realtime = {
         "lead_answers": live.answers,
@@ -296,9 +293,10 @@ def _per_dealer(reports: list[Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _run_named(name: str, tables: dict[str, Any]) -> list[dict[str, Any]]:
+def _run_named(name: str) -> list[dict[str, Any]]:
+    """The rows of ``queries/named/<name>.sql`` on the lake (the tables and views it reads)."""
     from forecourt import analytics
 
     sql = (bundled.queries_dir() / "named" / f"{name}.sql").read_text()
-    result = analytics.run_query(sql, tables=tables, max_rows=50)
+    result = analytics.run_query(sql, max_rows=50)
     return [dict(zip(result.columns, row, strict=True)) for row in result.rows]

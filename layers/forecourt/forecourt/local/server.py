@@ -26,6 +26,17 @@ QUIET_SECONDS = 5.0
 """A checkpoint waits until the stack has served nothing but queue polls for this long, so that it
 never slows down an upload, a webhook or a query in progress (a first one copies the whole lake)."""
 _POLLS = frozenset({"AmazonSQS.ReceiveMessage", "AmazonSQS.GetQueueAttributes"})
+_READ_OPERATIONS = ("Get", "List", "Describe", "Query", "Scan", "BatchGet")
+"""JSON APIs' operations (``X-Amz-Target: Service.Operation``) that change nothing."""
+
+
+def _changes_state(environ: dict[str, Any]) -> bool:
+    """Whether a request may change what a checkpoint saves: anything but an S3 GET or HEAD, a JSON
+    API's read (Get…, List…, Describe…, Query, Scan) and a queue poll."""
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target is None:
+        return environ.get("REQUEST_METHOD") not in ("GET", "HEAD")
+    return target not in _POLLS and not target.rpartition(".")[2].startswith(_READ_OPERATIONS)
 
 
 def environment(
@@ -80,10 +91,14 @@ class MotoServer:
         app.get_backend_for_host = functools.lru_cache(maxsize=1024)(app.get_backend_for_host)  # type: ignore[method-assign]
         self.last_request = time.monotonic()
         """When the server last answered something other than a queue poll (``time.monotonic``)."""
+        self.last_change = self.last_request
+        """When the server last answered a request that may have changed its state (``_changes_state``)."""
 
         def noting_activity(environ: dict[str, Any], start_response: Any) -> Any:
             if environ.get("HTTP_X_AMZ_TARGET") not in _POLLS:
                 self.last_request = time.monotonic()
+            if _changes_state(environ):
+                self.last_change = time.monotonic()
             return app(environ, start_response)
 
         self._server = make_server("127.0.0.1", port, noting_activity, threaded=True, request_handler=handler)
@@ -209,16 +224,20 @@ def _checkpoint_until(
     from forecourt.local import platforms
 
     last = time.monotonic()
+    saved_at: float | None = None
     while not stopping.wait(1.0):
         now = time.monotonic()
         if now - last < CHECKPOINT_SECONDS or pump.busy or now - server.last_request < QUIET_SECONDS:
             continue
+        if saved_at is not None and server.last_change < saved_at:
+            continue  # nothing changed since the last checkpoint began: an idle lake costs nothing
         try:
             # the queues the pump works on: a parked DLQ message must not stop checkpoints
             if all(queue_depth(url) == 0 for url in pump.queues):
                 began = time.monotonic()
                 saved = state.dump(aws.client, made, state_dir)
                 platforms.save(fakes, state_dir)
+                saved_at = began
                 log.info("checkpoint: %s in %.2f s", saved, time.monotonic() - began)
         except Exception:
             log.exception("checkpoint failed")
