@@ -188,6 +188,8 @@ def job_sql(path: Path) -> str:
     params: dict[str, int | str | datetime] = {
         "as_of": AS_OF,
         "since": AS_OF,
+        "until": AS_OF,  # the report's period
+        "unit": "day",
         "lead_days": enrichment.lead_days,
         "window_days": enrichment.attribution.window_days,
     }
@@ -202,7 +204,7 @@ def job_sql(path: Path) -> str:
 
 def test_every_kind_of_query_is_checked() -> None:
     kinds = {path.relative_to(QUERIES).parts[0] for path in FILES}
-    assert kinds == {"audiences", "conversions", "enrich", "identity", "named", "views"}
+    assert kinds == {"audiences", "conversions", "enrich", "identity", "named", "report", "views"}
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(QUERIES).with_suffix("")))
