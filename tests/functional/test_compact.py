@@ -194,3 +194,27 @@ def test_the_scheduled_function_compacts_and_expires_the_files_compacted_away(lo
     fs = aws.s3_filesystem()
     assert all(info.size is None for info in fs.get_file_info([p[5:] for p in small]))
     assert compact.fingerprint(TABLE, _files(day)) == before
+
+
+def test_an_upload_committed_after_a_compaction_has_landed_though_the_compacted_file_spans_its_id(
+    local_aws: LocalAws,
+) -> None:
+    """A compacted file holds many uploads: its upload_id bounds cover most ids, so the table's
+    metadata alone cannot tell that a later upload landed (jobs and erasures wait on it)."""
+    from forecourt import commits
+
+    day = date(2031, 3, 3)
+    for upload in ["cmp-l-aaaa", "cmp-l-mmmm", "cmp-l-zzzz"]:
+        _ingest(local_aws, upload, day, ["D1", "D2"])
+    _run(local_aws, day)
+    assert len(_files(day)) == 1
+
+    later = _ingest(local_aws, "cmp-l-pppp", date(2031, 3, 4), ["D1"])
+
+    assert commits.landed(later)
+    replayed = commits.append_records(
+        TABLE, _rows("cmp-l-pppp", date(2031, 3, 4), ["D2"], 0), "cmp-l-pppp", date(2031, 3, 4)
+    )
+    assert not commits.landed(replayed)  # queued, not applied yet: the record still names the first files
+    local_aws.drain_commits()
+    assert commits.landed(replayed) and not commits.landed(later)

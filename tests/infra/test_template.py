@@ -536,7 +536,8 @@ def test_jobs_read_tables_write_only_data_files_and_queue_commits(
 ) -> None:
     statements = inline_statements(resources, function_id)
     ledger = LEDGERS if function_id == "AudiencesFunction" else set()
-    assert resources_granting(statements, "s3:GetObject") == {"${LakeBucket.Arn}/tables/*"} | ledger
+    applied = "${LakeBucket.Arn}/manifests/commits/*"  # the committer's record of what it applied
+    assert resources_granting(statements, "s3:GetObject") == {"${LakeBucket.Arn}/tables/*", applied} | ledger
     written = resources_granting(statements, "s3:PutObject")
     assert "${LakeBucket.Arn}/tables/*/data/*" in written
     assert not any(resource.startswith("${LakeBucket.Arn}/raw") for resource in written)

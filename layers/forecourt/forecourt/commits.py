@@ -98,6 +98,7 @@ def apply(requests: list[CommitRequest]) -> None:
         files = [f for upload_files in uploads.values() for f in upload_files]
         if uploads:
             catalog.commit_uploads(table, sorted(uploads), files)
+            _record_applied(table, uploads)
         for request in maintenance.get(table, []):  # after the uploads: an erasure's rows of the batch go too
             if request.compact is not None:
                 compact.apply(request)
@@ -114,11 +115,49 @@ def apply(requests: list[CommitRequest]) -> None:
             future.result()
 
 
-def landed(request: CommitRequest) -> bool:
-    """True when ``request`` is what its table now holds for its upload: the current snapshot's data
-    files of that ``upload_id`` are exactly the request's files (the earlier rows it replaces gone).
+def _applied_key(table: str, upload: str) -> str:
+    return f"manifests/commits/{table}/{upload}.applied"
 
-    Reads table metadata only: files are kept or dropped by their ``upload_id`` bounds."""
+
+def _record_applied(table: str, uploads: dict[str, list[str]]) -> None:
+    """After a commit: for each upload, the files that now hold its rows (``landed`` reads it; the
+    table's own metadata cannot say once a compaction has merged the upload's files with others)."""
+    s3 = aws.client("s3")
+    bucket = settings().lake_bucket
+
+    def put(item: tuple[str, list[str]]) -> None:
+        upload, files = item
+        body = json.dumps({"files": sorted(files)}).encode()
+        key = _applied_key(table, upload)
+        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(uploads)))) as pool:
+        list(pool.map(put, sorted(uploads.items())))
+
+
+_NOT_RECORDED = ("404", "NoSuchKey", "NotFound", "403", "AccessDenied")
+"""No record, or one this role may not read (without s3:ListBucket a missing key answers 403)."""
+
+
+def _applied_files(table: str, upload: str) -> list[str] | None:
+    """The files of the upload's last applied commit, or None when none is recorded (or this role
+    may not read the record)."""
+    s3 = aws.client("s3")
+    try:
+        answer = s3.get_object(Bucket=settings().lake_bucket, Key=_applied_key(table, upload))
+    except s3.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in _NOT_RECORDED:
+            return None
+        raise
+    return list(json.loads(answer["Body"].read())["files"])
+
+
+def landed(request: CommitRequest) -> bool:
+    """True when ``request`` is what its table now holds for its upload: its commit was the last one
+    applied for that ``upload_id`` (the record the committer writes after each commit), or, without
+    a record (a commit from before records were kept), the current snapshot's data files of that
+    ``upload_id`` are exactly the request's files (the earlier rows it replaces gone). A compaction
+    that later merges the files with others' does not undo a landing."""
     from pyiceberg.expressions import EqualTo
 
     from forecourt import catalog
@@ -129,6 +168,9 @@ def landed(request: CommitRequest) -> bool:
         from forecourt import compact
 
         return compact.landed(request)
+    recorded = _applied_files(request.table, request.upload_id)
+    if recorded is not None:
+        return recorded == sorted(request.files)
     upload = EqualTo("upload_id", request.upload_id)  # type: ignore[call-arg,arg-type]
     scan = catalog.load(request.table).scan(row_filter=upload)
     return {task.file.file_path for task in scan.plan_files()} == set(request.files)
