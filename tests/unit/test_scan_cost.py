@@ -144,3 +144,13 @@ def test_a_view_is_read_through_to_its_tables(
     [scan] = found.tables
     assert scan.columns == ["dealer_id", "event_type", "occurred_at"]
     assert scan.row_groups_scanned == 1  # the filters on the views reach the table's row groups
+
+
+def test_a_table_read_twice_is_pruned_by_neither_reads_filter(events_file: str) -> None:
+    sql = """
+        SELECT record_id FROM lead_events WHERE occurred_at < DATE '2026-11-01'
+        UNION ALL
+        SELECT record_id FROM lead_events WHERE occurred_at >= DATE '2026-11-01'
+    """
+    [scan] = _estimate(sql, events_file).tables
+    assert scan.filters == [] and scan.row_groups_scanned == 2

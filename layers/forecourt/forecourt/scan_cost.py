@@ -168,6 +168,7 @@ def touched(sql: str, views: Mapping[str, str] | None = None) -> dict[str, tuple
     tree = pushdown_predicates(tree)  # a filter on a view or CTE reaches the table's scan, as in Trino
     columns: dict[str, set[str]] = defaultdict(set)
     filters: dict[str, list[Filter]] = defaultdict(list)
+    reads: dict[str, int] = defaultdict(int)
     for scope in traverse_scope(tree):
         tables = {
             alias: source.name.lower()
@@ -176,14 +177,20 @@ def touched(sql: str, views: Mapping[str, str] | None = None) -> dict[str, tuple
         }
         for table in tables.values():
             columns.setdefault(table, set())
+            reads[table] += 1
         for column in scope.columns:
             if column.table in tables:
                 columns[tables[column.table]].add(column.name)
         for alias, rule in _scope_filters(scope.expression):
             if alias in tables:
                 filters[tables[alias]].append(rule)
+    # a table read more than once (UNION, self-join, a CTE read twice) is pruned by none of its
+    # readers' filters: each filter holds for one read only, so together they would rule out too much
     return {
-        table: ([c for c in datasets[table].column_names if c in used], filters.get(table, []))
+        table: (
+            [c for c in datasets[table].column_names if c in used],
+            filters.get(table, []) if reads[table] == 1 else [],
+        )
         for table, used in columns.items()
     }
 
