@@ -207,6 +207,16 @@ def test_replay_ingests_the_same_version_again_and_replaces_its_rows(
     webhook = forecourt("uploads", "replay", f"raw/webhooks/dealer={dealer_id}/dt=2026-03-03/k.json")
     assert webhook.exit_code == 1 and "reach the lake through the realtime queue" in words(webhook.output)
 
+    # an erasure rewrote the file (a new version, marked): by upload id too, refused, not sent to fail
+    from forecourt.config import settings
+    from forecourt.privacy.erasure_objects import ERASED_METADATA
+
+    aws.client("s3").put_object(
+        Bucket=settings().lake_bucket, Key=first.object_key, Body=b"x\n", Metadata={ERASED_METADATA: "req"}
+    )
+    erased = forecourt("uploads", "replay", first.upload_id, "--no-wait")
+    assert erased.exit_code == 1 and "was rewritten by an erasure" in words(erased.output)
+
 
 # --- a deployed stack (--stack NAME): CloudFormation names the resources ----------------------------
 

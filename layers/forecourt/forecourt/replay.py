@@ -124,11 +124,25 @@ def _by_upload(upload: str, dealer_id: str | None) -> RawObjectRef:
         report = json.loads(manifest["Body"].read())
         if not str(report["object_key"]).startswith(FILES_PREFIX):
             raise ReplayRefused(f"upload {upload} is {report['object_key']}, not a file under {FILES_PREFIX}")
+        _refuse_erased(s3, bucket, str(report["object_key"]))
         return RawObjectRef(
             report["object_key"], report.get("object_version"), dealer, upload, manifest["LastModified"]
         )
     where = f"dealer {dealer_id}'s uploads" if dealer_id else "any dealer's uploads"
     raise ReplayRefused(f"no upload {upload} in {where} (manifests/)")
+
+
+def _refuse_erased(s3: Any, bucket: str, key: str) -> None:
+    """An erasure rewrote the object (and deleted its older versions, the manifest's among them):
+    refuse as ``_ref`` does instead of sending ingest a version that no longer exists."""
+    from forecourt.privacy.erasure_objects import ERASED_METADATA
+
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+    except s3.exceptions.ClientError:
+        return  # gone or unreadable: ingest reports it
+    if ERASED_METADATA in head.get("Metadata", {}):
+        raise ReplayRefused(f"{key} was rewritten by an erasure: its rows are in the lake already")
 
 
 def _manifest_dealers() -> list[str]:
