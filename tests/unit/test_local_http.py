@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
+import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
 from forecourt.local.http import ApiServer
+from forecourt.local.pump import run_in_turn
 
 
 def test_senders_who_connect_while_the_server_is_busy_wait_their_turn_instead_of_being_dropped() -> None:
@@ -46,3 +50,18 @@ def test_senders_who_connect_while_the_server_is_busy_wait_their_turn_instead_of
     finally:
         server.stop()
     assert answered == [202] * 64
+
+
+def test_a_burst_larger_than_the_webhook_workers_waits_its_turn_and_only_a_slow_run_times_out() -> None:
+    """Eight requests on one worker, each 0.1 s, with 0.3 s allowed per run: queued behind each other
+    for up to 0.8 s, all are answered (the local API used to count the queueing against the 60 s and
+    answered the load test's burst of 232 senders with 500s); a run longer than its allowance still
+    raises TimeoutError."""
+    turns = threading.Semaphore(1)
+    with ThreadPoolExecutor(1) as worker, ThreadPoolExecutor(8) as senders:
+        answers = list(
+            senders.map(lambda i: run_in_turn(worker, turns, 0.3, lambda: time.sleep(0.1) or i), range(8))
+        )
+        assert answers == list(range(8))
+        with pytest.raises(TimeoutError):
+            run_in_turn(worker, turns, 0.05, time.sleep, 0.3)

@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache, partial
 from types import ModuleType
@@ -159,6 +159,7 @@ class Pump:
     _threads: list[threading.Thread] = field(default_factory=list)
     _busy: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _webhook_turns: threading.Semaphore = field(default_factory=threading.Semaphore)
 
     def start(self) -> None:
         # Handlers run in worker processes, as Lambda runs them in their own containers: they get the
@@ -170,6 +171,7 @@ class Pump:
             ProcessPoolExecutor(1, spawn, initializer=_lower_priority),  # one committer: commits never race
             ProcessPoolExecutor(max_workers=self.webhook_workers, mp_context=spawn),
         ]
+        self._webhook_turns = threading.Semaphore(self.webhook_workers)
         ingest = partial(self._run_in, self._pools[0], "ingest")
         commit = partial(self._run_in, self._pools[1], "commit")
         self._threads = []
@@ -245,8 +247,11 @@ class Pump:
             pool.shutdown(wait=True, cancel_futures=True)
 
     def invoke_webhook(self, event: dict[str, Any]) -> dict[str, Any]:
-        """Answer one HTTP API event with the webhook handler (a warm worker, as a warm Lambda)."""
-        answer: dict[str, Any] = self._pools[2].submit(invoke_warm, "webhook", event).result(timeout=60)
+        """Answer one HTTP API event with the webhook handler (a warm worker, as a warm Lambda), in
+        its turn; raises TimeoutError when it runs longer than ``WEBHOOK_WAIT_S``."""
+        answer: dict[str, Any] = run_in_turn(
+            self._pools[2], self._webhook_turns, WEBHOOK_WAIT_S, invoke_warm, "webhook", event
+        )
         return answer
 
     @staticmethod
@@ -328,6 +333,22 @@ class Pump:
         finally:
             with self._lock:
                 self._busy -= 1
+
+
+WEBHOOK_WAIT_S = 60.0
+"""How long the local API waits for the webhook handler once a worker runs it (a cold worker
+imports the handler first; the function's own Timeout is 10 s)."""
+
+
+def run_in_turn(
+    pool: Executor, turns: threading.Semaphore, timeout: float, fn: Callable[..., Any], *args: Any
+) -> Any:
+    """``fn(*args)`` run in ``pool`` once one of its workers is free (``turns`` holds a permit per
+    worker), waiting at most ``timeout`` seconds from then: time queued behind other requests is not
+    the function's (on AWS each request has a Lambda of its own), and a burst of senders larger than
+    the pool waits instead of failing. Raises TimeoutError (the work itself is not stopped)."""
+    with turns:
+        return pool.submit(fn, *args).result(timeout=timeout)
 
 
 BATCH_NICENESS = 5
