@@ -7,14 +7,17 @@ HTTP), one OEM-site sender for the leads and one dealer-CRM sender for the uploa
 same time:
 
   leads    LEADS signed leads POSTed to /v1/leads by CONCURRENCY client threads (one connection
-           per request, as post_signed does), each with its own lead id, e-mail and phone
+           per request, as post_signed does), each with its own lead id, e-mail and phone and an
+           Idempotency-Key; a sender that times out (60 s) or gets a 5xx tries again with the same
+           key, up to 3 times, as a careful sender does (the retries are counted and printed)
   uploads  UPLOADS VinSolutions CSV files of ROWS rows each (disjoint lead-id ranges, ~1 % bad rows)
            sent the way a dealer sends them: a signed POST /v1/dealers/{id}/uploads for a presigned
            URL, then a PUT of the file to it, all UPLOADS at once
 
 and waits until every queue the pump consumes is empty. Invariants:
 
-  - every POST answered 202 and every PUT 200 (errors = 0); 202 answers carry distinct lead ids
+  - every POST answered 202 and every PUT 200 (errors = 0, retries included); 202 answers carry
+    distinct lead ids
   - every lead routed exactly once (one lead_routes row, with a delivery id), delivered exactly
     once (one ``delivered`` deliveries row), received exactly once by the CRM, and curated exactly
     once in ``leads``
@@ -122,21 +125,46 @@ class Posted:
     status: int
     lead_id: str
     seconds: float
+    """From the first attempt to the answer (the sender's view, retries included)."""
     error: str = ""
+    retries: int = 0
+
+
+ATTEMPTS = 3
+CLIENT_TIMEOUT_S = 60.0
+
+
+def post_with_retries(url: str, sender: str, secret: str, body: bytes, key: str) -> tuple[int, Any, int]:
+    """POST as a careful sender does: with an Idempotency-Key, and again with the same key after a
+    timeout, a dropped connection or a 5xx (at most ``ATTEMPTS`` times); (status, answer, retries).
+    Raises the last attempt's exception."""
+    from forecourt.local.http import post_signed
+
+    for attempt in range(ATTEMPTS):
+        try:
+            status, answer = post_signed(
+                url, sender, secret, body, idempotency_key=key, timeout=CLIENT_TIMEOUT_S
+            )
+        except OSError:
+            if attempt == ATTEMPTS - 1:
+                raise
+            continue
+        if status < 500 or attempt == ATTEMPTS - 1:
+            return status, answer, attempt
+    raise AssertionError("unreachable")
 
 
 def post_lead(api: str, secret: str, payload: dict[str, Any]) -> Posted:
-    from forecourt.local.http import post_signed
-
     began = time.perf_counter()
+    body, key = json.dumps(payload).encode(), f"load-{payload['lead_id']}"
     try:
-        status, answer = post_signed(api + "/v1/leads", OEM_SENDER, secret, json.dumps(payload).encode())
+        status, answer, retries = post_with_retries(api + "/v1/leads", OEM_SENDER, secret, body, key)
     except Exception as exc:  # a refused or dropped connection is an error of the run, not a crash
-        return Posted(0, "", time.perf_counter() - began, f"{type(exc).__name__}: {exc}")
+        return Posted(0, "", time.perf_counter() - began, f"{type(exc).__name__}: {exc}", ATTEMPTS - 1)
     seconds = time.perf_counter() - began
     if status != 202:
-        return Posted(status, "", seconds, json.dumps(answer)[:300])
-    return Posted(status, str(answer["lead_id"]), seconds)
+        return Posted(status, "", seconds, json.dumps(answer)[:300], retries)
+    return Posted(status, str(answer["lead_id"]), seconds, retries=retries)
 
 
 @dataclass(frozen=True)
@@ -146,17 +174,19 @@ class Uploaded:
     upload_id: str
     rows: int
     error: str = ""
+    retries: int = 0
 
 
 def upload_file(api: str, secret: str, dealer_id: str, path: Path, rows: int) -> Uploaded:
     """Send one file as a dealer does: a signed request for a presigned URL, then a PUT to it."""
     from forecourt import lake
     from forecourt.config import settings
-    from forecourt.local.http import post_signed
 
     request = json.dumps({"file_name": path.name, "feed": "vinsolutions-leads"}).encode()
     try:
-        status, answer = post_signed(f"{api}/v1/dealers/{dealer_id}/uploads", CRM_SENDER, secret, request)
+        status, answer, retries = post_with_retries(
+            f"{api}/v1/dealers/{dealer_id}/uploads", CRM_SENDER, secret, request, f"load-upload-{path.name}"
+        )
         if status != 201:
             return Uploaded(dealer_id, "", "", rows, f"upload URL: {status} {json.dumps(answer)[:300]}")
         put = urllib.request.Request(
@@ -169,7 +199,9 @@ def upload_file(api: str, secret: str, dealer_id: str, path: Path, rows: int) ->
     except Exception as exc:
         return Uploaded(dealer_id, "", "", rows, f"{type(exc).__name__}: {exc}")
     key = answer["key"]
-    return Uploaded(dealer_id, key, lake.upload_id(settings().lake_bucket, key, version), rows)
+    return Uploaded(
+        dealer_id, key, lake.upload_id(settings().lake_bucket, key, version), rows, retries=retries
+    )
 
 
 # --- the stack's memory --------------------------------------------------------------------------
@@ -341,6 +373,7 @@ def _load(
     result.figures |= {
         "leads_posted": len(posted),
         "lead_errors": sum(1 for p in posted if p.status != 202),
+        "lead_retries": sum(p.retries for p in posted),
         "lead_error_examples": sorted({f"{p.status} {p.error}" for p in posted if p.error})[:5],
         "posting_s": round(posting, 1),
         "leads_per_s": round(len(posted) / posting, 1) if posting else 0.0,
@@ -350,6 +383,7 @@ def _load(
         "post_max_ms": round(max(seconds) * 1000),
         "uploads": len(uploaded),
         "upload_errors": sum(1 for u in uploaded if u.error),
+        "upload_retries": sum(u.retries for u in uploaded),
         "upload_error_examples": sorted({u.error for u in uploaded if u.error})[:5],
         "rows_uploaded": rows,
         "uploads_sent_s": round(uploads_done["sent"], 1),
@@ -477,7 +511,8 @@ def print_figures(result: LoadRun) -> None:
     print(f"\nload on the local stack ({os.cpu_count()} cores; figures are wall-clock on this machine)")
     print(
         f"webhook leads:  {f.get('leads_posted', 0):,} POSTed by {size.concurrency} threads in "
-        f"{f.get('posting_s', 0)} s = {f.get('leads_per_s', 0)} leads/s; errors {f.get('lead_errors', '?')}"
+        f"{f.get('posting_s', 0)} s = {f.get('leads_per_s', 0)} leads/s; errors {f.get('lead_errors', '?')}, "
+        f"retried after a timeout or 5xx {f.get('lead_retries', '?')}"
     )
     print(
         f"POST latency:   p50 {f.get('post_p50_ms')} ms, p95 {f.get('post_p95_ms')} ms, "
@@ -486,7 +521,8 @@ def print_figures(result: LoadRun) -> None:
     print(
         f"file uploads:   {f.get('uploads', 0)} files × {size.rows} rows, all at once: sent in "
         f"{f.get('uploads_sent_s')} s, every report in {f.get('uploads_reported_s')} s = "
-        f"{f.get('files_per_s')} files/s, {f.get('rows_per_s', 0):,} rows/s; errors {f.get('upload_errors', '?')}"
+        f"{f.get('files_per_s')} files/s, {f.get('rows_per_s', 0):,} rows/s; errors {f.get('upload_errors', '?')}, "
+        f"upload-URL requests retried {f.get('upload_retries', '?')}"
     )
     print(
         f"rows:           in {f.get('rows_in', 0):,} = curated {f.get('rows_curated', 0):,} + "

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from forecourt.local.http import ApiServer
-from forecourt.local.pump import run_in_turn
+from forecourt.local.pump import Turns, run_in_turn
 
 
 def test_senders_who_connect_while_the_server_is_busy_wait_their_turn_instead_of_being_dropped() -> None:
@@ -57,7 +57,7 @@ def test_a_burst_larger_than_the_webhook_workers_waits_its_turn_and_only_a_slow_
     for up to 0.8 s, all are answered (the local API used to count the queueing against the 60 s and
     answered the load test's burst of 232 senders with 500s); a run longer than its allowance still
     raises TimeoutError."""
-    turns = threading.Semaphore(1)
+    turns = Turns(1)
     with ThreadPoolExecutor(1) as worker, ThreadPoolExecutor(8) as senders:
         answers = list(
             senders.map(lambda i: run_in_turn(worker, turns, 0.3, lambda: time.sleep(0.1) or i), range(8))
@@ -65,3 +65,22 @@ def test_a_burst_larger_than_the_webhook_workers_waits_its_turn_and_only_a_slow_
         assert answers == list(range(8))
         with pytest.raises(TimeoutError):
             run_in_turn(worker, turns, 0.05, time.sleep, 0.3)
+
+
+def test_turns_go_to_the_longest_waiter_first() -> None:
+    turns, order, lock = Turns(1), [], threading.Lock()
+    turns.__enter__()  # held: everyone below queues
+
+    def wait(i: int) -> None:
+        with turns, lock:
+            order.append(i)
+
+    waiters = []
+    for i in range(6):
+        waiters.append(threading.Thread(target=wait, args=(i,)))
+        waiters[-1].start()
+        time.sleep(0.02)  # arrive in order
+    turns.__exit__(None, None, None)
+    for thread in waiters:
+        thread.join(timeout=5)
+    assert order == list(range(6))

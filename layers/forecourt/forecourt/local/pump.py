@@ -22,6 +22,7 @@ import os
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -159,7 +160,7 @@ class Pump:
     _threads: list[threading.Thread] = field(default_factory=list)
     _busy: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _webhook_turns: threading.Semaphore = field(default_factory=threading.Semaphore)
+    _webhook_turns: Turns = field(default_factory=lambda: Turns(1))
 
     def start(self) -> None:
         # Handlers run in worker processes, as Lambda runs them in their own containers: they get the
@@ -171,7 +172,7 @@ class Pump:
             ProcessPoolExecutor(1, spawn, initializer=_lower_priority),  # one committer: commits never race
             ProcessPoolExecutor(max_workers=self.webhook_workers, mp_context=spawn),
         ]
-        self._webhook_turns = threading.Semaphore(self.webhook_workers)
+        self._webhook_turns = Turns(self.webhook_workers)
         ingest = partial(self._run_in, self._pools[0], "ingest")
         commit = partial(self._run_in, self._pools[1], "commit")
         self._threads = []
@@ -340,13 +341,39 @@ WEBHOOK_WAIT_S = 60.0
 imports the handler first; the function's own Timeout is 10 s)."""
 
 
-def run_in_turn(
-    pool: Executor, turns: threading.Semaphore, timeout: float, fn: Callable[..., Any], *args: Any
-) -> Any:
-    """``fn(*args)`` run in ``pool`` once one of its workers is free (``turns`` holds a permit per
+class Turns:
+    """``n`` turns handed out first come, first served (``with turns:``): a released turn goes to
+    the longest waiter, never to a newcomer (``threading.Semaphore`` lets newcomers barge in, and
+    under the load test a few requests waited past their senders' timeouts)."""
+
+    def __init__(self, n: int) -> None:
+        self._lock = threading.Lock()
+        self._free = n
+        self._waiting: deque[threading.Event] = deque()
+
+    def __enter__(self) -> Turns:
+        with self._lock:
+            if self._free and not self._waiting:
+                self._free -= 1
+                return self
+            turn = threading.Event()
+            self._waiting.append(turn)
+        turn.wait()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        with self._lock:
+            if self._waiting:
+                self._waiting.popleft().set()
+            else:
+                self._free += 1
+
+
+def run_in_turn(pool: Executor, turns: Turns, timeout: float, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` run in ``pool`` once one of its workers is free (``turns`` holds one per
     worker), waiting at most ``timeout`` seconds from then: time queued behind other requests is not
     the function's (on AWS each request has a Lambda of its own), and a burst of senders larger than
-    the pool waits instead of failing. Raises TimeoutError (the work itself is not stopped)."""
+    the pool waits in order instead of failing. Raises TimeoutError (the work itself is not stopped)."""
     with turns:
         return pool.submit(fn, *args).result(timeout=timeout)
 
