@@ -388,8 +388,8 @@ def _load(
         "rows_uploaded": rows,
         "uploads_sent_s": round(uploads_done["sent"], 1),
         "uploads_reported_s": round(uploads_done["reports"], 1),
-        "files_per_s": round(len(uploaded) / uploads_done["reports"], 2),
-        "rows_per_s": round(rows / uploads_done["reports"]),
+        "files_per_s": round(sum(1 for u in uploaded if not u.error) / uploads_done["reports"], 2),
+        "rows_per_s": round(sum(u.rows for u in uploaded if not u.error) / uploads_done["reports"]),
         "until_idle_s": round(until_idle, 1),
     }
     return posted, uploaded
