@@ -92,7 +92,10 @@ def test_a_sender_posts_only_for_its_own_dealer(
     other = "D200" if own == "D100" else "D100"
     assert answers == {own: ACCEPTED[route], other: (403, "dealer_not_allowed")}
     # only what was accepted went on (and it is taken off the queue the worker's other tests read)
-    queued = [(m["dealer_id"], m["record"]["source_key"]) for m in _take_realtime(local_aws)]
+    taken = [
+        (m.get("dealer_id"), (m.get("record") or {}).get("source_key")) for m in _take_realtime(local_aws)
+    ]
+    queued = [(dealer, key) for dealer, key in taken if key and f"-{sender}-" in key]  # this cell's only
     prefix = {"leads": "ISO", "events": "EV"}.get(route)
     assert queued == ([(own, f"{prefix}-{sender}-{own}")] if prefix else [])
 

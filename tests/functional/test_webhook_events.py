@@ -160,8 +160,9 @@ def test_an_upload_url_lets_the_dealer_put_one_file_into_its_own_raw_prefix(
     )
     with urllib.request.urlopen(put, timeout=30) as answer:
         assert answer.status == 200
-    head = aws.client("s3").head_object(Bucket=settings().lake_bucket, Key=body["key"])
-    assert head["Metadata"] == {"feed": "vinsolutions-leads"}
+    stored = aws.client("s3").get_object(Bucket=settings().lake_bucket, Key=body["key"])
+    assert stored["Metadata"] == {"feed": "vinsolutions-leads"}
+    assert stored["Body"].read() == b"LeadID,FirstName\n1,Ann\n"
     status, problem = post(
         handler, "/v1/dealers/D100/uploads", b'{"feed": "nope", "file_name": "a.csv"}', crm_secret
     )

@@ -243,6 +243,19 @@ def test_leads_csv_is_a_vinsolutions_export_and_is_deterministic(tmp_path: Path)
     assert first.read_bytes() != second.read_bytes()
 
 
+def test_leads_csv_cut_from_disjoint_row_ranges_share_no_lead_and_join_into_the_whole(tmp_path: Path) -> None:
+    whole, head, tail = tmp_path / "whole.csv", tmp_path / "head.csv", tmp_path / "tail.csv"
+    generate_leads_csv(whole, 600, seed=5)
+    generate_leads_csv(head, 250, seed=5)
+    generate_leads_csv(tail, 350, seed=5, first_row=250)
+    whole_rows = whole.read_bytes().split(b"\r\n")
+    head_rows, tail_rows = head.read_bytes().split(b"\r\n"), tail.read_bytes().split(b"\r\n")
+    assert head_rows[0] == tail_rows[0] == whole_rows[0]  # the header
+    assert head_rows[1:-1] + tail_rows[1:] == whole_rows[1:]
+    tail_ids = [row[0] for row in csv.reader(io.StringIO(tail.read_text(encoding="utf-8")))][1:]
+    assert tail_ids[0] == "48000250" and tail_ids[-1] == "48000599"
+
+
 def test_leads_csv_streams_in_chunks_that_join_seamlessly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -228,8 +228,12 @@ def _pools(seed: int) -> _Pools:
     return _Pools.build(random.Random(seed ^ 0x5EED))
 
 
-def generate_leads_csv(path: Path, rows: int, *, seed: int = 7) -> int:
+def generate_leads_csv(path: Path, rows: int, *, seed: int = 7, first_row: int = 0) -> int:
     """Write ``rows`` messy VinSolutions-dialect leads (25 columns, ~280 bytes a row) to ``path``.
+
+    ``first_row``: the file holds rows ``first_row`` … ``first_row + rows - 1`` of the seed's endless
+    export (LeadID 48,000,000 + row), so that files cut from disjoint ranges share no lead — what a
+    load test needs from many files of one dealer.
 
     Streams in chunks of ``CHUNK_ROWS``, so memory stays bounded whatever ``rows`` is; returns the
     bytes written. About 1 % of rows fail the leads contract (no model, or a year typed with a
@@ -243,6 +247,7 @@ def generate_leads_csv(path: Path, rows: int, *, seed: int = 7) -> int:
     with path.open("wb") as out:
         out.write(",".join(f'"{name}"' for name in HEADER).encode() + b"\r\n")
         for start in range(0, rows, CHUNK_ROWS):
-            index = pc.add(base.slice(0, min(CHUNK_ROWS, rows - start)), pa.scalar(start, pa.uint64()))
+            offset = pa.scalar(first_row + start, pa.uint64())
+            index = pc.add(base.slice(0, min(CHUNK_ROWS, rows - start)), offset)
             pacsv.write_csv(_chunk(pools, salts, index), out, options)
         return out.tell()

@@ -158,6 +158,10 @@ class ApiServer(ThreadingHTTPServer):
     """The HTTP API on 127.0.0.1 (port 0: any free port), answering through ``invoke``."""
 
     daemon_threads = True
+    request_queue_size = 128
+    """The listen backlog (socketserver's default is 5, as werkzeug's is 128): API Gateway takes
+    every concurrent sender, and with 5 the kernel dropped the 6th connection that arrived while the
+    accepting thread waited for the interpreter lock — the load test's senders saw resets."""
 
     def __init__(self, invoke: Invoke, port: int = 0) -> None:
         super().__init__(("127.0.0.1", port), _Handler)

@@ -22,8 +22,9 @@ import os
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache, partial
 from types import ModuleType
@@ -159,6 +160,7 @@ class Pump:
     _threads: list[threading.Thread] = field(default_factory=list)
     _busy: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _webhook_turns: Turns = field(default_factory=lambda: Turns(1))
 
     def start(self) -> None:
         # Handlers run in worker processes, as Lambda runs them in their own containers: they get the
@@ -170,6 +172,7 @@ class Pump:
             ProcessPoolExecutor(1, spawn, initializer=_lower_priority),  # one committer: commits never race
             ProcessPoolExecutor(max_workers=self.webhook_workers, mp_context=spawn),
         ]
+        self._webhook_turns = Turns(self.webhook_workers)
         ingest = partial(self._run_in, self._pools[0], "ingest")
         commit = partial(self._run_in, self._pools[1], "commit")
         self._threads = []
@@ -245,8 +248,11 @@ class Pump:
             pool.shutdown(wait=True, cancel_futures=True)
 
     def invoke_webhook(self, event: dict[str, Any]) -> dict[str, Any]:
-        """Answer one HTTP API event with the webhook handler (a warm worker, as a warm Lambda)."""
-        answer: dict[str, Any] = self._pools[2].submit(invoke_warm, "webhook", event).result(timeout=60)
+        """Answer one HTTP API event with the webhook handler (a warm worker, as a warm Lambda), in
+        its turn; raises TimeoutError when it runs longer than ``WEBHOOK_WAIT_S``."""
+        answer: dict[str, Any] = run_in_turn(
+            self._pools[2], self._webhook_turns, WEBHOOK_WAIT_S, invoke_warm, "webhook", event
+        )
         return answer
 
     @staticmethod
@@ -328,6 +334,48 @@ class Pump:
         finally:
             with self._lock:
                 self._busy -= 1
+
+
+WEBHOOK_WAIT_S = 60.0
+"""How long the local API waits for the webhook handler once a worker runs it (a cold worker
+imports the handler first; the function's own Timeout is 10 s)."""
+
+
+class Turns:
+    """``n`` turns handed out first come, first served (``with turns:``): a released turn goes to
+    the longest waiter, never to a newcomer (``threading.Semaphore`` lets newcomers barge in, and
+    under the load test a few requests waited past their senders' timeouts)."""
+
+    def __init__(self, n: int) -> None:
+        self._lock = threading.Lock()
+        self._free = n
+        self._waiting: deque[threading.Event] = deque()
+
+    def __enter__(self) -> Turns:
+        with self._lock:
+            if self._free and not self._waiting:
+                self._free -= 1
+                return self
+            turn = threading.Event()
+            self._waiting.append(turn)
+        turn.wait()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        with self._lock:
+            if self._waiting:
+                self._waiting.popleft().set()
+            else:
+                self._free += 1
+
+
+def run_in_turn(pool: Executor, turns: Turns, timeout: float, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` run in ``pool`` once one of its workers is free (``turns`` holds one per
+    worker), waiting at most ``timeout`` seconds from then: time queued behind other requests is not
+    the function's (on AWS each request has a Lambda of its own), and a burst of senders larger than
+    the pool waits in order instead of failing. Raises TimeoutError (the work itself is not stopped)."""
+    with turns:
+        return pool.submit(fn, *args).result(timeout=timeout)
 
 
 BATCH_NICENESS = 5

@@ -99,6 +99,7 @@ class MotoServer:
                 self.last_request = time.monotonic()
             if _changes_state(environ):
                 self.last_change = time.monotonic()
+            keep_put_body(environ)
             return app(environ, start_response)
 
         self._server = make_server("127.0.0.1", port, noting_activity, threaded=True, request_handler=handler)
@@ -115,6 +116,21 @@ class MotoServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._thread.join()
+
+
+FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
+
+
+def keep_put_body(environ: dict[str, Any]) -> None:
+    """Let moto store the bytes of a PUT sent as a form (``curl --data-binary`` and Python's urllib
+    label a body so by default; S3 stores it as it is): moto reads the body through werkzeug, which
+    parses a form's body away, and stored such an object — a dealer's file PUT to its presigned
+    upload URL — with no bytes. The object's Content-Type becomes application/octet-stream.
+    No AWS API PUTs a form, so nothing else changes."""
+    if environ.get("REQUEST_METHOD") == "PUT" and str(environ.get("CONTENT_TYPE", "")).startswith(
+        FORM_MEDIA_TYPE
+    ):
+        environ["CONTENT_TYPE"] = "application/octet-stream"
 
 
 def speed_up_moto_sqs() -> None:
