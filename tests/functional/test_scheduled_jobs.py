@@ -143,6 +143,7 @@ def test_waiting_for_commits_that_nobody_applies_times_out_naming_the_table(
     assert _query("SELECT person_id FROM persons WHERE person_id = 'P-wait-test'") == []
 
 
+@pytest.mark.slow  # ~30 s: the schedule twice more through the CLI (the handlers' path is tested above)
 def test_run_schedule_fires_the_schedule_from_the_command_line(
     local_aws: LocalAws, registered_dealers: dict[str, Any], stack_home: Path
 ) -> None:
