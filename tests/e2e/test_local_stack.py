@@ -147,6 +147,7 @@ def test_verbs_say_clearly_when_the_stack_is_not_running(home: Path):
     assert "not running" in answer.stderr and "forecourt local up" in answer.stderr
 
 
+@pytest.mark.slow  # ~45 s: the local stack's own persistence across down/up (make test-slow)
 def test_ingest_query_and_state_that_survives_down_and_up(home: Path):
     forecourt(home, "local", "up")
     status = json.loads(forecourt(home, "local", "status", "--json").stdout)
