@@ -41,6 +41,22 @@ class LocalAws:
         )
         return answer.get("Messages", [])
 
+    def take_messages(self, queue: str) -> list[dict[str, Any]]:
+        """Every message waiting in ``queue``, parsed, and deleted from it (what a test's posts
+        queued, so the worker's next tests do not read them)."""
+        import json
+
+        from forecourt import aws
+
+        taken = []
+        while batch := self.sqs_batch(queue):
+            for message in batch:
+                taken.append(json.loads(message["Body"]))
+                aws.client("sqs").delete_message(
+                    QueueUrl=self.resources.queues[queue], ReceiptHandle=message["ReceiptHandle"]
+                )
+        return taken
+
     def run_ingest(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
         """Invoke the ingest handler on received SQS messages; delete the successful ones."""
         from forecourt import aws

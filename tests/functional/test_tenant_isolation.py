@@ -93,24 +93,12 @@ def test_a_sender_posts_only_for_its_own_dealer(
     assert answers == {own: ACCEPTED[route], other: (403, "dealer_not_allowed")}
     # only what was accepted went on (and it is taken off the queue the worker's other tests read)
     taken = [
-        (m.get("dealer_id"), (m.get("record") or {}).get("source_key")) for m in _take_realtime(local_aws)
+        (m.get("dealer_id"), (m.get("record") or {}).get("source_key"))
+        for m in local_aws.take_messages("RealtimeQueue")
     ]
     queued = [(dealer, key) for dealer, key in taken if key and f"-{sender}-" in key]  # this cell's only
     prefix = {"leads": "ISO", "events": "EV"}.get(route)
     assert queued == ([(own, f"{prefix}-{sender}-{own}")] if prefix else [])
-
-
-def _take_realtime(local_aws: LocalAws) -> list[dict[str, Any]]:
-    from forecourt import aws
-
-    taken = []
-    while batch := local_aws.sqs_batch("RealtimeQueue"):
-        for message in batch:
-            taken.append(json.loads(message["Body"]))
-            aws.client("sqs").delete_message(
-                QueueUrl=local_aws.resources.queues["RealtimeQueue"], ReceiptHandle=message["ReceiptHandle"]
-            )
-    return taken
 
 
 def _resign(url: str, method: str, headers: dict[str, str]) -> tuple[str, str]:

@@ -82,16 +82,7 @@ def post(
 
 
 def realtime_messages(local_aws: LocalAws) -> list[dict[str, Any]]:
-    from forecourt import aws
-
-    out = []
-    while batch := local_aws.sqs_batch("RealtimeQueue"):
-        for message in batch:
-            out.append(json.loads(message["Body"]))
-            aws.client("sqs").delete_message(
-                QueueUrl=local_aws.resources.queues["RealtimeQueue"], ReceiptHandle=message["ReceiptHandle"]
-            )
-    return out
+    return local_aws.take_messages("RealtimeQueue")
 
 
 def lead_body(**changes: Any) -> bytes:

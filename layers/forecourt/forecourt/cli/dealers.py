@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import click
 
+from forecourt.cli.data import _connect
 from forecourt.cli.output import console, emit, errors, fail
 from forecourt.local import stack
 
@@ -176,14 +177,6 @@ def dealers_list(as_json: bool) -> None:
 
 
 # --- helpers --------------------------------------------------------------------------------------
-
-
-def _connect() -> stack.StackInfo:
-    try:
-        return stack.connect()
-    except stack.StackNotRunning as exc:
-        fail(str(exc))
-        raise
 
 
 def _split(values: tuple[str, ...]) -> list[str]:

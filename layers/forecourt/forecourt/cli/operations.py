@@ -9,16 +9,9 @@ from typing import Any
 
 import click
 
+from forecourt.cli.data import _connect
 from forecourt.cli.output import console, emit, errors, fail
 from forecourt.local import stack
-
-
-def _connect() -> stack.StackInfo:
-    try:
-        return stack.connect()
-    except stack.StackNotRunning as exc:
-        fail(str(exc))
-        raise
 
 
 @click.group(invoke_without_command=True)
