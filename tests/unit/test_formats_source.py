@@ -129,6 +129,51 @@ def test_a_zip_that_is_cut_short_is_unreadable() -> None:
     assert "not a readable zip" in error.message
 
 
+def _one_member_zip(name: str = "visits.csv") -> bytearray:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(name, "VisitID,VIN\nV1,1FTFW1E50PFA00001\n")
+    return bytearray(buffer.getvalue())
+
+
+def _central_entry(data: bytearray) -> int:
+    return data.index(b"PK\x01\x02")
+
+
+def _shifted(data: bytearray) -> bytearray:
+    del data[4:5]  # the damage CI's fuzzing found: every offset now points one byte late
+    return data
+
+
+def _unknown_version(data: bytearray) -> bytearray:
+    data[_central_entry(data) + 6] = 0xFF  # "version needed to extract" 25.5
+    return data
+
+
+def _flagged_utf8_name_that_is_not(data: bytearray) -> bytearray:
+    entry = _central_entry(data)
+    data[entry + 9] |= 0x08  # general-purpose flag bit 11: the name is UTF-8
+    at = entry + 46
+    data[at : at + 1] = b"\x91"  # a cp1252 quote, invalid UTF-8
+    return data
+
+
+def _empty_member_name(data: bytearray) -> bytearray:
+    entry = _central_entry(data)
+    data[entry + 28 : entry + 30] = (0).to_bytes(2, "little")  # name length 0…
+    data[entry + 32 : entry + 34] = (len("visits.csv")).to_bytes(2, "little")  # …the name is a comment
+    return data
+
+
+@pytest.mark.parametrize(
+    "damage", [_shifted, _unknown_version, _flagged_utf8_name_that_is_not, _empty_member_name]
+)
+def test_a_zip_with_damaged_headers_is_unreadable_or_empty_never_an_exception(damage) -> None:  # noqa: ANN001
+    error = unreadable(bytes(damage(_one_member_zip())), "visits.zip")
+    assert error.reason in (QuarantineReason.UNREADABLE_FILE, QuarantineReason.EMPTY_FILE)
+    assert error.message.startswith("visits.zip")
+
+
 def test_a_truncated_gzip_is_unreadable() -> None:
     with pytest.raises(FileUnreadable) as caught:
         open_fixture("truncated.csv.gz")

@@ -26,7 +26,20 @@ _COPY_BYTES = 1 << 20
 _ARCHIVE_SUFFIXES = (".zip", ".gz", ".tgz", ".tar", ".7z", ".rar", ".bz2", ".xz")
 _ZIP_METADATA = re.compile(r"(^|/)(__MACOSX/|\.DS_Store$|Thumbs\.db$)")
 _GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
-_ZIP_ERRORS = (zipfile.BadZipFile, EOFError, zlib.error)
+# zipfile parses the spooled copy (a local file, so an OSError here comes from the bytes, not the
+# network): damaged headers surface as any of these, e.g. a negative member offset as EINVAL on seek,
+# a garbled version field as NotImplementedError, a flagged-UTF-8 name that is not UTF-8.
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    EOFError,
+    zlib.error,
+    NotImplementedError,
+    RuntimeError,
+    UnicodeDecodeError,
+    IndexError,
+    ValueError,
+    OSError,
+)
 
 Format = Literal["csv", "adf", "jsonl"]
 
@@ -169,7 +182,7 @@ def _open_zip(stream: ByteReader, name: str, *, max_bytes: int, spool_dir: str |
         member = _choose_member(archive, name, max_bytes, result.notes)
         try:
             opened = archive.open(member)
-        except (*_ZIP_ERRORS, NotImplementedError, RuntimeError) as exc:
+        except _ZIP_ERRORS as exc:
             raise FileUnreadable(
                 QuarantineReason.UNREADABLE_FILE, f"{name}: cannot open {member.filename!r}: {exc}"
             ) from exc
@@ -189,7 +202,9 @@ def _choose_member(archive: zipfile.ZipFile, name: str, max_bytes: int, notes: l
             QuarantineReason.UNREADABLE_FILE,
             f"{name} is an Office document (xlsx/docx), not a data file: export it as CSV",
         )
-    members = [info for info in infos if not info.is_dir() and not _ZIP_METADATA.search(info.filename)]
+    members = [  # a damaged entry can have an empty name: not a file to read
+        info for info in infos if info.filename and not info.is_dir() and not _ZIP_METADATA.search(info.filename)
+    ]
     if not members:
         raise FileUnreadable(QuarantineReason.EMPTY_FILE, f"{name} is a zip archive without files")
     chosen = max(members, key=lambda info: info.file_size)
