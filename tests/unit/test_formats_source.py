@@ -6,6 +6,7 @@ import codecs
 import gzip
 import io
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -168,7 +169,9 @@ def _empty_member_name(data: bytearray) -> bytearray:
 @pytest.mark.parametrize(
     "damage", [_shifted, _unknown_version, _flagged_utf8_name_that_is_not, _empty_member_name]
 )
-def test_a_zip_with_damaged_headers_is_unreadable_or_empty_never_an_exception(damage) -> None:  # noqa: ANN001
+def test_a_zip_with_damaged_headers_is_unreadable_or_empty_never_an_exception(
+    damage: Callable[[bytearray], bytearray],
+) -> None:
     error = unreadable(bytes(damage(_one_member_zip())), "visits.zip")
     assert error.reason in (QuarantineReason.UNREADABLE_FILE, QuarantineReason.EMPTY_FILE)
     assert error.message.startswith("visits.zip")

@@ -203,7 +203,9 @@ def _choose_member(archive: zipfile.ZipFile, name: str, max_bytes: int, notes: l
             f"{name} is an Office document (xlsx/docx), not a data file: export it as CSV",
         )
     members = [  # a damaged entry can have an empty name: not a file to read
-        info for info in infos if info.filename and not info.is_dir() and not _ZIP_METADATA.search(info.filename)
+        info
+        for info in infos
+        if info.filename and not info.is_dir() and not _ZIP_METADATA.search(info.filename)
     ]
     if not members:
         raise FileUnreadable(QuarantineReason.EMPTY_FILE, f"{name} is a zip archive without files")
