@@ -432,6 +432,33 @@ def test_messages_delivered_twice_and_out_of_order_change_nothing(
     assert_delivered_once(crm, dealer_id, lead_ids)
 
 
+def test_a_request_redelivered_in_another_batch_replaces_its_rows_instead_of_doubling_them(
+    local_aws: LocalAws, registered_dealers: Any, crm: Any, sender: Any
+) -> None:
+    """route_lead recorded a batch, then died before SQS heard: the same message comes back with
+    others, in a batch of another composition."""
+    lead_ids, realtime = lead_flow(local_aws, sender, crm_dealer(crm), 3)
+    route(local_aws, realtime[:2])
+    local_aws.drain_commits()
+    route(local_aws, realtime[1:])  # the second lead again, with the third
+    route(local_aws, [realtime[1]])  # and once more on its own
+    local_aws.drain_commits()
+    listed = ", ".join(f"'{lead}'" for lead in lead_ids)
+    assert query(f"SELECT count(*), count(DISTINCT record_id) FROM leads WHERE record_id IN ({listed})") == [
+        (3, 3)
+    ]
+    assert query(
+        f"SELECT count(*), count(DISTINCT lead_id) FROM lead_routes WHERE lead_id IN ({listed})"
+    ) == [(3, 3)]
+    # one uploads row per request, adding up, under the upload id of its rows
+    rows = query(
+        "SELECT u.rows_in, u.rows_curated, u.rows_quarantined, count(*) FROM uploads u JOIN leads l "
+        f"ON l.upload_id = u.upload_id WHERE l.record_id IN ({listed}) GROUP BY 1, 2, 3"
+    )
+    assert rows == [(1, 1, 0, 3)]
+    take(local_aws, "DeliveryQueue", lambda body: body["lead_id"] in lead_ids)  # not this test's subject
+
+
 # --- 3. a Lambda killed between its steps ---------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from forecourt import realtime
 
 Resources = dict[str, dict[str, Any]]
 
@@ -709,7 +710,11 @@ def test_route_lead_role_is_least_privilege(resources: Resources) -> None:
         "${FallbackQueue.Arn}",
         "${CommitQueue.Arn}",
     }
-    assert resources_granting(statements, "s3:PutObject") == {"${LakeBucket.Arn}/tables/lead_routes/data/*"}
+    # the batch's rows of every realtime table, and one marker per request handled
+    assert resources_granting(statements, "s3:PutObject") == {
+        *(f"${{LakeBucket.Arn}}/tables/{table}/data/*" for table in realtime.TABLES),
+        "${LakeBucket.Arn}/manifests/realtime/*",
+    }
     # the erased list (a lead whose person was erased while queued is neither kept nor routed)
     assert resources_granting(statements, "s3:GetObject") == {"${LakeBucket.Arn}/suppression/erased.parquet"}
     assert resources_granting(statements, "s3:DeleteObject") == {"${LakeBucket.Arn}/raw/webhooks/*"}

@@ -7,7 +7,7 @@ not on the ingest function's cold-start path.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -168,22 +168,28 @@ def load(table: str) -> Table:
     return catalog().load_table(identifier(table))
 
 
-def commit_uploads(table: str, upload_ids: list[str], files: list[str]) -> None:
+def commit_uploads(
+    table: str, upload_ids: list[str], files: list[str], known: Mapping[str, bool] | None = None
+) -> None:
     """One atomic commit: drop the rows of these uploads, then add their new data files.
 
     Replaying an upload therefore replaces its rows instead of doubling them. A marker object per
     (table, upload), written *before* the commit, says "this upload may already be in the table":
     uploads without one are committed as a plain append, which does not read every manifest (the
-    delete does). Callers serialize commits per table (FIFO message group on AWS, the local pump's
-    one committer)."""
+    delete does). ``known`` says it for some uploads without markers (True: may be there; False:
+    new). Callers serialize commits per table (FIFO message group on AWS, the local pump's one
+    committer)."""
+    known = known or {}
+    unknown = [upload for upload in upload_ids if upload not in known]
     # one small request per upload, side by side: a batch of uploads costs one round trip, not twenty
-    with ThreadPoolExecutor(max_workers=max(1, min(16, len(upload_ids)))) as pool:
-        seen = list(pool.map(lambda upload: _marked(table, upload), upload_ids))
-        replays = [upload for upload, marked in zip(upload_ids, seen, strict=True) if marked]
+    with ThreadPoolExecutor(max_workers=max(1, min(16, len(unknown) or 1))) as pool:
+        seen = list(pool.map(lambda upload: _marked(table, upload), unknown))
+        replays = [upload for upload, marked in zip(unknown, seen, strict=True) if marked]
+        replays += [upload for upload in upload_ids if known.get(upload)]
         if not replays and not files:
             return  # first sight of uploads with no rows for this table: nothing to replace or add
         if files:
-            list(pool.map(lambda upload: _mark(table, upload), [u for u in upload_ids if u not in replays]))
+            list(pool.map(lambda upload: _mark(table, upload), [u for u in unknown if u not in replays]))
     iceberg_table = load(table)
     replaced: list[Any] = []
     if replays and iceberg_table.current_snapshot() is not None:

@@ -50,13 +50,26 @@ class CommitRequest(BaseModel):
     expire_before: datetime | None = None
     """Snapshot expiry instead of an upload: every snapshot committed before this time but the
     current one is expired and the data files only those held are deleted."""
+    uploads: list[str] = []
+    """The upload ids of the rows in ``files`` when they are several (route_lead: one per webhook
+    request of the batch, so that a request handled again in another batch replaces its rows);
+    ``upload_id`` then names the batch and its files. Empty: the rows are ``upload_id``'s."""
+    seen: list[str] = []
+    """Of ``uploads``, those whose rows may already be in the table (the producer found its own
+    marker: replaced); the others are new and appended without looking."""
+
+    @property
+    def row_uploads(self) -> list[str]:
+        """The upload ids whose rows the request replaces."""
+        return self.uploads or [self.upload_id]
 
     @property
     def deduplication_id(self) -> str:
         erase = json.dumps(self.erase, sort_keys=True) if self.erase else ""
         compact = self.compact.model_dump_json() if self.compact else ""
         expire = self.expire_before.isoformat() if self.expire_before else ""
-        return stable_hash(self.table, self.upload_id, *self.files, erase, compact, expire)
+        several = ",".join(self.uploads) + "|" + ",".join(self.seen)
+        return stable_hash(self.table, self.upload_id, *self.files, erase, compact, expire, several)
 
 
 def send(requests: Iterable[CommitRequest]) -> None:
@@ -79,26 +92,28 @@ def send(requests: Iterable[CommitRequest]) -> None:
 
 
 def apply(requests: list[CommitRequest]) -> None:
-    """Commit a batch of requests: one atomic Iceberg commit per table, in the order given.
-
-    Requests for the same upload in one batch: the last one wins (its files replace the earlier)."""
+    """Commit a batch of requests: per table, in the order given, one atomic Iceberg commit for the
+    uploads (``_rounds``: more when requests of the batch replace the same upload), then its
+    compactions, snapshot expiries and erasures."""
     from forecourt import catalog, compact
 
-    by_table: dict[str, dict[str, list[str]]] = defaultdict(dict)
+    uploads: dict[str, list[CommitRequest]] = defaultdict(list)
     maintenance: dict[str, list[CommitRequest]] = defaultdict(list)
     """Per table, in order: compactions, snapshot expiries and erasures."""
     for request in requests:
         if request.erase is not None or request.compact is not None or request.expire_before is not None:
             maintenance[request.table].append(request)
         else:
-            by_table[request.table][request.upload_id] = request.files
+            uploads[request.table].append(request)
 
     def commit_table(table: str) -> None:
-        uploads = by_table.get(table, {})
-        files = [f for upload_files in uploads.values() for f in upload_files]
-        if uploads:
-            catalog.commit_uploads(table, sorted(uploads), files)
-            _record_applied(table, uploads)
+        committed: set[str] = set()
+        for round_ in _rounds(uploads.get(table, [])):
+            upload_ids = [u for request in round_ for u in request.row_uploads]
+            files = [f for request in round_ for f in request.files]
+            catalog.commit_uploads(table, sorted(upload_ids), files, _known(round_, committed))
+            committed.update(upload_ids)
+            _record_applied(table, {request.upload_id: request.files for request in round_})
         for request in maintenance.get(table, []):  # after the uploads: an erasure's rows of the batch go too
             if request.compact is not None:
                 compact.apply(request)
@@ -107,12 +122,49 @@ def apply(requests: list[CommitRequest]) -> None:
             else:
                 catalog.erase_rows(table, request.erase or [], request.upload_id)
 
-    tables = sorted(set(by_table) | set(maintenance))
+    tables = sorted(set(uploads) | set(maintenance))
 
     # tables are independent (one FIFO message group each): commit them side by side
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(tables)))) as pool:
         for future in [pool.submit(commit_table, table) for table in tables]:
             future.result()
+
+
+def _known(round_: list[CommitRequest], committed: set[str]) -> dict[str, bool]:
+    """Whether each upload of a round may already have rows in the table, where that is known
+    without the committer's markers: committed by an earlier round of the batch, or checked by
+    the producer (``uploads``/``seen``). Uploads left out are looked up (``catalog.commit_uploads``)."""
+    known: dict[str, bool] = {}
+    for request in round_:
+        for upload in request.row_uploads:
+            if upload in committed or upload in request.seen:
+                known[upload] = True
+            elif request.uploads:
+                known[upload] = False
+    return known
+
+
+def _rounds(requests: list[CommitRequest]) -> list[list[CommitRequest]]:
+    """A table's upload requests in commits: consecutive requests share one while no two of them
+    replace the same upload; a request for an upload already in the round starts the next (a
+    redelivered request after the original: its commit then replaces what the first added). The
+    same request twice (a duplicate message) counts once."""
+    rounds: list[list[CommitRequest]] = []
+    current: list[CommitRequest] = []
+    holding: set[str] = set()
+    handled: set[str] = set()
+    for request in requests:
+        if request.deduplication_id in handled:
+            continue
+        handled.add(request.deduplication_id)
+        if holding & set(request.row_uploads):
+            rounds.append(current)
+            current, holding = [], set()
+        current.append(request)
+        holding.update(request.row_uploads)
+    if current:
+        rounds.append(current)
+    return rounds
 
 
 def _applied_key(table: str, upload: str) -> str:

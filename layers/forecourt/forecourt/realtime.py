@@ -9,9 +9,11 @@ The webhook stores each accepted body in ``raw/`` first and then queues one ``Re
 route_lead writes a batch of them to the lake together (``record_batch``): one data file per table
 and arrival day, committed by the committer, instead of one ingest and one commit per request. The
 rows are those the ingest path makes of the same raw object (same normalizer, same ``record_id``),
-except ``upload_id``, which is the batch's: each arrival day of a batch is one upload, whose
-``uploads`` rows (one per dealer and feed) count rows in = curated + quarantined. The same batch
-written again replaces its rows (the batch id derives from its message ids).
+except ``upload_id``: each webhook request is one upload (``message_upload``, from its SQS message
+id), with one ``uploads`` row counting rows in = curated + quarantined. A request SQS delivers again
+— in the same batch or, after a crash, in another one — replaces its rows instead of doubling them:
+route_lead leaves a marker per request before writing anything (``manifests/realtime/``), and a
+request whose marker exists is committed as a replay (``CommitRequest.seen``).
 """
 
 from __future__ import annotations
@@ -78,32 +80,81 @@ class Recorded:
 
 
 def batch_id(message_ids: Sequence[str], day: date) -> str:
-    """The ``upload_id`` of a batch's rows of one arrival day: the same batch written again
-    replaces them."""
+    """The id of a batch's data files of one arrival day (and of its commit requests)."""
     return lake.stable_hash("realtime", day.isoformat(), *sorted(set(message_ids)))
+
+
+def message_upload(message_id: str, day: date) -> str:
+    """The ``upload_id`` of one webhook request's rows: the same whichever batch carries it."""
+    return lake.stable_hash("realtime-request", day.isoformat(), message_id)
+
+
+TABLES = ("leads", "lead_events", "quarantine", "uploads", "lead_routes")
+"""Every table route_lead writes: a request handled again has its rows replaced in each of them
+(also where it now has none: a lead rejected before, curated now, leaves no quarantine row)."""
+
+
+def _marker_key(upload: str) -> str:
+    return f"manifests/realtime/{upload}"
+
+
+def _seen_before(uploads: Sequence[str]) -> set[str]:
+    """The requests whose rows may already be in the lake: a marker is left for each (a conditional
+    PUT: one request, and two route_lead invocations racing on a message cannot both miss it)."""
+    from botocore.exceptions import ClientError
+
+    s3, bucket = aws.client("s3"), settings().lake_bucket
+
+    def seen(upload: str) -> bool:
+        try:
+            s3.put_object(Bucket=bucket, Key=_marker_key(upload), Body=b"", IfNoneMatch="*")
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
+                return True
+            raise
+        return False
+
+    with ThreadPoolExecutor(max_workers=max(1, min(16, len(uploads)))) as pool:
+        return {upload for upload, found in zip(uploads, pool.map(seen, uploads), strict=True) if found}
 
 
 def record_batch(recorded: Sequence[Recorded]) -> list[commits.CommitRequest]:
     """Write a batch's curated rows, quarantine rows, ``uploads`` rows and routing decisions to the
     lake (one data file per table and arrival day) and queue their commits; returns the requests.
 
-    A message SQS gave twice in one batch is recorded once: the batch is then the same batch as
-    without the copy (same id: written again, it replaces its rows instead of doubling them)."""
+    A message SQS gave twice in one batch is recorded once; one given again in a later batch
+    replaces the rows it left before (its marker says it was seen)."""
     by_day: dict[date, list[Recorded]] = defaultdict(list)
     first: dict[str, Recorded] = {}
     for item in recorded:
         first.setdefault(item.message_id, item)
     for item in first.values():
         by_day[item.message.received_at.astimezone(UTC).date()].append(item)
-    writes = [
-        (table, rows, upload, day)
-        for day, items in sorted(by_day.items())
-        for upload in [batch_id([i.message_id for i in items], day)]
-        for table, rows in _tables(items, upload).items()
-    ]
+    uploads = {day: [message_upload(item.message_id, day) for item in items] for day, items in by_day.items()}
+    seen = _seen_before([upload for day_uploads in uploads.values() for upload in day_uploads])
+    writes, empty = [], []
+    for day, items in sorted(by_day.items()):
+        batch = batch_id([i.message_id for i in items], day)
+        day_uploads = uploads[day]
+        replays = sorted(set(day_uploads) & seen)
+        rows = _tables(items, day_uploads)
+        for table in TABLES:
+            plan = commits.CommitRequest(
+                table=table, upload_id=batch, files=[], uploads=day_uploads, seen=replays
+            )
+            if table in rows:
+                writes.append((plan, rows[table], day))
+            elif replays:
+                empty.append(plan)  # nothing to add, but the rows the request left before must go
     # one small PUT per table: side by side, so the batch's next leads wait for one write, not five
+
+    def write(item: tuple[commits.CommitRequest, list[dict[str, Any]], date]) -> commits.CommitRequest:
+        plan, table_rows, day = item
+        written = commits.write_records(plan.table, table_rows, plan.upload_id, day)
+        return plan.model_copy(update={"files": written.files})
+
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(writes)))) as pool:
-        requests = list(pool.map(lambda write: commits.write_records(*write), writes))
+        requests = [*pool.map(write, writes), *empty]
     commits.send(requests)
     return requests
 
@@ -142,12 +193,12 @@ NOT_KEPT = "(not kept: the person was erased)"
 """``object_key`` of the rows of a webhook request whose body was not stored."""
 
 
-def _tables(items: Sequence[Recorded], upload: str) -> dict[str, list[dict[str, Any]]]:
-    """The rows each table gets from one day of a batch (empty tables are left out)."""
+def _tables(items: Sequence[Recorded], uploads: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """The rows each table gets from one day of a batch, each request's rows under its own upload
+    id (``uploads``, in the order of ``items``); empty tables are left out."""
     started = datetime.now(UTC)
     tables: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    groups: dict[tuple[str, str, str], list[RealtimeMessage]] = defaultdict(list)
-    for item in items:
+    for item, upload in zip(items, uploads, strict=True):
         message = item.message
         # no raw body: an erased person's request, of which nothing is kept
         key = message.raw.key if message.raw else NOT_KEPT
@@ -170,46 +221,33 @@ def _tables(items: Sequence[Recorded], upload: str) -> dict[str, list[dict[str, 
             )
         if item.route is not None:
             tables["lead_routes"].append(item.route | {"upload_id": upload})
-        groups[(message.dealer_id, message.dataset, message.feed)].append(message)
-    tables["uploads"] = [
-        _uploads_row(upload, dealer_id, dataset, feed, messages, started)
-        for (dealer_id, dataset, feed), messages in sorted(groups.items())
-    ]
+        tables["uploads"].append(_uploads_row(upload, key, message, started))
     return dict(tables)
 
 
-def _uploads_row(
-    upload: str,
-    dealer_id: str,
-    dataset: str,
-    feed: str,
-    messages: list[RealtimeMessage],
-    started: datetime,
-) -> dict[str, Any]:
-    """The ``uploads`` row of one dealer's records of one feed in a batch."""
-    curated = sum(1 for m in messages if m.record is not None)
-    reasons = Counter(q.reason for m in messages for q in m.quarantined)
+def _uploads_row(upload: str, key: str, message: RealtimeMessage, started: datetime) -> dict[str, Any]:
+    """The ``uploads`` row of one webhook request."""
+    curated = 1 if message.record is not None else 0
+    reasons = Counter(q.reason for q in message.quarantined)
     quarantined = sum(reasons.values())
-    source = "webhooks" if dataset == "leads" else "events"
-    first = min(m.received_at for m in messages).astimezone(UTC)
     return {
         "upload_id": upload,
-        "dealer_id": dealer_id,
+        "dealer_id": message.dealer_id,
         "bucket": settings().lake_bucket,
-        "object_key": f"{lake.RAW_PREFIX}{source}/dealer={dealer_id}/dt={first.date().isoformat()}/",
-        "received_at": first,
-        "feed": feed,
+        "object_key": key,
+        "received_at": message.received_at.astimezone(UTC),
+        "feed": message.feed,
         "feed_detected": False,
-        "format": "adf" if feed == "adf" else "jsonl",
-        "dataset": dataset,
-        "schema_version": schemas.get(dataset).version,
+        "format": "adf" if message.feed == "adf" else "jsonl",
+        "dataset": message.dataset,
+        "schema_version": schemas.get(message.dataset).version,
         "rows_in": curated + quarantined,
         "rows_curated": curated,
         "rows_quarantined": quarantined,
         "quarantine_reasons": json.dumps(dict(sorted(reasons.items()))),
         "field_issues": "{}",
         "status": "ok" if not quarantined else ("rejected" if not curated else "partial"),
-        "message": f"{len(messages)} webhook request{'s' if len(messages) != 1 else ''}",
+        "message": "webhook request" if message.dataset == "leads" else "CRM event",
         "started_at": started,
         "duration_ms": int((datetime.now(UTC) - started).total_seconds() * 1000),
     }

@@ -79,9 +79,10 @@ def _raw_files(
 ) -> None:
     rewritten = deleted = versions = 0
     for (bucket, key), group in _by_object(uploads).items():
-        if key.endswith("/"):
-            # a webhook batch: its upload names the day's folder, one body per request; every body
-            # of that folder naming them goes, with all its versions (one record a body)
+        if key.endswith("/") or key.startswith(_WEBHOOK_BODIES):
+            # a webhook request's body (one record a body), or a day's folder of them (the upload of
+            # a batch before each request was its own): every body naming them goes, with all its
+            # versions
             gone, purged = _webhook_bodies(bucket, key, names)
             deleted += gone
             versions += purged
@@ -96,8 +97,12 @@ def _raw_files(
                 old_versions_deleted=versions)  # fmt: skip
 
 
+_WEBHOOK_BODIES = (f"{lake.RAW_PREFIX}webhooks/", f"{lake.RAW_PREFIX}events/")
+
+
 def _webhook_bodies(bucket: str, folder: str, names: re.Pattern[str] | None) -> tuple[int, int]:
-    """Delete every object of ``folder`` whose body names them; (objects deleted, versions deleted)."""
+    """Delete every object under ``folder`` (a key: that body) whose body names them; (objects
+    deleted, versions deleted)."""
     if names is None:
         return 0, 0
     s3 = aws.client("s3")
