@@ -165,6 +165,33 @@ def test_a_compaction_whose_files_were_rewritten_meanwhile_changes_nothing(local
     assert all(info.size is None for info in fs.get_file_info([p[5:] for p in request.files]))
 
 
+def test_a_compaction_redelivered_after_later_commits_keeps_its_outcome_and_its_files(
+    local_aws: LocalAws,
+) -> None:
+    """The committer applied a compaction, then died before SQS heard; a replay rewrote the
+    compacted file meanwhile. The redelivered request must not take itself for stale and delete the
+    files it wrote (snapshots between the two commits still reference them)."""
+    from forecourt import aws, commits, compact
+
+    day = date(2031, 1, 10)
+    for n in range(3):
+        _ingest(local_aws, f"cmp-e-{n}", day, ["D1", "D2"], start=n)
+    [group] = compact.plan(TABLE, _options(day), datetime.now(UTC))
+    request = compact.rewrite(group, _options(day))
+    commits.send([request])
+    local_aws.drain_commits()
+    assert compact.outcome(request) == "applied"
+    _ingest(local_aws, "cmp-e-1", day, ["D7"])  # a replay rewrites the compacted file
+    rows = _partition(day).num_rows
+
+    assert compact.apply(request) == "applied"  # the redelivery, as the committer gets it
+
+    fs = aws.s3_filesystem()
+    assert all(info.size for info in fs.get_file_info([p[5:] for p in request.files]))
+    assert compact.outcome(request) == "applied"
+    assert _partition(day).num_rows == rows == 2 + 1 + 2
+
+
 def test_the_scheduled_function_compacts_and_expires_the_files_compacted_away(local_aws: LocalAws) -> None:
     from forecourt import aws, catalog, compact
     from forecourt.local.pump import LambdaContext, load_handler

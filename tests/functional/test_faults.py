@@ -172,10 +172,20 @@ def assert_upload_adds_up(upload: str, rows_in: int, curated: int, quarantined: 
 
 
 def table_files(table: str, upload: str) -> set[str]:
-    from forecourt import catalog
+    """The table's data files holding rows of ``upload`` (a file's upload_id range may span it
+    without: route_lead's files hold one upload per webhook request)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+    from forecourt import aws, catalog
 
     scan = catalog.load(table).scan(row_filter=f"upload_id == '{upload}'")
-    return {task.file.file_path for task in scan.plan_files()}
+    fs = aws.s3_filesystem()
+
+    def holds(path: str) -> bool:
+        ids = pq.read_table(path.removeprefix("s3://"), columns=["upload_id"], filesystem=fs)["upload_id"]
+        return bool(pc.any(pc.equal(ids, upload)).as_py())
+
+    return {task.file.file_path for task in scan.plan_files() if holds(task.file.file_path)}
 
 
 def stored_files(table: str, upload: str) -> set[str]:

@@ -352,8 +352,8 @@ def test_commit_role_limits_glue_to_the_forecourt_database(resources: Resources)
 def test_commit_role_reads_and_writes_only_tables_and_its_commit_markers(resources: Resources) -> None:
     statements = inline_statements(resources, "CommitFunction")
     allowed = {"${LakeBucket.Arn}/tables/*", "${LakeBucket.Arn}/manifests/commits/*"}
-    assert resources_granting(statements, "s3:GetObject") == allowed
     compactions = "${LakeBucket.Arn}/manifests/compactions/*"  # each compaction's outcome
+    assert resources_granting(statements, "s3:GetObject") == allowed | {compactions}
     assert resources_granting(statements, "s3:PutObject") == allowed | {compactions}
     # an erasure's expiry deletes data files (every version), nothing else
     for action in ("s3:DeleteObject", "s3:DeleteObjectVersion"):

@@ -187,7 +187,7 @@ def _record_applied(table: str, uploads: dict[str, list[str]]) -> None:
         list(pool.map(put, sorted(uploads.items())))
 
 
-_NOT_RECORDED = ("404", "NoSuchKey", "NotFound", "403", "AccessDenied")
+NOT_RECORDED = ("404", "NoSuchKey", "NotFound", "403", "AccessDenied")
 """No record, or one this role may not read (without s3:ListBucket a missing key answers 403)."""
 
 
@@ -198,7 +198,7 @@ def _applied_files(table: str, upload: str) -> list[str] | None:
     try:
         answer = s3.get_object(Bucket=settings().lake_bucket, Key=_applied_key(table, upload))
     except s3.exceptions.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in _NOT_RECORDED:
+        if exc.response.get("Error", {}).get("Code") in NOT_RECORDED:
             return None
         raise
     return list(json.loads(answer["Body"].read())["files"])

@@ -293,9 +293,14 @@ def apply(request: commits.CommitRequest) -> str:
     """Apply a compaction request (the committer, serialized with the table's other commits): one
     overwrite commit replacing ``compact.replaced`` by ``files`` when all the replaced files are still
     in the table (``applied``); when some are gone, nothing changes and the new files are deleted
-    (``stale``). A request applied before (a redelivery) is found applied. Records the outcome under
+    (``stale``). A request handled before (a redelivery: the committer died before SQS heard) keeps
+    the outcome it recorded, whatever commits came after it — its files may have been rewritten by
+    a replay since, and are still what the snapshots in between read. Records the outcome under
     ``manifests/compactions/``; returns it."""
     assert request.compact is not None
+    recorded = outcome(request)
+    if recorded is not None:
+        return recorded
     iceberg_table = catalog.load(request.table)
     live = {task.file.file_path: task.file for task in iceberg_table.scan().plan_files()}
     if request.files and all(path in live for path in request.files):
@@ -334,8 +339,10 @@ def outcome(request: commits.CommitRequest) -> str | None:
     s3 = aws.client("s3")
     try:
         body = s3.get_object(Bucket=settings().lake_bucket, Key=_record_key(request.table, request.upload_id))
-    except s3.exceptions.NoSuchKey:
-        return None
+    except s3.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in commits.NOT_RECORDED:
+            return None
+        raise
     found: str = json.loads(body["Body"].read())["outcome"]
     return found
 
