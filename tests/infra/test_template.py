@@ -709,7 +709,11 @@ def test_route_lead_role_is_least_privilege(resources: Resources) -> None:
         "${FallbackQueue.Arn}",
         "${CommitQueue.Arn}",
     }
-    assert resources_granting(statements, "s3:PutObject") == {"${LakeBucket.Arn}/tables/lead_routes/data/*"}
+    # the data files of the batch it records (realtime.record_batch), no other table's, no metadata
+    assert resources_granting(statements, "s3:PutObject") == {
+        f"${{LakeBucket.Arn}}/tables/{table}/data/*"
+        for table in ("lead_routes", "leads", "lead_events", "quarantine", "uploads")
+    }
     # the erased list (a lead whose person was erased while queued is neither kept nor routed)
     assert resources_granting(statements, "s3:GetObject") == {"${LakeBucket.Arn}/suppression/erased.parquet"}
     assert resources_granting(statements, "s3:DeleteObject") == {"${LakeBucket.Arn}/raw/webhooks/*"}
