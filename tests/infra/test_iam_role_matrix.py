@@ -8,17 +8,15 @@ prefix condition are not exercised here."""
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from iam_policies import Resources, role_policies
 from moto import mock_aws
 from moto.core.authorization import enable_iam_authentication
-
-Resources = dict[str, dict[str, Any]]
 
 ACCOUNT, REGION, STAGE = "123456789012", "us-east-1", "dev"
 LAKE, RESULTS = "forecourt-lake-test", "forecourt-athena-results-test"
@@ -50,8 +48,8 @@ or ingest it, outbound/ written only by deliver and enrich and read only by the 
 are how dealers pick their files up), the financial table never for analysts."""
 
 
-def _resolve(value: Any) -> Any:
-    """CloudFormation intrinsics of the policies rendered with this test's names (no IAM logic)."""
+def _named(name: str) -> str:
+    """The names the policies are rendered with in this test (every ``X.Arn`` as a queue's ARN)."""
     names = {
         "AWS::Partition": "aws",
         "AWS::Region": REGION,
@@ -63,34 +61,10 @@ def _resolve(value: Any) -> Any:
         "AthenaResultsBucket.Arn": f"arn:aws:s3:::{RESULTS}",
         "AnalystWorkGroup": "forecourt-analysts",
     }
-
-    def named(name: str) -> str:
-        if name in names:
-            return names[name]
-        resource, _, attribute = name.partition(".")
-        return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{resource}" if attribute else resource
-
-    if isinstance(value, list):
-        return [_resolve(item) for item in value]
-    if not isinstance(value, dict):
-        return value
-    if "Fn::Sub" in value:
-        text = value["Fn::Sub"] if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"][0]
-        return re.sub(r"\$\{([^}]+)\}", lambda m: named(m.group(1)), text)
-    if "Fn::GetAtt" in value:
-        target = value["Fn::GetAtt"]
-        return named(".".join(target) if isinstance(target, list) else target)
-    if "Ref" in value:
-        return named(value["Ref"])
-    return {key: _resolve(item) for key, item in value.items()}
-
-
-def _policies(resources: Resources, role: str) -> dict[str, dict[str, Any]]:
-    """A role's inline policies, rendered (SAM's own policies omit Version; they use no variables)."""
-    return {
-        policy["PolicyName"]: {"Version": "2012-10-17", **_resolve(policy["PolicyDocument"])}
-        for policy in resources[role]["Properties"].get("Policies", [])
-    }
+    if name in names:
+        return names[name]
+    resource, _, attribute = name.partition(".")
+    return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{resource}" if attribute else resource
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +83,7 @@ def s3_as(resources: Resources) -> Iterator[dict[str, Any]]:
         for role in MATRIX:
             user = role.lower()
             iam.create_user(UserName=user)
-            for name, document in _policies(resources, role).items():
+            for name, document in role_policies(resources, role, _named).items():
                 iam.put_user_policy(UserName=user, PolicyName=name, PolicyDocument=json.dumps(document))
             key = iam.create_access_key(UserName=user)["AccessKey"]
             clients[role] = boto3.client(
