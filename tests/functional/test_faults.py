@@ -536,6 +536,32 @@ def _events(upload: str, day: date) -> list[dict[str, Any]]:
     ]
 
 
+def test_a_commit_request_redriven_after_its_upload_was_replayed_does_not_bring_older_rows_back(
+    local_aws: LocalAws,
+) -> None:
+    """An attempt's commit request failed into the dead-letter queue; the upload was replayed and
+    committed; then the operator redrove the queue. Also both in one batch, the newer first."""
+    from forecourt import commits
+
+    for n, together in enumerate((False, True)):
+        day = date(2032, 2, 3 + n)
+        upload = f"redriven-{n}"
+        older = commits.write_records("lead_events", _events(upload, day)[:1], upload, day)
+        newer = commits.write_records("lead_events", _events(upload, day), upload, day)
+        assert older.written_at and newer.written_at and older.written_at < newer.written_at
+        if together:
+            commits.apply([newer, older])
+        else:
+            commits.apply([newer])
+            commits.apply([older])  # the redrive
+        assert query(f"SELECT count(*) FROM lead_events WHERE upload_id = '{upload}'") == [(3,)]
+        assert table_files("lead_events", upload) == set(newer.files)
+        assert commits.landed(newer) and not commits.landed(older)
+    # a request applied again (the committer died before SQS heard) is not superseded by itself
+    commits.apply([newer])
+    assert query(f"SELECT count(*) FROM lead_events WHERE upload_id = '{upload}'") == [(3,)]
+
+
 def _partition_files(day: date) -> set[str]:
     from forecourt import catalog
 

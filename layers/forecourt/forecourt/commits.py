@@ -4,11 +4,12 @@ group per table, so that commits to a table never race (ARCHITECTURE §4)."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -17,6 +18,8 @@ from pydantic import BaseModel
 from forecourt import aws
 from forecourt.config import settings
 from forecourt.lake import stable_hash
+
+_log = logging.getLogger(__name__)
 
 
 class Compaction(BaseModel):
@@ -57,6 +60,11 @@ class CommitRequest(BaseModel):
     seen: list[str] = []
     """Of ``uploads``, those whose rows may already be in the table (the producer found its own
     marker: replaced); the others are new and appended without looking."""
+    written_at: datetime | None = None
+    """When the producer wrote ``files``: a request older than the one last applied for its upload
+    (or than another of the same batch) is superseded and skipped — a request redriven from the
+    dead-letter queue after its upload was replayed must not bring the older rows back. None (a
+    request from before this field): applied in queue order."""
 
     @property
     def row_uploads(self) -> list[str]:
@@ -69,7 +77,8 @@ class CommitRequest(BaseModel):
         compact = self.compact.model_dump_json() if self.compact else ""
         expire = self.expire_before.isoformat() if self.expire_before else ""
         several = ",".join(self.uploads) + "|" + ",".join(self.seen)
-        return stable_hash(self.table, self.upload_id, *self.files, erase, compact, expire, several)
+        written = self.written_at.isoformat() if self.written_at else ""
+        return stable_hash(self.table, self.upload_id, *self.files, erase, compact, expire, several, written)
 
 
 def send(requests: Iterable[CommitRequest]) -> None:
@@ -108,12 +117,12 @@ def apply(requests: list[CommitRequest]) -> None:
 
     def commit_table(table: str) -> None:
         committed: set[str] = set()
-        for round_ in _rounds(uploads.get(table, [])):
+        for round_ in _rounds(_current(table, uploads.get(table, []))):
             upload_ids = [u for request in round_ for u in request.row_uploads]
             files = [f for request in round_ for f in request.files]
             catalog.commit_uploads(table, sorted(upload_ids), files, _known(round_, committed))
             committed.update(upload_ids)
-            _record_applied(table, {request.upload_id: request.files for request in round_})
+            _record_applied(table, {request.upload_id: request for request in round_})
         for request in maintenance.get(table, []):  # after the uploads: an erasure's rows of the batch go too
             if request.compact is not None:
                 compact.apply(request)
@@ -128,6 +137,34 @@ def apply(requests: list[CommitRequest]) -> None:
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(tables)))) as pool:
         for future in [pool.submit(commit_table, table) for table in tables]:
             future.result()
+
+
+def _current(table: str, requests: list[CommitRequest]) -> list[CommitRequest]:
+    """``requests`` without the superseded ones: older (``written_at``) than the commit last
+    applied for their upload, or than another request of the batch for it."""
+    dated = [r for r in requests if r.written_at is not None and not r.uploads]
+    newest: dict[str, datetime] = {}
+    for request in dated:
+        assert request.written_at is not None
+        newest[request.upload_id] = max(request.written_at, newest.get(request.upload_id, request.written_at))
+    with ThreadPoolExecutor(max_workers=max(1, min(16, len(newest)))) as pool:
+        records = dict(
+            zip(newest, pool.map(lambda upload: _applied_record(table, upload), newest), strict=True)
+        )
+    for upload, record in records.items():
+        applied = record.get("written_at") if record else None
+        if applied is not None:
+            newest[upload] = max(newest[upload], datetime.fromisoformat(applied))
+    kept = []
+    for request in requests:
+        if request in dated and request.written_at < newest[request.upload_id]:  # type: ignore[operator]
+            _log.warning(
+                "commit request superseded by a newer one of its upload: skipped",
+                extra={"table": table, "upload_id": request.upload_id, "written_at": str(request.written_at)},
+            )
+            continue
+        kept.append(request)
+    return kept
 
 
 def _known(round_: list[CommitRequest], committed: set[str]) -> dict[str, bool]:
@@ -171,15 +208,19 @@ def _applied_key(table: str, upload: str) -> str:
     return f"manifests/commits/{table}/{upload}.applied"
 
 
-def _record_applied(table: str, uploads: dict[str, list[str]]) -> None:
+def _record_applied(table: str, uploads: dict[str, CommitRequest]) -> None:
     """After a commit: for each upload, the files that now hold its rows (``landed`` reads it; the
-    table's own metadata cannot say once a compaction has merged the upload's files with others)."""
+    table's own metadata cannot say once a compaction has merged the upload's files with others)
+    and when they were written (``_current``)."""
     s3 = aws.client("s3")
     bucket = settings().lake_bucket
 
-    def put(item: tuple[str, list[str]]) -> None:
-        upload, files = item
-        body = json.dumps({"files": sorted(files)}).encode()
+    def put(item: tuple[str, CommitRequest]) -> None:
+        upload, request = item
+        record: dict[str, Any] = {"files": sorted(request.files)}
+        if request.written_at is not None:
+            record["written_at"] = request.written_at.isoformat()
+        body = json.dumps(record).encode()
         key = _applied_key(table, upload)
         s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
 
@@ -191,9 +232,9 @@ NOT_RECORDED = ("404", "NoSuchKey", "NotFound", "403", "AccessDenied")
 """No record, or one this role may not read (without s3:ListBucket a missing key answers 403)."""
 
 
-def _applied_files(table: str, upload: str) -> list[str] | None:
-    """The files of the upload's last applied commit, or None when none is recorded (or this role
-    may not read the record)."""
+def _applied_record(table: str, upload: str) -> dict[str, Any] | None:
+    """The record of the upload's last applied commit (``files``, ``written_at``), or None when none
+    is recorded (or this role may not read it)."""
     s3 = aws.client("s3")
     try:
         answer = s3.get_object(Bucket=settings().lake_bucket, Key=_applied_key(table, upload))
@@ -201,7 +242,8 @@ def _applied_files(table: str, upload: str) -> list[str] | None:
         if exc.response.get("Error", {}).get("Code") in NOT_RECORDED:
             return None
         raise
-    return list(json.loads(answer["Body"].read())["files"])
+    record: dict[str, Any] = json.loads(answer["Body"].read())
+    return record
 
 
 def landed(request: CommitRequest) -> bool:
@@ -220,9 +262,9 @@ def landed(request: CommitRequest) -> bool:
         from forecourt import compact
 
         return compact.landed(request)
-    recorded = _applied_files(request.table, request.upload_id)
+    recorded = _applied_record(request.table, request.upload_id)
     if recorded is not None:
-        return recorded == sorted(request.files)
+        return list(recorded["files"]) == sorted(request.files)
     upload = EqualTo("upload_id", request.upload_id)  # type: ignore[call-arg,arg-type]
     scan = catalog.load(request.table).scan(row_filter=upload)
     return {task.file.file_path for task in scan.plan_files()} == set(request.files)
@@ -295,4 +337,6 @@ def write_table(table: str, rows: pa.Table, upload_id: str, day: date) -> Commit
     )
     writer.write(rows.select(dataset.column_names).cast(dataset.arrow_schema()))
     files = writer.close()
-    return CommitRequest(table=table, upload_id=upload_id, files=[f"s3://{f}" for f in files])
+    return CommitRequest(
+        table=table, upload_id=upload_id, files=[f"s3://{f}" for f in files], written_at=datetime.now(UTC)
+    )

@@ -74,8 +74,11 @@ def ingest_s3_object(bucket: str, key: str, version: str | None) -> UploadReport
         Body=report.model_dump_json(indent=2).encode(),
         ContentType="application/json",
     )
+    written = datetime.now(UTC)  # this attempt's: a redriven request of an earlier one is superseded
     commits.send(
-        commits.CommitRequest(table=table, upload_id=upload, files=[f"s3://{f}" for f in files])
+        commits.CommitRequest(
+            table=table, upload_id=upload, files=[f"s3://{f}" for f in files], written_at=written
+        )
         for table, files in sorted(report.files.items())
     )
     return report
