@@ -192,6 +192,34 @@ def test_a_compaction_redelivered_after_later_commits_keeps_its_outcome_and_its_
     assert _partition(day).num_rows == rows == 2 + 1 + 2
 
 
+def test_data_files_no_snapshot_references_are_swept_once_no_request_can_still_name_them(
+    local_aws: LocalAws,
+) -> None:
+    """An attempt killed between writing its files and committing them leaves them in data/: the
+    run deletes them once older than the 14 days a commit request can wait in the dead-letter queue."""
+    from forecourt import aws, commits, compact
+
+    day = date(2031, 1, 11)
+    committed = _ingest(local_aws, "cmp-o-1", day, ["D1", "D2"])
+    orphan = commits.write_records(TABLE, _rows("cmp-o-2", day, ["D3"], 0), "cmp-o-2", day)  # never committed
+    fs = aws.s3_filesystem()
+
+    def there(paths: list[str]) -> list[bool]:
+        return [info.size is not None for info in fs.get_file_info([p[5:] for p in paths])]
+
+    def wait(pending: list[Any]) -> None:
+        local_aws.drain_commits()
+        assert all(commits.landed(request) for request in pending)
+
+    options = _options(day, expire_days=10_000)
+    today = compact.summarize(compact.run(datetime.now(UTC), options, wait))
+    assert today["orphan_files_deleted"] == 0 and all(there(orphan.files))  # it may still be committed
+    later = compact.summarize(compact.run(datetime.now(UTC) + timedelta(days=16), options, wait))
+    assert later["orphan_files_deleted"] >= 1
+    assert not any(there(orphan.files)) and all(there(committed.files))
+    assert _partition(day).num_rows == 2
+
+
 def test_the_scheduled_function_compacts_and_expires_the_files_compacted_away(local_aws: LocalAws) -> None:
     from forecourt import aws, catalog, compact
     from forecourt.local.pump import LambdaContext, load_handler
@@ -216,6 +244,7 @@ def test_the_scheduled_function_compacts_and_expires_the_files_compacted_away(lo
         "bytes_out": 0,
         "rows": 4,
         "tables_expired": [TABLE],
+        "orphan_files_deleted": 0,  # none 15 days old
     }
     assert len(catalog.load(TABLE).snapshots()) == 1
     fs = aws.s3_filesystem()

@@ -7,7 +7,7 @@ not on the ingest function's cold-start path.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -370,6 +370,20 @@ def expire_history(table: str, older_than: datetime | None = None) -> int:
     if not old:
         return 0
     io = iceberg_table.io
+    files_of = _files_of_snapshots(iceberg_table)
+    live = set().union(*(files_of(s) for s in kept))
+    stale = set().union(*(files_of(s) for s in old)) - live
+    iceberg_table.maintenance.expire_snapshots().by_ids([s.snapshot_id for s in old]).commit()
+    for path in sorted(stale):  # every version: the lake bucket is versioned
+        bucket, _, key = path.removeprefix("s3://").partition("/")
+        io.delete(path)
+        lake.delete_versions(bucket, key, keep=None)
+    return len(stale)
+
+
+def _files_of_snapshots(iceberg_table: Any) -> Callable[[Any], set[str]]:
+    """A function: a snapshot → the data files it references (each manifest read once)."""
+    io = iceberg_table.io
     seen_manifests: dict[str, set[str]] = {}
 
     def files_of(snapshot: Any) -> set[str]:
@@ -381,14 +395,32 @@ def expire_history(table: str, older_than: datetime | None = None) -> int:
             found |= seen_manifests[manifest.manifest_path]
         return found
 
-    live = set().union(*(files_of(s) for s in kept))
-    stale = set().union(*(files_of(s) for s in old)) - live
-    iceberg_table.maintenance.expire_snapshots().by_ids([s.snapshot_id for s in old]).commit()
-    for path in sorted(stale):  # every version: the lake bucket is versioned
-        bucket, _, key = path.removeprefix("s3://").partition("/")
-        io.delete(path)
+    return files_of
+
+
+def remove_orphans(table: str, older_than: datetime) -> list[str]:
+    """Delete (every version) the data files under the table's ``data/`` written before
+    ``older_than`` that no snapshot references: files of attempts that never committed (an
+    invocation killed between writing and committing, a commit request that was given up on).
+    ``older_than`` must lie before the oldest commit request that can still arrive (the dead-letter
+    queue keeps one 14 days): a file younger than that may still be committed. Returns the s3://
+    URIs deleted."""
+    iceberg_table = load(table)
+    files_of = _files_of_snapshots(iceberg_table)
+    referenced = set().union(*(files_of(s) for s in iceberg_table.snapshots()))
+    bucket, _, prefix = f"{iceberg_table.location().removeprefix('s3://').rstrip('/')}/data/".partition("/")
+    s3 = aws.client("s3")
+    orphans = [
+        f"s3://{bucket}/{item['Key']}"
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for item in page.get("Contents", [])
+        if item["LastModified"] < older_than and f"s3://{bucket}/{item['Key']}" not in referenced
+    ]
+    for path in orphans:
+        key = path.removeprefix(f"s3://{bucket}/")
+        s3.delete_object(Bucket=bucket, Key=key)
         lake.delete_versions(bucket, key, keep=None)
-    return len(stale)
+    return orphans
 
 
 def erased(table: str, conditions: list[dict[str, list[Any]]], erasure_id: str) -> bool:

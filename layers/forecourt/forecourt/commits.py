@@ -53,6 +53,9 @@ class CommitRequest(BaseModel):
     expire_before: datetime | None = None
     """Snapshot expiry instead of an upload: every snapshot committed before this time but the
     current one is expired and the data files only those held are deleted."""
+    sweep_before: datetime | None = None
+    """Orphan sweep instead of an upload: the table's data files written before this time that no
+    snapshot references are deleted (``catalog.remove_orphans``; ``compact.sweep``)."""
     uploads: list[str] = []
     """The upload ids of the rows in ``files`` when they are several (route_lead: one per webhook
     request of the batch, so that a request handled again in another batch replaces its rows);
@@ -67,6 +70,11 @@ class CommitRequest(BaseModel):
     request from before this field): applied in queue order."""
 
     @property
+    def maintenance(self) -> bool:
+        """An erasure, compaction, snapshot expiry or orphan sweep: no upload's rows."""
+        return any(v is not None for v in (self.erase, self.compact, self.expire_before, self.sweep_before))
+
+    @property
     def row_uploads(self) -> list[str]:
         """The upload ids whose rows the request replaces."""
         return self.uploads or [self.upload_id]
@@ -76,6 +84,7 @@ class CommitRequest(BaseModel):
         erase = json.dumps(self.erase, sort_keys=True) if self.erase else ""
         compact = self.compact.model_dump_json() if self.compact else ""
         expire = self.expire_before.isoformat() if self.expire_before else ""
+        expire += "|" + self.sweep_before.isoformat() if self.sweep_before else ""
         several = ",".join(self.uploads) + "|" + ",".join(self.seen)
         written = self.written_at.isoformat() if self.written_at else ""
         return stable_hash(self.table, self.upload_id, *self.files, erase, compact, expire, several, written)
@@ -110,7 +119,7 @@ def apply(requests: list[CommitRequest]) -> None:
     maintenance: dict[str, list[CommitRequest]] = defaultdict(list)
     """Per table, in order: compactions, snapshot expiries and erasures."""
     for request in requests:
-        if request.erase is not None or request.compact is not None or request.expire_before is not None:
+        if request.maintenance:
             maintenance[request.table].append(request)
         else:
             uploads[request.table].append(request)
@@ -128,6 +137,8 @@ def apply(requests: list[CommitRequest]) -> None:
                 compact.apply(request)
             elif request.expire_before is not None:
                 catalog.expire_history(table, older_than=request.expire_before)
+            elif request.sweep_before is not None:
+                compact.sweep(request)
             else:
                 catalog.erase_rows(table, request.erase or [], request.upload_id)
 
@@ -258,7 +269,7 @@ def landed(request: CommitRequest) -> bool:
 
     if request.erase is not None:
         return catalog.erased(request.table, request.erase, request.upload_id)
-    if request.compact is not None or request.expire_before is not None:
+    if request.compact is not None or request.expire_before is not None or request.sweep_before is not None:
         from forecourt import compact
 
         return compact.landed(request)

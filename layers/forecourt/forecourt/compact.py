@@ -70,6 +70,10 @@ class CompactionOptions(BaseModel):
     """Input files per commit: the replaced files' URIs travel in one SQS message (256 KiB)."""
     expire_days: float = Field(default=5, ge=0)
     """Snapshots older than this are expired (Athena VACUUM's default age is 5 days)."""
+    orphan_days: float = Field(default=15, gt=14)
+    """Data files no snapshot references, written more than this ago, are deleted (``sweep``): files
+    of attempts that never committed. More than the 14 days the commit dead-letter queue keeps a
+    request, so that no request still waiting can name them."""
 
     @property
     def target_bytes(self) -> int:
@@ -126,6 +130,9 @@ class TableResult:
     groups: list[dict[str, Any]] = field(default_factory=list)
     """Per group: day, files in, files out, rows, bytes in and out, outcome."""
     expired: bool = False
+    sweep: commits.CommitRequest | None = None
+    """The orphan sweep requested (``sweep``)."""
+    orphans_deleted: int = 0
 
 
 # --- planning ------------------------------------------------------------------------------------
@@ -336,15 +343,49 @@ def apply(request: commits.CommitRequest) -> str:
 
 def outcome(request: commits.CommitRequest) -> str | None:
     """``applied`` or ``stale`` once the committer has handled a compaction request; None before."""
+    record = _read_record(_record_key(request.table, request.upload_id))
+    return None if record is None else str(record["outcome"])
+
+
+def _read_record(key: str) -> dict[str, Any] | None:
     s3 = aws.client("s3")
     try:
-        body = s3.get_object(Bucket=settings().lake_bucket, Key=_record_key(request.table, request.upload_id))
+        body = s3.get_object(Bucket=settings().lake_bucket, Key=key)
     except s3.exceptions.ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in commits.NOT_RECORDED:
             return None
         raise
-    found: str = json.loads(body["Body"].read())["outcome"]
-    return found
+    record: dict[str, Any] = json.loads(body["Body"].read())
+    return record
+
+
+def _sweep_key(request: commits.CommitRequest) -> str:
+    return _record_key(request.table, request.upload_id)
+
+
+def sweep(request: commits.CommitRequest) -> int:
+    """The committer's half of an orphan sweep (``catalog.remove_orphans``), its count recorded
+    under ``manifests/compactions/`` (``landed``); returns the files deleted."""
+    assert request.sweep_before is not None
+    deleted = catalog.remove_orphans(request.table, request.sweep_before)
+    record = {
+        "table": request.table,
+        "sweep_before": request.sweep_before.isoformat(),
+        "deleted": len(deleted),
+    }
+    aws.client("s3").put_object(
+        Bucket=settings().lake_bucket,
+        Key=_sweep_key(request),
+        Body=json.dumps(record).encode(),
+        ContentType="application/json",
+    )
+    return len(deleted)
+
+
+def swept(request: commits.CommitRequest) -> int | None:
+    """The files an orphan sweep deleted, once the committer has run it; None before."""
+    record = _read_record(_sweep_key(request))
+    return None if record is None else int(record["deleted"])
 
 
 def _expirable(iceberg_table: Table, before: datetime) -> bool:
@@ -358,10 +399,12 @@ def _expirable(iceberg_table: Table, before: datetime) -> bool:
 
 
 def landed(request: commits.CommitRequest) -> bool:
-    """A compaction request has landed once its outcome is recorded; an expiry once no snapshot but
-    the current one is older than its cutoff."""
+    """A compaction request has landed once its outcome is recorded, an orphan sweep once its count
+    is; an expiry once no snapshot but the current one is older than its cutoff."""
     if request.compact is not None:
         return outcome(request) is not None
+    if request.sweep_before is not None:
+        return swept(request) is not None
     assert request.expire_before is not None
     return not _expirable(catalog.load(request.table), request.expire_before)
 
@@ -402,16 +445,25 @@ def run(
             table_requests.append(request)
         cutoff = now - timedelta(days=options.expire_days)
         try:
-            expire = _expirable(catalog.load(table), cutoff) if not dry_run else False
+            iceberg_table = None if dry_run else catalog.load(table)
         except NoSuchTableError:
-            expire = False
-        if expire:
+            iceberg_table = None
+        if iceberg_table is not None and _expirable(iceberg_table, cutoff):
             table_requests.append(
                 commits.CommitRequest(
                     table=table, upload_id=f"expire-{cutoff:%Y%m%dT%H%M%S}", files=[], expire_before=cutoff
                 )
             )
             result.expired = True
+        if (
+            iceberg_table is not None
+        ):  # after the expiry: the files it leaves unreferenced are its to delete, not orphans
+            orphans = now - timedelta(days=options.orphan_days)
+            request = commits.CommitRequest(
+                table=table, upload_id=f"sweep-{orphans:%Y%m%dT%H%M%S}", files=[], sweep_before=orphans
+            )
+            result.sweep = request
+            table_requests.append(request)
         commits.send(table_requests)
         requests += table_requests
     if requests:
@@ -424,6 +476,8 @@ def _report_outcomes(results: list[TableResult]) -> None:
     """Each group's outcome and the bytes of the files it wrote (after the commits)."""
     fs = aws.s3_filesystem()
     for result in results:
+        if result.sweep is not None:
+            result.orphans_deleted = swept(result.sweep) or 0
         for summary in result.groups:
             request = summary.pop("request", None)
             if request is None:
@@ -449,4 +503,5 @@ def summarize(results: list[TableResult]) -> dict[str, Any]:
         "bytes_out": sum(group.get("bytes_out", 0) for group in applied),
         "rows": sum(group["rows"] for group in applied),
         "tables_expired": [result.table for result in results if result.expired],
+        "orphan_files_deleted": sum(result.orphans_deleted for result in results),
     }

@@ -36,6 +36,13 @@ from forecourt.cli.output import emit, errors
     show_default=True,
     help="Expire snapshots older than this (never the current one) and delete files only they held.",
 )
+@click.option(
+    "--orphan-days",
+    default=15.0,
+    show_default=True,
+    help="Delete data files no snapshot references written more than this ago (over 14: the commit "
+    "dead-letter queue keeps a request that long).",
+)
 @click.option("--dry-run", is_flag=True, help="Only print what would be compacted.")
 @click.option("--timeout", default=600.0, show_default=True, help="Seconds to wait for the commits.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
@@ -45,12 +52,14 @@ def catalog_compact(
     target_mb: float,
     min_age_minutes: float,
     expire_days: float,
+    orphan_days: float,
     dry_run: bool,
     timeout: float,
     as_json: bool,
 ) -> None:
     """Rewrite each partition's small data files into large ones, sorted by dealer and event time,
-    one atomic commit per partition through the commit queue; then expire old snapshots.
+    one atomic commit per partition through the commit queue; then expire old snapshots and delete
+    data files that no snapshot references (attempts that never committed).
 
     Rows are checked (count and checksum) before the commit; a partition whose files changed
     meanwhile (a replayed upload, an erasure) is left as it was. Running it again changes nothing."""
@@ -72,6 +81,7 @@ def catalog_compact(
             target_mb=target_mb,
             min_age_minutes=min_age_minutes,
             expire_days=expire_days,
+            orphan_days=orphan_days,
         )
     except ValidationError as exc:
         fail(str(exc))
@@ -90,13 +100,16 @@ def catalog_compact(
         for group in result.groups
     ]
     expired = [result.table for result in results if result.expired]
+    orphans = {result.table: result.orphans_deleted for result in results if result.orphans_deleted}
     if as_json:
-        emit([{"groups": rows, "expired": expired}], as_json=True)
+        emit([{"groups": rows, "expired": expired, "orphan_files_deleted": orphans}], as_json=True)
         return
     columns = ["table", "day", "files_in", "files_out", "rows", "bytes_in", "bytes_out", "outcome"]
     emit(rows, as_json=False, title="Compaction" + (" (dry run)" if dry_run else ""), columns=columns)
     if expired:
         click.echo(f"old snapshots expired: {', '.join(expired)}")
+    if orphans:
+        click.echo("orphan data files deleted: " + ", ".join(f"{t} {n}" for t, n in orphans.items()))
 
 
 def _plain(value: Any) -> Any:
