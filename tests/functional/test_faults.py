@@ -398,6 +398,47 @@ def test_a_request_throttled_past_every_retry_fails_its_message_and_the_redelive
     assert_upload_adds_up(upload, 10, 9, 1)
 
 
+def test_data_file_and_iceberg_writes_throttled_by_s3_are_retried_by_arrow_too(
+    local_aws: LocalAws, registered_dealers: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The data files and Iceberg metadata go through Arrow's S3 filesystem, not botocore: the S3
+    server itself answers 503 SlowDown to the first three attempts of the first data file and the
+    first metadata file written (Arrow's default of 3 attempts would give up; each retry waits)."""
+    from moto.core.authorization import ActionAuthenticatorMixin
+    from moto.core.exceptions import _RESTError
+
+    class SlowDown(_RESTError):
+        code = 503
+
+    authorize = ActionAuthenticatorMixin._authenticate_and_authorize_action
+    attempts: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def throttling(self: Any, *args: Any, **kwargs: Any) -> Any:
+        path = getattr(self, "path", "")
+        kind = next((k for k in ("/data/", "/metadata/") if k in path), None)
+        if getattr(self, "method", "") == "PUT" and "/tables/" in path and kind:
+            with lock:
+                if path in attempts or not any(kind in seen for seen in attempts):
+                    attempts[path] += 1
+                    if attempts[path] <= 3:
+                        raise SlowDown("SlowDown", "Please reduce your request rate.")
+        return authorize(self, *args, **kwargs)
+
+    key, version, upload = put_raw("D300", "slowed.csv", leads_csv(tmp_path / "s.csv", 7, 1, "SD-"))
+    monkeypatch.setattr(ActionAuthenticatorMixin, "_authenticate_and_authorize_action", throttling)
+    message = ingest_message(key, version)
+    assert ingest(local_aws, [message]) == []
+    local_aws.drain_commits()
+    monkeypatch.undo()
+    assert sorted(next(k for k in ("data", "metadata") if f"/{k}/" in path) for path in attempts) == [
+        "data",
+        "metadata",
+    ], attempts
+    assert all(n == 4 for n in attempts.values()), attempts  # three refused, the fourth written
+    assert_upload_adds_up(upload, 8, 7, 1)
+
+
 # --- 2. redelivery and reordering -----------------------------------------------------------------
 
 

@@ -41,9 +41,12 @@ def s3_filesystem() -> S3FileSystem:
     """The Arrow S3 filesystem the package reads and writes the lake with (data files, Iceberg
     metadata). Delayed open: a small file is one PutObject instead of a three-request multipart
     upload (Iceberg writes three small files per commit)."""
-    from pyarrow.fs import S3FileSystem
+    from pyarrow.fs import AwsStandardS3RetryStrategy, S3FileSystem
 
     conf = settings()
+    # the same attempts as the boto3 clients (RETRIES): a throttled data file or Iceberg metadata
+    # write is waited out too (Arrow's default is 3 attempts)
+    retries = AwsStandardS3RetryStrategy(max_attempts=RETRIES["total_max_attempts"])
     if conf.endpoint_url:
         url = urlparse(conf.endpoint_url)
         return S3FileSystem(
@@ -52,8 +55,9 @@ def s3_filesystem() -> S3FileSystem:
             scheme=url.scheme or "http",
             allow_bucket_creation=False,
             allow_delayed_open=True,
+            retry_strategy=retries,
         )
-    return S3FileSystem(region=conf.region, allow_delayed_open=True)
+    return S3FileSystem(region=conf.region, allow_delayed_open=True, retry_strategy=retries)
 
 
 def clear_clients() -> None:
