@@ -235,6 +235,7 @@ def _uploads_row(upload: str, key: str, message: RealtimeMessage, started: datet
         "dealer_id": message.dealer_id,
         "bucket": settings().lake_bucket,
         "object_key": key,
+        "object_version": message.raw.version if message.raw else None,
         "received_at": message.received_at.astimezone(UTC),
         "feed": message.feed,
         "feed_detected": False,
