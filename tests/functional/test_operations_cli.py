@@ -264,6 +264,37 @@ def deployed(restored_environment: None) -> str:
     return name
 
 
+def test_uploads_lists_a_dealers_files_and_webhook_requests_only_when_asked(
+    local_aws: LocalAws, stack_home: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    from forecourt import realtime
+    from forecourt.config import settings
+
+    dealer_id = f"L{uuid.uuid4().hex[:8]}"
+    registry.put_dealer(registry.Dealer(dealer_id=dealer_id, name="Listing Motors", feeds=["generic-leads"]))
+    file = local_aws.ingest_file(LEADS, dealer_id, arrival=date(2026, 3, 3))
+    key = f"raw/webhooks/dealer={dealer_id}/dt=2026-03-04/lead-1.json"
+    rejected = realtime.RealtimeMessage(
+        kind="rejected",
+        dealer_id=dealer_id,
+        received_at=datetime(2026, 3, 4, 9, tzinfo=UTC),
+        raw=realtime.RawRef(bucket=settings().lake_bucket, key=key),
+        quarantined=[realtime.QuarantinedRecord(reason="missing_contact", message="no e-mail or phone")],
+    )
+    realtime.record_batch([realtime.Recorded(f"m-{dealer_id}", rejected)])
+    local_aws.drain_commits()
+
+    listed = json.loads(forecourt("uploads", "--dealer", dealer_id, "--json").stdout)
+    assert [r["upload_id"] for r in listed] == [file.upload_id]
+    both = json.loads(forecourt("uploads", "--dealer", dealer_id, "--webhooks", "--json").stdout)
+    assert [(r["file"], r["in"], r["quarantined"]) for r in both] == [
+        ("lead-1.json", 1, 1),
+        (LEADS.name, file.rows_in, file.rows_quarantined),
+    ]
+
+
 def test_a_deployed_stack_is_found_by_name_and_the_same_verbs_work_on_it(deployed: str) -> None:
     local_registry = os.environ["FORECOURT_REGISTRY_TABLE"]
     added = forecourt(

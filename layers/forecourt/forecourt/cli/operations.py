@@ -17,16 +17,23 @@ from forecourt.local import stack
 @click.group(invoke_without_command=True)
 @click.option("--dealer", "dealer_id", default=None, help="Only this dealer's uploads.")
 @click.option("--limit", default=50, show_default=True)
+@click.option(
+    "--webhooks", is_flag=True, help="Also list webhook requests (each is an upload of one record)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_context
-def uploads(ctx: click.Context, dealer_id: str | None, limit: int, as_json: bool) -> None:
-    """List recent uploads with their counts (from the uploads table); `replay` ingests some again."""
+def uploads(ctx: click.Context, dealer_id: str | None, limit: int, webhooks: bool, as_json: bool) -> None:
+    """List recent uploaded files with their counts (from the uploads table); `replay` ingests some
+    again."""
     if ctx.invoked_subcommand is not None:
         return
-    from forecourt import analytics
+    from forecourt import analytics, lake
 
     _connect()
-    where = "WHERE dealer_id = '" + dealer_id.replace("'", "''") + "'" if dealer_id else ""
+    conditions = [] if webhooks else [f"object_key LIKE '{lake.RAW_PREFIX}files/%'"]
+    if dealer_id:
+        conditions.append("dealer_id = '" + dealer_id.replace("'", "''") + "'")
+    where = "WHERE " + " AND ".join(conditions) if conditions else ""
     result = analytics.run_query(
         "SELECT CAST(received_at AS date) AS received, dealer_id AS dealer, upload_id, "
         "regexp_extract(object_key, '[^/]+$') AS file, "
