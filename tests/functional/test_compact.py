@@ -196,7 +196,7 @@ def test_data_files_no_snapshot_references_are_swept_once_no_request_can_still_n
     local_aws: LocalAws,
 ) -> None:
     """An attempt killed between writing its files and committing them leaves them in data/: the
-    run deletes them once older than the 14 days a commit request can wait in the dead-letter queue."""
+    run deletes them once older than a commit request can wait (4 days queued, 14 dead-lettered)."""
     from forecourt import aws, commits, compact
 
     day = date(2031, 1, 11)
@@ -214,7 +214,7 @@ def test_data_files_no_snapshot_references_are_swept_once_no_request_can_still_n
     options = _options(day, expire_days=10_000)
     today = compact.summarize(compact.run(datetime.now(UTC), options, wait))
     assert today["orphan_files_deleted"] == 0 and all(there(orphan.files))  # it may still be committed
-    later = compact.summarize(compact.run(datetime.now(UTC) + timedelta(days=16), options, wait))
+    later = compact.summarize(compact.run(datetime.now(UTC) + timedelta(days=31), options, wait))
     assert later["orphan_files_deleted"] >= 1
     assert not any(there(orphan.files)) and all(there(committed.files))
     assert _partition(day).num_rows == 2
@@ -244,7 +244,7 @@ def test_the_scheduled_function_compacts_and_expires_the_files_compacted_away(lo
         "bytes_out": 0,
         "rows": 4,
         "tables_expired": [TABLE],
-        "orphan_files_deleted": 0,  # none 15 days old
+        "orphan_files_deleted": 0,  # none 30 days old
     }
     assert len(catalog.load(TABLE).snapshots()) == 1
     fs = aws.s3_filesystem()

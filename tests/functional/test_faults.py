@@ -510,6 +510,24 @@ def test_a_request_redelivered_in_another_batch_replaces_its_rows_instead_of_dou
     take(local_aws, "DeliveryQueue", lambda body: body["lead_id"] in lead_ids)  # not this test's subject
 
 
+def test_a_commit_batch_retried_after_its_route_lead_requests_were_applied_does_not_double_them(
+    local_aws: LocalAws, registered_dealers: Any, crm: Any, sender: Any
+) -> None:
+    """The committer applied route_lead's requests, then failed on another request of its batch:
+    SQS gives it the whole batch again."""
+    lead_ids, realtime = lead_flow(local_aws, sender, crm_dealer(crm), 2)
+    route(local_aws, realtime)
+    requests = commit_messages(local_aws)
+    commit(local_aws, requests)
+    commit(local_aws, requests)  # the batch again
+    listed = ", ".join(f"'{lead}'" for lead in lead_ids)
+    assert query(f"SELECT count(*), count(DISTINCT record_id) FROM leads WHERE record_id IN ({listed})") == [
+        (2, 2)
+    ]
+    assert query(f"SELECT count(*) FROM lead_routes WHERE lead_id IN ({listed})") == [(2,)]
+    take(local_aws, "DeliveryQueue", lambda body: body["lead_id"] in lead_ids)  # not this test's subject
+
+
 # --- 3. a Lambda killed between its steps ---------------------------------------------------------
 
 

@@ -215,15 +215,33 @@ def _marker_key(table: str, upload: str) -> str:
     return f"manifests/commits/{table}/{upload}"
 
 
+_ABSENT = ("404", "NoSuchKey", "NotFound", "403", "AccessDenied", "Forbidden")
+"""A HEAD of a missing key: 404 — or 403 on AWS when the role may not list that prefix (the
+committer may list tables/ only; it may read the markers, as tests/infra/test_iam_covers_code.py
+proves, so a 403 here means no marker)."""
+
+
 def _marked(table: str, upload: str) -> bool:
     s3 = aws.client("s3")
     try:
         s3.head_object(Bucket=settings().lake_bucket, Key=_marker_key(table, upload))
     except s3.exceptions.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+        if exc.response.get("Error", {}).get("Code") in _ABSENT:
             return False
         raise
     return True
+
+
+def marked(table: str, uploads: list[str]) -> list[bool]:
+    """Whether each upload's marker exists (side by side)."""
+    with ThreadPoolExecutor(max_workers=max(1, min(16, len(uploads)))) as pool:
+        return list(pool.map(lambda upload: _marked(table, upload), uploads))
+
+
+def mark(table: str, uploads: list[str]) -> None:
+    """Write each upload's marker ("may be in the table"), side by side."""
+    with ThreadPoolExecutor(max_workers=max(1, min(16, len(uploads)))) as pool:
+        list(pool.map(lambda upload: _mark(table, upload), uploads))
 
 
 def _mark(table: str, upload: str) -> None:
@@ -398,13 +416,17 @@ def _files_of_snapshots(iceberg_table: Any) -> Callable[[Any], set[str]]:
     return files_of
 
 
+ORPHANS_PER_SWEEP = 1000
+"""Orphans one sweep deletes at most (the committer has 120 s; the next day's run deletes more)."""
+
+
 def remove_orphans(table: str, older_than: datetime) -> list[str]:
     """Delete (every version) the data files under the table's ``data/`` written before
     ``older_than`` that no snapshot references: files of attempts that never committed (an
     invocation killed between writing and committing, a commit request that was given up on).
     ``older_than`` must lie before the oldest commit request that can still arrive (the dead-letter
-    queue keeps one 14 days): a file younger than that may still be committed. Returns the s3://
-    URIs deleted."""
+    queue keeps one 14 days after up to 4 in the queue): a file younger than that may still be
+    committed. At most ``ORPHANS_PER_SWEEP`` files a call; returns the s3:// URIs deleted."""
     iceberg_table = load(table)
     files_of = _files_of_snapshots(iceberg_table)
     referenced = set().union(*(files_of(s) for s in iceberg_table.snapshots()))
@@ -415,7 +437,7 @@ def remove_orphans(table: str, older_than: datetime) -> list[str]:
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
         for item in page.get("Contents", [])
         if item["LastModified"] < older_than and f"s3://{bucket}/{item['Key']}" not in referenced
-    ]
+    ][:ORPHANS_PER_SWEEP]
     for path in orphans:
         key = path.removeprefix(f"s3://{bucket}/")
         s3.delete_object(Bucket=bucket, Key=key)

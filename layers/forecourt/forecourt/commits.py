@@ -129,7 +129,7 @@ def apply(requests: list[CommitRequest]) -> None:
         for round_ in _rounds(_current(table, uploads.get(table, []))):
             upload_ids = [u for request in round_ for u in request.row_uploads]
             files = [f for request in round_ for f in request.files]
-            catalog.commit_uploads(table, sorted(upload_ids), files, _known(round_, committed))
+            catalog.commit_uploads(table, sorted(upload_ids), files, _known(table, round_, committed))
             committed.update(upload_ids)
             _record_applied(table, {request.upload_id: request for request in round_})
         for request in maintenance.get(table, []):  # after the uploads: an erasure's rows of the batch go too
@@ -178,14 +178,22 @@ def _current(table: str, requests: list[CommitRequest]) -> list[CommitRequest]:
     return kept
 
 
-def _known(round_: list[CommitRequest], committed: set[str]) -> dict[str, bool]:
+def _known(table: str, round_: list[CommitRequest], committed: set[str]) -> dict[str, bool]:
     """Whether each upload of a round may already have rows in the table, where that is known
-    without the committer's markers: committed by an earlier round of the batch, or checked by
-    the producer (``uploads``/``seen``). Uploads left out are looked up (``catalog.commit_uploads``)."""
+    without a marker per upload: committed by an earlier round of the batch, or, for a request of
+    several uploads (route_lead's), seen by the producer (``seen``) or this request handled by the
+    committer before (one marker per request, by its batch id, written before the commit: a batch
+    retried after a failure elsewhere in it replays the request instead of appending it again).
+    Uploads left out are looked up one by one (``catalog.commit_uploads``)."""
+    from forecourt import catalog
+
+    batches = sorted({request.upload_id for request in round_ if request.uploads})
+    again = dict(zip(batches, catalog.marked(table, batches), strict=True))
+    catalog.mark(table, [batch for batch, found in again.items() if not found])
     known: dict[str, bool] = {}
     for request in round_:
         for upload in request.row_uploads:
-            if upload in committed or upload in request.seen:
+            if upload in committed or upload in request.seen or again.get(request.upload_id):
                 known[upload] = True
             elif request.uploads:
                 known[upload] = False

@@ -70,10 +70,12 @@ class CompactionOptions(BaseModel):
     """Input files per commit: the replaced files' URIs travel in one SQS message (256 KiB)."""
     expire_days: float = Field(default=5, ge=0)
     """Snapshots older than this are expired (Athena VACUUM's default age is 5 days)."""
-    orphan_days: float = Field(default=15, gt=14)
+    orphan_days: float = Field(default=30, gt=18)
     """Data files no snapshot references, written more than this ago, are deleted (``sweep``): files
-    of attempts that never committed. More than the 14 days the commit dead-letter queue keeps a
-    request, so that no request still waiting can name them."""
+    of attempts that never committed. More than a commit request can wait: 4 days in the commit
+    queue, then 14 in its dead-letter queue (a FIFO queue's dead letter keeps its own clock). A
+    request redriven after that names files that may be gone: it fails into the dead-letter queue
+    again (alarmed) and the upload is replayed from raw/."""
 
     @property
     def target_bytes(self) -> int:
@@ -367,6 +369,9 @@ def sweep(request: commits.CommitRequest) -> int:
     """The committer's half of an orphan sweep (``catalog.remove_orphans``), its count recorded
     under ``manifests/compactions/`` (``landed``); returns the files deleted."""
     assert request.sweep_before is not None
+    done = swept(request)
+    if done is not None:  # a redelivery: its count stays the first run's
+        return done
     deleted = catalog.remove_orphans(request.table, request.sweep_before)
     record = {
         "table": request.table,

@@ -98,6 +98,10 @@ def _marker_key(upload: str) -> str:
     return f"manifests/realtime/{upload}"
 
 
+_ALREADY_WRITTEN = ("PreconditionFailed", "412", "ConditionalRequestConflict", "409")
+"""A conditional PUT's answers when the marker exists (409: another invocation writes it now)."""
+
+
 def _seen_before(uploads: Sequence[str]) -> set[str]:
     """The requests whose rows may already be in the lake: a marker is left for each (a conditional
     PUT: one request, and two route_lead invocations racing on a message cannot both miss it)."""
@@ -109,7 +113,12 @@ def _seen_before(uploads: Sequence[str]) -> set[str]:
         try:
             s3.put_object(Bucket=bucket, Key=_marker_key(upload), Body=b"", IfNoneMatch="*")
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
+            if exc.response.get("Error", {}).get("Code") in (
+                "PreconditionFailed",
+                "412",
+                "409",
+                "ConditionalRequestConflict",
+            ):
                 return True
             raise
         return False
@@ -204,6 +213,7 @@ def _tables(items: Sequence[Recorded], uploads: Sequence[str]) -> dict[str, list
         key = message.raw.key if message.raw else NOT_KEPT
         common = {"upload_id": upload, "object_key": key, "received_at": message.received_at.astimezone(UTC)}
         if message.record is not None:
+            assert message.dataset in TABLES, message.dataset  # a dataset route_lead would not replace
             tables[message.dataset].append(schemas.get(message.dataset).from_json(message.record) | common)
         for q in message.quarantined:
             tables["quarantine"].append(

@@ -38,10 +38,10 @@ from forecourt.cli.output import emit, errors
 )
 @click.option(
     "--orphan-days",
-    default=15.0,
+    default=30.0,
     show_default=True,
-    help="Delete data files no snapshot references written more than this ago (over 14: the commit "
-    "dead-letter queue keeps a request that long).",
+    help="Delete data files no snapshot references written more than this ago (over 18: a commit "
+    "request waits up to 4 days in its queue and 14 in the dead-letter queue).",
 )
 @click.option("--dry-run", is_flag=True, help="Only print what would be compacted.")
 @click.option("--timeout", default=600.0, show_default=True, help="Seconds to wait for the commits.")
