@@ -57,24 +57,10 @@ def routing_dealers(local_aws: LocalAws) -> dict[str, Any]:
 def route_lead(local_aws: LocalAws, routing_dealers: dict[str, Any]) -> Iterator[Any]:
     from forecourt.local.pump import load_handler
 
-    drain(local_aws, "RealtimeQueue")
-    drain(local_aws, "DeliveryQueue")
-    drain(local_aws, "FallbackQueue")
+    local_aws.take_messages("RealtimeQueue")
+    local_aws.take_messages("DeliveryQueue")
+    local_aws.take_messages("FallbackQueue")
     yield load_handler("route_lead")
-
-
-def drain(local_aws: LocalAws, queue: str) -> list[dict[str, Any]]:
-    """Receive and delete every message of a queue; returns their bodies."""
-    from forecourt import aws
-
-    bodies = []
-    while batch := local_aws.sqs_batch(queue):
-        for message in batch:
-            bodies.append(json.loads(message["Body"]))
-            aws.client("sqs").delete_message(
-                QueueUrl=local_aws.resources.queues[queue], ReceiptHandle=message["ReceiptHandle"]
-            )
-    return bodies
 
 
 def person() -> dict[str, str]:
@@ -199,7 +185,7 @@ def test_a_posted_lead_is_routed_queued_remembered_and_recorded_once_however_oft
 
     assert run(local_aws, route_lead, messages, delete=False) == {"batchItemFailures": []}
 
-    (delivery,) = drain(local_aws, "DeliveryQueue")
+    (delivery,) = local_aws.take_messages("DeliveryQueue")
     assert set(delivery) == {
         "delivery_id", "lead_id", "dealer_id", "action", "duplicate_of", "routing",
         "received_at", "routed_at", "lead",
@@ -213,7 +199,7 @@ def test_a_posted_lead_is_routed_queued_remembered_and_recorded_once_however_oft
         "distance_miles": None,
     }
     assert delivery["lead"] == webhook_message["record"] and delivery["received_at"].startswith("20")
-    assert drain(local_aws, "FallbackQueue") == []
+    assert local_aws.take_messages("FallbackQueue") == []
 
     # the identity index: the lead under the hash of its e-mail and of its E.164 phone, nothing raw
     email, phone = webhook_message["record"]["email"], webhook_message["record"]["phone"]
@@ -236,7 +222,7 @@ def test_a_posted_lead_is_routed_queued_remembered_and_recorded_once_however_oft
     again_messages = redeliver(local_aws, messages)
     assert [m["MessageId"] for m in again_messages] == [m["MessageId"] for m in messages]
     assert run(local_aws, route_lead, again_messages) == {"batchItemFailures": []}
-    (again,) = drain(local_aws, "DeliveryQueue")
+    (again,) = local_aws.take_messages("DeliveryQueue")
     assert again["delivery_id"] == delivery["delivery_id"] and again["routing"] == delivery["routing"]
     assert index_entries("email#" + sha(email)) == [lead_id]
     assert len(routes(local_aws, lead_id)) == 1
@@ -249,13 +235,13 @@ def test_a_repeat_lead_goes_to_the_dealer_of_record_as_an_update_of_the_first(
     who = person()
     first = post_lead(sender_secret, who, zip_code="60601")  # R100's territory
     run(local_aws, route_lead, realtime(local_aws))
-    (delivered,) = drain(local_aws, "DeliveryQueue")
+    (delivered,) = local_aws.take_messages("DeliveryQueue")
     assert delivered["routing"]["rule"] == "territory" and delivered["dealer_id"] == "R100"
     assert delivered["routing"]["reason"] == "zip 60601 is in R100's territory"
 
     second = post_lead(sender_secret, {"email": who["email"]}, zip_code="60611", comments="again")
     run(local_aws, route_lead, realtime(local_aws))
-    (update,) = drain(local_aws, "DeliveryQueue")
+    (update,) = local_aws.take_messages("DeliveryQueue")
     assert (update["lead_id"], update["dealer_id"], update["action"], update["duplicate_of"]) == (
         second,
         "R100",
@@ -277,7 +263,7 @@ def test_a_repeat_lead_for_a_dealer_that_suppresses_repeats_is_not_sent(
     messages = realtime(local_aws)
     run(local_aws, route_lead, messages[:1])
     run(local_aws, route_lead, messages[1:])
-    assert [(d["lead_id"], d["action"]) for d in drain(local_aws, "DeliveryQueue")] == [(first, "new")]
+    assert [(d["lead_id"], d["action"]) for d in local_aws.take_messages("DeliveryQueue")] == [(first, "new")]
     [row] = routes(local_aws, second)
     assert (row["dealer_id"], row["action"], row["duplicate_of"], row["delivery_id"]) == (
         "R200",
@@ -292,8 +278,8 @@ def test_a_lead_no_dealer_can_take_waits_in_the_fallback_queue(
 ) -> None:
     lead_id = post_lead(sender_secret, person(), dealer_id="R300", zip_code="99701")  # closed; Fairbanks
     run(local_aws, route_lead, realtime(local_aws))
-    assert drain(local_aws, "DeliveryQueue") == []
-    (held,) = drain(local_aws, "FallbackQueue")
+    assert local_aws.take_messages("DeliveryQueue") == []
+    (held,) = local_aws.take_messages("FallbackQueue")
     assert (held["lead_id"], held["dealer_id"], held["action"]) == (lead_id, None, "hold")
     assert held["routing"]["rule"] == "fallback"
     assert held["routing"]["reason"].startswith("chosen dealer R300 is inactive; ")
@@ -310,7 +296,7 @@ def test_a_test_lead_reaches_no_queue_and_is_not_remembered(
     lead_id = post_lead(sender_secret, {"email": f"qa.{tag}@mailinator.com"}, dealer_id="R100")
     messages = realtime(local_aws)
     run(local_aws, route_lead, messages)
-    assert drain(local_aws, "DeliveryQueue") == [] and drain(local_aws, "FallbackQueue") == []
+    assert local_aws.take_messages("DeliveryQueue") == [] and local_aws.take_messages("FallbackQueue") == []
     assert index_entries("email#" + sha(f"qa.{tag}@mailinator.com")) == []
     [row] = routes(local_aws, lead_id)
     assert (row["rule"], row["action"], row["is_test"], row["dealer_id"]) == (
@@ -328,5 +314,5 @@ def test_a_bad_message_fails_alone(local_aws: LocalAws, sender_secret: str, rout
     assert run(local_aws, route_lead, [bad, good]) == {
         "batchItemFailures": [{"itemIdentifier": "not-a-lead"}]
     }
-    assert [d["lead_id"] for d in drain(local_aws, "DeliveryQueue")] == [lead_id]
+    assert [d["lead_id"] for d in local_aws.take_messages("DeliveryQueue")] == [lead_id]
     assert len(routes(local_aws, lead_id)) == 1

@@ -20,6 +20,12 @@ default 3 (the first try included): a burst of throttling is waited out inside t
 instead of failing it; what still fails comes back through the queue's redelivery."""
 
 
+MISSING_OBJECT = ("404", "NoSuchKey", "NotFound", "403", "AccessDenied")
+"""Error codes of a GET or HEAD of a key that does not exist: 404, or 403 when the role may not list
+that prefix (S3 answers so without s3:ListBucket) — callers read only what the role may read, as
+tests/infra/test_iam_covers_code.py proves, so a 403 there means no such object."""
+
+
 @cache
 def client(service: str) -> Any:
     """A boto3 client for ``service`` in the configured region (endpoint from AWS_ENDPOINT_URL)."""

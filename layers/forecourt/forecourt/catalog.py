@@ -182,14 +182,12 @@ def commit_uploads(
     known = known or {}
     unknown = [upload for upload in upload_ids if upload not in known]
     # one small request per upload, side by side: a batch of uploads costs one round trip, not twenty
-    with ThreadPoolExecutor(max_workers=max(1, min(16, len(unknown) or 1))) as pool:
-        seen = list(pool.map(lambda upload: _marked(table, upload), unknown))
-        replays = [upload for upload, marked in zip(unknown, seen, strict=True) if marked]
-        replays += [upload for upload in upload_ids if known.get(upload)]
-        if not replays and not files:
-            return  # first sight of uploads with no rows for this table: nothing to replace or add
-        if files:
-            list(pool.map(lambda upload: _mark(table, upload), [u for u in unknown if u not in replays]))
+    replays = [upload for upload, found in zip(unknown, marked(table, unknown), strict=True) if found]
+    replays += [upload for upload in upload_ids if known.get(upload)]
+    if not replays and not files:
+        return  # first sight of uploads with no rows for this table: nothing to replace or add
+    if files:
+        mark(table, [upload for upload in unknown if upload not in replays])
     iceberg_table = load(table)
     replaced: list[Any] = []
     if replays and iceberg_table.current_snapshot() is not None:
@@ -215,18 +213,12 @@ def _marker_key(table: str, upload: str) -> str:
     return f"manifests/commits/{table}/{upload}"
 
 
-_ABSENT = ("404", "NoSuchKey", "NotFound", "403", "AccessDenied", "Forbidden")
-"""A HEAD of a missing key: 404 — or 403 on AWS when the role may not list that prefix (the
-committer may list tables/ only; it may read the markers, as tests/infra/test_iam_covers_code.py
-proves, so a 403 here means no marker)."""
-
-
 def _marked(table: str, upload: str) -> bool:
     s3 = aws.client("s3")
     try:
         s3.head_object(Bucket=settings().lake_bucket, Key=_marker_key(table, upload))
     except s3.exceptions.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in _ABSENT:
+        if exc.response.get("Error", {}).get("Code") in aws.MISSING_OBJECT:
             return False
         raise
     return True

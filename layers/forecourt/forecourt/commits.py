@@ -152,26 +152,28 @@ def apply(requests: list[CommitRequest]) -> None:
 
 def _current(table: str, requests: list[CommitRequest]) -> list[CommitRequest]:
     """``requests`` without the superseded ones: older (``written_at``) than the commit last
-    applied for their upload, or than another request of the batch for it."""
-    dated = [r for r in requests if r.written_at is not None and not r.uploads]
+    applied for their upload, or than another request of the batch for it. Requests without
+    ``written_at`` and route_lead's (several uploads) are always kept."""
+
+    def written(request: CommitRequest) -> datetime | None:
+        return None if request.uploads else request.written_at
+
     newest: dict[str, datetime] = {}
-    for request in dated:
-        assert request.written_at is not None
-        newest[request.upload_id] = max(request.written_at, newest.get(request.upload_id, request.written_at))
+    for request in requests:
+        if (at := written(request)) is not None:
+            newest[request.upload_id] = max(at, newest.get(request.upload_id, at))
     with ThreadPoolExecutor(max_workers=max(1, min(16, len(newest)))) as pool:
-        records = dict(
-            zip(newest, pool.map(lambda upload: _applied_record(table, upload), newest), strict=True)
-        )
-    for upload, record in records.items():
-        applied = record.get("written_at") if record else None
-        if applied is not None:
-            newest[upload] = max(newest[upload], datetime.fromisoformat(applied))
+        records = zip(newest, pool.map(lambda upload: _applied_record(table, upload), newest), strict=True)
+        for upload, record in list(records):
+            if record and record.get("written_at"):
+                newest[upload] = max(newest[upload], datetime.fromisoformat(record["written_at"]))
     kept = []
     for request in requests:
-        if request in dated and request.written_at < newest[request.upload_id]:  # type: ignore[operator]
+        at = written(request)
+        if at is not None and at < newest[request.upload_id]:
             _log.warning(
                 "commit request superseded by a newer one of its upload: skipped",
-                extra={"table": table, "upload_id": request.upload_id, "written_at": str(request.written_at)},
+                extra={"table": table, "upload_id": request.upload_id, "written_at": at.isoformat()},
             )
             continue
         kept.append(request)
@@ -247,22 +249,23 @@ def _record_applied(table: str, uploads: dict[str, CommitRequest]) -> None:
         list(pool.map(put, sorted(uploads.items())))
 
 
-NOT_RECORDED = ("404", "NoSuchKey", "NotFound", "403", "AccessDenied")
-"""No record, or one this role may not read (without s3:ListBucket a missing key answers 403)."""
-
-
-def _applied_record(table: str, upload: str) -> dict[str, Any] | None:
-    """The record of the upload's last applied commit (``files``, ``written_at``), or None when none
-    is recorded (or this role may not read it)."""
+def read_record(key: str) -> dict[str, Any] | None:
+    """A JSON record of the lake bucket (``manifests/…``), or None when there is none (or this role
+    may not read it: ``aws.MISSING_OBJECT``)."""
     s3 = aws.client("s3")
     try:
-        answer = s3.get_object(Bucket=settings().lake_bucket, Key=_applied_key(table, upload))
+        answer = s3.get_object(Bucket=settings().lake_bucket, Key=key)
     except s3.exceptions.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in NOT_RECORDED:
+        if exc.response.get("Error", {}).get("Code") in aws.MISSING_OBJECT:
             return None
         raise
     record: dict[str, Any] = json.loads(answer["Body"].read())
     return record
+
+
+def _applied_record(table: str, upload: str) -> dict[str, Any] | None:
+    """The record of the upload's last applied commit (``files``, ``written_at``), or None."""
+    return read_record(_applied_key(table, upload))
 
 
 def landed(request: CommitRequest) -> bool:

@@ -345,20 +345,8 @@ def apply(request: commits.CommitRequest) -> str:
 
 def outcome(request: commits.CommitRequest) -> str | None:
     """``applied`` or ``stale`` once the committer has handled a compaction request; None before."""
-    record = _read_record(_record_key(request.table, request.upload_id))
+    record = commits.read_record(_record_key(request.table, request.upload_id))
     return None if record is None else str(record["outcome"])
-
-
-def _read_record(key: str) -> dict[str, Any] | None:
-    s3 = aws.client("s3")
-    try:
-        body = s3.get_object(Bucket=settings().lake_bucket, Key=key)
-    except s3.exceptions.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in commits.NOT_RECORDED:
-            return None
-        raise
-    record: dict[str, Any] = json.loads(body["Body"].read())
-    return record
 
 
 def _sweep_key(request: commits.CommitRequest) -> str:
@@ -389,7 +377,7 @@ def sweep(request: commits.CommitRequest) -> int:
 
 def swept(request: commits.CommitRequest) -> int | None:
     """The files an orphan sweep deleted, once the committer has run it; None before."""
-    record = _read_record(_sweep_key(request))
+    record = commits.read_record(_sweep_key(request))
     return None if record is None else int(record["deleted"])
 
 
